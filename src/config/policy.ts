@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { DenoPermissionsSchema } from './permissions.js';
+
+const Mb = (max: number) => z.number().int().positive().max(max);
+
+/** What one sandboxed execution may do. Every field has a safe default, so `{}` is the default policy. */
+export const PolicySchema = z
+  .object({
+    $schema: z.string().optional(),
+    description: z.string().optional(),
+    deno: z
+      .object({
+        /** Granted to the code. MCP_CONDUCTOR_RUN_ARGS, when set, replaces this list (see README "Policies"). */
+        permissions: DenoPermissionsSchema.default({}),
+        /** Lifts --no-remote: the code may import http(s)/jsr modules (network permitting). */
+        allowRemoteImports: z.boolean().default(false),
+        /** Lifts --cached-only: modules not pre-cached in the image may be downloaded at run time. */
+        allowUncachedImports: z.boolean().default(false),
+      })
+      .strict()
+      .default({ permissions: {}, allowRemoteImports: false, allowUncachedImports: false }),
+    container: z
+      .object({
+        runtime: z.enum(['runc', 'runsc']).default('runc'),
+        /** `none`, or the name of a Docker network the conductor creates for this policy's egress. */
+        network: z
+          .union([z.literal('none'), z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/)])
+          .default('none'),
+        memoryMb: Mb(65536).min(64).default(512),
+        cpus: z.number().positive().max(64).default(1),
+        pidsLimit: z.number().int().min(8).max(32768).default(128),
+        tmpfsMb: Mb(65536).default(64),
+      })
+      .strict()
+      .default({ runtime: 'runc', network: 'none', memoryMb: 512, cpus: 1, pidsLimit: 128, tmpfsMb: 64 }),
+    workspace: z
+      .object({ mode: z.enum(['rw', 'ro', 'none']).default('rw') })
+      .strict()
+      .default({ mode: 'rw' }),
+    limits: z
+      .object({
+        defaultTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+        maxTimeoutMs: z.number().int().min(100).max(3_600_000).default(120_000),
+        maxCodeBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+        maxOutputBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(64 * 1024),
+        maxReturnBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+        maxMcpCalls: z.number().int().min(0).max(100_000).default(200),
+        maxConcurrentMcpCalls: z.number().int().min(1).max(256).default(16),
+        mcpCallTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+      })
+      .strict()
+      .refine((l) => l.defaultTimeoutMs <= l.maxTimeoutMs, {
+        message: 'defaultTimeoutMs must not exceed maxTimeoutMs',
+      })
+      .default({
+        defaultTimeoutMs: 30_000,
+        maxTimeoutMs: 120_000,
+        maxCodeBytes: 1024 * 1024,
+        maxOutputBytes: 64 * 1024,
+        maxReturnBytes: 256 * 1024,
+        maxMcpCalls: 200,
+        maxConcurrentMcpCalls: 16,
+        mcpCallTimeoutMs: 60_000,
+      }),
+    mcp: z
+      .object({
+        /** Upstream servers the code may load: `*` for every configured server. */
+        servers: z.union([z.literal('*'), z.array(z.string().min(1))]).default('*'),
+        /** Per server, the tools the code may call; a server not named here allows all of its tools. */
+        tools: z.record(z.string(), z.array(z.string().min(1))).default({}),
+      })
+      .strict()
+      .default({ servers: '*', tools: {} }),
+  })
+  .strict();
+
+export type Policy = z.infer<typeof PolicySchema>;

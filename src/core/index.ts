@@ -1,0 +1,3 @@
+// core: domain types and errors shared by every other folder. Pure: imports nothing internal, no I/O.
+export * from './errors.js';
+export * from './result.js';

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+/** How one execution ended, as the model sees it. */
+export const ExecutionStatusSchema = z.enum(['success', 'error', 'timeout']);
+export type ExecutionStatus = z.infer<typeof ExecutionStatusSchema>;
+
+/** Why the sandbox process ended, from host-side facts (deadline, engine state), never guessed from output alone. */
+export const ExitReasonSchema = z.enum([
+  'completed',
+  'exception',
+  'timeout',
+  'out_of_memory',
+  'exited',
+  'killed',
+  'rejected',
+]);
+export type ExitReason = z.infer<typeof ExitReasonSchema>;
+
+export const ErrorInfoSchema = z.object({
+  name: z.string(),
+  message: z.string(),
+  stack: z.string().optional(),
+});
+export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
+
+export const ExecutionResultSchema = z.object({
+  status: ExecutionStatusSchema,
+  returnValue: z.unknown().optional(),
+  stdout: z.string(),
+  stderr: z.string(),
+  error: ErrorInfoSchema.optional(),
+  durationMs: z.number(),
+  truncated: z.object({ stdout: z.boolean(), stderr: z.boolean(), returnValue: z.boolean() }),
+  resources: z.object({
+    exitReason: ExitReasonSchema,
+    exitCode: z.number().nullable(),
+    peakMemoryBytes: z.number().optional(),
+  }),
+});
+export type ExecutionResult = z.infer<typeof ExecutionResultSchema>;

@@ -1,0 +1,85 @@
+/**
+ * The wire protocol on the per-execution Unix socket (/run/conductor/mcp.sock inside the container).
+ *
+ * Framing: every message is a 4-byte unsigned big-endian length followed by that many bytes of UTF-8 JSON.
+ * The container side is untrusted: the host bounds each frame before buffering it, validates every message with
+ * these schemas, and closes the connection on the first violation.
+ *
+ * Sequence on the one connection the in-container bootstrap opens before any user code runs:
+ *   container → host  {t:'hello', v:1}                         the runtime is loaded and waiting for code
+ *   host → container  {t:'run', code, nonce, maxReturnBytes}   the wrapped module to run
+ *   container → host  {t:'call', id, op, ...}                  zero or more mcpFactory calls, concurrently
+ *   host → container  {t:'reply', id, ok, result | error}      one reply per call, in any order
+ *   container → host  {t:'result', ...}                        once, after the user's code settled
+ * Before sending `result`, the runtime writes the marker `\x1e<nonce>\x1e` to stdout and then to stderr, so the host
+ * knows it has received every byte of output the code produced up to that point. Only the first connection to a
+ * socket is served; any further connection (from user code) is closed at once.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+/** Where the per-execution socket directory is mounted inside the container. */
+export const SOCKET_DIR_IN_CONTAINER = '/run/conductor';
+export const SOCKET_NAME = 'mcp.sock';
+export const SOCKET_PATH_IN_CONTAINER = `${SOCKET_DIR_IN_CONTAINER}/${SOCKET_NAME}`;
+
+const Name = z.string().min(1).max(200);
+const JsonObject = z.record(z.string(), z.unknown());
+
+export const HelloMessageSchema = z.object({ t: z.literal('hello'), v: z.literal(PROTOCOL_VERSION) }).strict();
+
+export const ResultMessageSchema = z.discriminatedUnion('ok', [
+  z
+    .object({
+      t: z.literal('result'),
+      ok: z.literal(true),
+      /** JSON text of the rendered return value; absent when the code returned undefined. */
+      value: z.string().optional(),
+      /** true when `value` was cut to maxReturnBytes (it is then a prefix, not valid JSON). */
+      valueTruncated: z.boolean(),
+    })
+    .strict(),
+  z
+    .object({
+      t: z.literal('result'),
+      ok: z.literal(false),
+      error: z.object({ name: z.string(), message: z.string(), stack: z.string().optional() }).strict(),
+    })
+    .strict(),
+]);
+
+export const CallOpSchema = z.enum([
+  'list',
+  'load',
+  'listTools',
+  'callTool',
+  'listResources',
+  'readResource',
+  'listPrompts',
+  'getPrompt',
+]);
+export type CallOp = z.infer<typeof CallOpSchema>;
+
+export const CallMessageSchema = z
+  .object({
+    t: z.literal('call'),
+    id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    op: CallOpSchema,
+    server: Name.optional(),
+    /** tool name for callTool, prompt name for getPrompt */
+    name: Name.optional(),
+    uri: z.string().max(4096).optional(),
+    args: JsonObject.optional(),
+  })
+  .strict();
+export type CallMessage = z.infer<typeof CallMessageSchema>;
+
+export const ContainerMessageSchema = z.union([HelloMessageSchema, ResultMessageSchema, CallMessageSchema]);
+export type ContainerMessage = z.infer<typeof ContainerMessageSchema>;
+export type ResultMessage = z.infer<typeof ResultMessageSchema>;
+
+export type RunMessage = { t: 'run'; code: string; nonce: string; maxReturnBytes: number };
+export type ReplyMessage =
+  | { t: 'reply'; id: number; ok: true; result: unknown }
+  | { t: 'reply'; id: number; ok: false; error: { message: string; code: string } };
+export type HostMessage = RunMessage | ReplyMessage;
