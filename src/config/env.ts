@@ -1,0 +1,65 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../core/index.js';
+
+/** The admin's environment, parsed once by cli.ts. The model can change none of it. */
+export interface ConductorSettings {
+  workspaceDir: string;
+  runArgs: string | undefined;
+  mcpConfigPath: string | undefined;
+  /** true when the path was given explicitly (a missing file is then an error) */
+  mcpConfigExplicit: boolean;
+  policy: string;
+  tenantsPath: string | undefined;
+  poolSize: number | undefined;
+  maxConcurrency: number;
+  maxQueued: number;
+  logLevel: string;
+  registries: { npm?: string; jsr?: string };
+}
+
+const Int = (name: string, min: number, max: number) =>
+  z.coerce
+    .number({ error: `${name} must be a whole number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, `${name} must be at most ${max}`);
+
+const EnvSchema = z.object({
+  MCP_CONDUCTOR_WORKSPACE: z.string().min(1).optional(),
+  MCP_CONDUCTOR_RUN_ARGS: z.string().optional(),
+  MCP_CONDUCTOR_MCP_CONFIG: z.string().min(1).optional(),
+  MCP_CONDUCTOR_POLICY: z.string().min(1).optional(),
+  MCP_CONDUCTOR_TENANTS: z.string().min(1).optional(),
+  MCP_CONDUCTOR_POOL_SIZE: Int('MCP_CONDUCTOR_POOL_SIZE', 0, 64).optional(),
+  MCP_CONDUCTOR_MAX_CONCURRENCY: Int('MCP_CONDUCTOR_MAX_CONCURRENCY', 1, 256).optional(),
+  MCP_CONDUCTOR_MAX_QUEUED: Int('MCP_CONDUCTOR_MAX_QUEUED', 0, 10_000).optional(),
+  MCP_CONDUCTOR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  NPM_CONFIG_REGISTRY: z.string().url().optional(),
+  JSR_URL: z.string().url().optional(),
+});
+
+export function readSettings(env: Record<string, string | undefined>): ConductorSettings {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `- ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`the environment is invalid:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const home = join(homedir(), '.mcp-conductor');
+  return {
+    workspaceDir: e.MCP_CONDUCTOR_WORKSPACE ?? join(home, 'workspace'),
+    runArgs: e.MCP_CONDUCTOR_RUN_ARGS,
+    mcpConfigPath: e.MCP_CONDUCTOR_MCP_CONFIG ?? join(home, 'mcp.json'),
+    mcpConfigExplicit: e.MCP_CONDUCTOR_MCP_CONFIG !== undefined,
+    policy: e.MCP_CONDUCTOR_POLICY ?? 'default',
+    tenantsPath: e.MCP_CONDUCTOR_TENANTS,
+    poolSize: e.MCP_CONDUCTOR_POOL_SIZE,
+    maxConcurrency: e.MCP_CONDUCTOR_MAX_CONCURRENCY ?? 4,
+    maxQueued: e.MCP_CONDUCTOR_MAX_QUEUED ?? 64,
+    logLevel: e.MCP_CONDUCTOR_LOG_LEVEL ?? 'info',
+    registries: { npm: e.NPM_CONFIG_REGISTRY, jsr: e.JSR_URL },
+  };
+}

@@ -1,0 +1,33 @@
+/** Every container the conductor creates carries these, so reap, start-up cleanup and tests can find leftovers. */
+export const LABEL_MANAGED = 'mcp-conductor.managed';
+export const LABEL_INSTANCE = 'mcp-conductor.instance';
+export const LABEL_EXECUTION = 'mcp-conductor.execution-id';
+export const LABEL_TENANT = 'mcp-conductor.tenant';
+/** The host directory holding this container's socket, so reap can remove it with the container. */
+export const LABEL_SOCKET_DIR = 'mcp-conductor.socket-dir';
+/** Host name and process id of the conductor, so start-up cleanup can tell a dead conductor from a live one. */
+export const LABEL_HOST = 'mcp-conductor.host';
+export const LABEL_PID = 'mcp-conductor.pid';
+/** On images: the content hash of every build input. */
+export const LABEL_IMAGE_HASH = 'mcp-conductor.image-hash';
+
+export interface ContainerIdentity {
+  instanceId: string;
+  executionId: string;
+  tenant: string;
+  socketDir: string;
+  host: string;
+  pid: number;
+}
+
+export function containerLabels(id: ContainerIdentity): Record<string, string> {
+  return {
+    [LABEL_MANAGED]: 'true',
+    [LABEL_INSTANCE]: id.instanceId,
+    [LABEL_EXECUTION]: id.executionId,
+    [LABEL_TENANT]: id.tenant,
+    [LABEL_SOCKET_DIR]: id.socketDir,
+    [LABEL_HOST]: id.host,
+    [LABEL_PID]: String(id.pid),
+  };
+}

@@ -1,0 +1,74 @@
+import { denoPermissionFlags, mergePermissions } from '../config/deno-flags.js';
+import type { ContainerSpec } from '../docker/index.js';
+import { SOCKET_DIR_IN_CONTAINER, SOCKET_PATH_IN_CONTAINER } from '../proxy/protocol.js';
+import type { SandboxProfile } from './profile.js';
+
+export const SANDBOX_UID = 65534;
+export const BOOTSTRAP_IN_IMAGE = '/opt/conductor/runtime/bootstrap.ts';
+
+/** The runtime's one socket, and nothing else, whatever the admin granted. */
+const SOCKET_PERMISSIONS = {
+  read: [SOCKET_PATH_IN_CONTAINER],
+  write: [SOCKET_PATH_IN_CONTAINER],
+  net: [`unix:${SOCKET_PATH_IN_CONTAINER}`],
+};
+
+/** The Deno command line: fixed safety flags, then exactly the granted permissions plus the socket. */
+export function denoCommand(profile: SandboxProfile): string[] {
+  const { deno, container } = profile.policy;
+  // Leave a quarter of the container's memory outside the V8 heap (buffers, the runtime itself), so a heap bomb
+  // ends in V8's own out-of-memory abort with a clear message rather than only in the cgroup kill.
+  const heapMb = Math.max(32, Math.floor(container.memoryMb * 0.75));
+  return [
+    'deno',
+    'run',
+    '--no-prompt',
+    ...(deno.allowUncachedImports ? [] : ['--cached-only']),
+    ...(deno.allowRemoteImports ? [] : ['--no-remote']),
+    '--no-config',
+    '--no-lock',
+    `--v8-flags=--max-old-space-size=${heapMb}`,
+    ...denoPermissionFlags(mergePermissions(profile.permissions, SOCKET_PERMISSIONS)),
+    BOOTSTRAP_IN_IMAGE,
+  ];
+}
+
+export function containerSpec(
+  profile: SandboxProfile,
+  socketDir: string,
+  name: string,
+  labels: Record<string, string>,
+): ContainerSpec {
+  const { container, workspace } = profile.policy;
+  const binds = [`${socketDir}:${SOCKET_DIR_IN_CONTAINER}:rw`];
+  if (profile.workspaceDir && workspace.mode !== 'none') {
+    binds.push(`${profile.workspaceDir}:/workspace:${workspace.mode === 'ro' ? 'ro' : 'rw'}`);
+  }
+  const tmpfsOptions = [
+    'rw',
+    'noexec',
+    'nosuid',
+    'nodev',
+    `size=${container.tmpfsMb}m`,
+    `nr_inodes=${Math.max(1024, container.tmpfsMb * 256)}`,
+    `uid=${SANDBOX_UID}`,
+    `gid=${SANDBOX_UID}`,
+    'mode=0700',
+  ].join(',');
+  return {
+    name,
+    image: profile.image,
+    cmd: denoCommand(profile),
+    env: [],
+    labels,
+    user: `${SANDBOX_UID}:${SANDBOX_UID}`,
+    runtime: container.runtime,
+    network: container.network,
+    memoryBytes: container.memoryMb * 1024 * 1024,
+    nanoCpus: Math.round(container.cpus * 1e9),
+    pidsLimit: container.pidsLimit,
+    tmpfs: { '/tmp': tmpfsOptions },
+    binds,
+    workingDir: '/',
+  };
+}

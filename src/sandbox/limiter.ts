@@ -1,0 +1,46 @@
+import { OverloadedError } from '../core/index.js';
+
+/** A counting semaphore with a bounded queue: excess work waits up to `maxQueued`, then is refused. */
+export interface Limiter {
+  run<T>(fn: () => Promise<T>): Promise<T>;
+  readonly active: number;
+  readonly queued: number;
+}
+
+export function createLimiter(maxActive: number, maxQueued: number, what = 'executions'): Limiter {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    active--;
+    const next = waiting.shift();
+    if (next) {
+      active++;
+      next();
+    }
+  };
+  return {
+    get active() {
+      return active;
+    },
+    get queued() {
+      return waiting.length;
+    },
+    async run(fn) {
+      if (active >= maxActive) {
+        if (waiting.length >= maxQueued) {
+          throw new OverloadedError(
+            `Too many ${what}: ${maxActive} running and ${maxQueued} queued. Try again shortly.`,
+          );
+        }
+        await new Promise<void>((resolve) => waiting.push(resolve));
+      } else {
+        active++;
+      }
+      try {
+        return await fn();
+      } finally {
+        release();
+      }
+    },
+  };
+}

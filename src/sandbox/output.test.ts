@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { createOutputCollector, utf8Boundary } from './output.js';
+
+const marker = Buffer.from('\x1eNONCE\x1e');
+
+describe('output collector', () => {
+  it('keeps at most maxBytes, counts everything and flags truncation', () => {
+    const c = createOutputCollector(10, marker);
+    for (let i = 0; i < 1000; i++) c.push(Buffer.from('abcdefghij'));
+    expect(c.text()).toBe('abcdefghij');
+    expect(c.totalBytes).toBe(10_000);
+    expect(c.truncated).toBe(true);
+  });
+
+  it('finds a marker split across chunks and cuts it away', async () => {
+    const c = createOutputCollector(100, marker);
+    c.push(Buffer.from('hello\n\x1eNO'));
+    c.push(Buffer.from('NCE\x1etrailing'));
+    await c.markerSeen;
+    expect(c.text()).toBe('hello\n');
+    expect(c.truncated).toBe(false);
+  });
+
+  it('finds the marker after a flood past the cap', async () => {
+    const c = createOutputCollector(4, marker);
+    c.push(Buffer.alloc(1_000_000, 'x'));
+    c.push(Buffer.concat([Buffer.from('yy'), marker]));
+    await c.markerSeen;
+    expect(c.text()).toBe('xxxx');
+    expect(c.totalBytes).toBe(1_000_002);
+    expect(c.truncated).toBe(true);
+  });
+
+  it('does not treat a partial marker as the end', () => {
+    const c = createOutputCollector(100, marker);
+    let seen = false;
+    void c.markerSeen.then(() => (seen = true));
+    c.push(Buffer.from('\x1eNONC'));
+    c.push(Buffer.from('X\x1e'));
+    return Promise.resolve().then(() => {
+      expect(seen).toBe(false);
+      expect(c.text()).toBe('\x1eNONCX\x1e');
+    });
+  });
+
+  it('never cuts inside a UTF-8 character', () => {
+    const c = createOutputCollector(5, marker);
+    c.push(Buffer.from('ab€cd')); // € is 3 bytes: a b [e2 82 ac] → keep "ab€" = 5 bytes
+    expect(c.text()).toBe('ab€');
+    const d = createOutputCollector(4, marker);
+    d.push(Buffer.from('ab€cd'));
+    expect(d.text()).toBe('ab');
+    expect(utf8Boundary(Buffer.from([0x61, 0xf0, 0x9f]))).toBe(1);
+  });
+});

@@ -1,0 +1,115 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { SandboxError } from '../core/index.js';
+import { containerLabels, createDemuxer, type DockerPort } from '../docker/index.js';
+import type { Logger } from '../obs/index.js';
+import { createExecutionSocket, type ExecutionSocket } from '../proxy/socket-server.js';
+import { containerSpec, SANDBOX_UID } from './container-spec.js';
+import { createOutputCollector, type OutputCollector } from './output.js';
+import type { SandboxProfile } from './profile.js';
+
+/**
+ * A started container whose runtime has connected and is waiting for code. It knows nothing of the execution it
+ * will serve, so it can be made ahead of time (the warm pool) and is used exactly once.
+ */
+export interface PreparedSandbox {
+  readonly containerId: string;
+  readonly executionId: string;
+  readonly profile: SandboxProfile;
+  readonly socket: ExecutionSocket;
+  readonly nonce: string;
+  readonly stdout: OutputCollector;
+  readonly stderr: OutputCollector;
+  /** resolves with the exit code when the container exits */
+  readonly exited: Promise<number>;
+  /** resolves when the attach stream has ended (all output received) */
+  readonly streamEnded: Promise<void>;
+  readonly createdAt: number;
+}
+
+export interface PrepareDeps {
+  docker: DockerPort;
+  logger: Logger;
+  instanceId: string;
+  socketBaseDir: string;
+  startupTimeoutMs: number;
+}
+
+function frameLimit(profile: SandboxProfile): number {
+  // The result is JSON text inside a JSON string: escaping can grow it up to 6x.
+  return profile.policy.limits.maxReturnBytes * 6 + 1024 * 1024;
+}
+
+export async function prepareSandbox(deps: PrepareDeps, profile: SandboxProfile): Promise<PreparedSandbox> {
+  const executionId = randomUUID();
+  const log = deps.logger.child({ executionId });
+  const t0 = performance.now();
+  const socket = await createExecutionSocket({
+    baseDir: deps.socketBaseDir,
+    maxFrameBytes: frameLimit(profile),
+    helloTimeoutMs: deps.startupTimeoutMs,
+    sandboxUid: SANDBOX_UID,
+  });
+  let containerId: string | undefined;
+  let stream: Duplex | undefined;
+  try {
+    const name = `mcp-conductor-${deps.instanceId.slice(0, 8)}-${executionId.slice(0, 12)}`;
+    const labels = containerLabels({
+      instanceId: deps.instanceId,
+      executionId,
+      tenant: profile.tenant,
+      socketDir: socket.dir,
+      host: hostname(),
+      pid: process.pid,
+    });
+    containerId = await deps.docker.createContainer(containerSpec(profile, socket.dir, name, labels));
+    log.debug({ step: 'create', ms: Math.round(performance.now() - t0) }, 'container created');
+    const nonce = randomBytes(16).toString('hex');
+    const marker = Buffer.from(`\x1e${nonce}\x1e`);
+    const maxOutput = profile.policy.limits.maxOutputBytes;
+    const stdout = createOutputCollector(maxOutput, marker);
+    const stderr = createOutputCollector(maxOutput, marker);
+    stream = await deps.docker.attach(containerId);
+    const demux = createDemuxer((kind, data) => (kind === 'stdout' ? stdout : stderr).push(data));
+    stream.on('data', (chunk: Buffer) => demux.push(chunk));
+    const streamEnded = new Promise<void>((resolve) => {
+      stream!.once('end', resolve);
+      stream!.once('close', resolve);
+      stream!.once('error', () => resolve());
+    });
+    const exited = deps.docker.wait(containerId);
+    exited.catch(() => undefined);
+    await deps.docker.start(containerId);
+    log.debug({ step: 'start', ms: Math.round(performance.now() - t0) }, 'container started');
+    const startupTimer = new Promise<never>((_, reject) => {
+      const t = setTimeout(
+        () => reject(new SandboxError(`the sandbox did not become ready within ${deps.startupTimeoutMs} ms`)),
+        deps.startupTimeoutMs,
+      );
+      void socket.ready.finally(() => clearTimeout(t)).catch(() => undefined);
+    });
+    const exitedEarly = exited.then(async (code) => {
+      await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 500))]);
+      throw new SandboxError(`the sandbox exited during start-up (code ${code}): ${stderr.text().slice(0, 500)}`);
+    });
+    await Promise.race([socket.ready, exitedEarly, startupTimer]);
+    exitedEarly.catch(() => undefined);
+    log.debug({ step: 'ready', ms: Math.round(performance.now() - t0) }, 'sandbox runtime connected');
+    return { containerId, executionId, profile, socket, nonce, stdout, stderr, exited, streamEnded, createdAt: Date.now() };
+  } catch (error) {
+    stream?.destroy();
+    if (containerId) await deps.docker.remove(containerId).catch(() => undefined);
+    await socket.close();
+    throw error;
+  }
+}
+
+/** Kills and removes the container and its socket directory. Idempotent. */
+export async function disposeSandbox(docker: DockerPort, sandbox: PreparedSandbox): Promise<void> {
+  try {
+    await docker.remove(sandbox.containerId);
+  } finally {
+    await sandbox.socket.close();
+  }
+}

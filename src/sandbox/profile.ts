@@ -1,0 +1,23 @@
+import { createHash } from 'node:crypto';
+import type { DenoPermissions } from '../config/permissions.js';
+import type { Policy } from '../config/policy.js';
+
+/**
+ * Everything that makes two sandbox containers interchangeable: a pooled container prepared for one profile may
+ * serve any execution of the same profile, and never one of another.
+ */
+export interface SandboxProfile {
+  image: string;
+  policy: Policy;
+  /** effective Deno permissions (policy or MCP_CONDUCTOR_RUN_ARGS, clamped by the workspace mode) */
+  permissions: DenoPermissions;
+  tenant: string;
+  /** host directory mounted at /workspace; undefined when the policy's workspace mode is `none` */
+  workspaceDir: string | undefined;
+}
+
+export function profileKey(p: SandboxProfile): string {
+  const { image, policy, permissions, tenant, workspaceDir } = p;
+  const material = JSON.stringify({ image, policy, permissions, tenant, workspaceDir: workspaceDir ?? null });
+  return createHash('sha256').update(material).digest('hex').slice(0, 24);
+}

@@ -1,0 +1,180 @@
+import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { cliPath, expectNoLeftovers, fixturePolicy, startStdio, type Conductor } from './helpers.js';
+
+const docker = inject('docker');
+
+describe.skipIf(!docker)('run_deno_code over stdio (real Docker, real Deno)', () => {
+  let c: Conductor;
+  let workspace: string;
+
+  beforeAll(async () => {
+    workspace = await mkdtemp(join(tmpdir(), 'mcpc-ws-'));
+    c = await startStdio({
+      MCP_CONDUCTOR_WORKSPACE: workspace,
+      MCP_CONDUCTOR_POLICY: fixturePolicy('small'),
+      MCP_CONDUCTOR_RUN_ARGS: 'allow-read=/workspace,allow-write=/workspace',
+    });
+  });
+
+  afterAll(async () => {
+    await c?.close();
+    await expectNoLeftovers();
+  });
+
+  it('returns the last expression and lists the tool with an output schema', async () => {
+    const { tools } = await c.client.listTools();
+    const tool = tools.find((t) => t.name === 'run_deno_code');
+    expect(tool?.outputSchema).toBeDefined();
+    expect(tool?.description).toContain('npm:zod@^3');
+    expect(tool?.description).toContain('read: /workspace');
+    const r = await c.run('const a = 20;\na + 22');
+    expect(r.isError).toBe(false);
+    expect(r.text.split('\n').slice(0, 2)).toEqual(['Execution successful', 'Return value: 42']);
+    expect(r.result).toMatchObject({ status: 'success', returnValue: 42, stdout: '', stderr: '' });
+  });
+
+  it('hoists imports of pre-cached packages, runs TypeScript, top-level await and return', async () => {
+    const code = [
+      'interface Row { n: number }',
+      'const rows: Row[] = [{ n: 1 }, { n: 2 }];',
+      'await new Promise((r) => setTimeout(r, 10));',
+      "import { z } from 'npm:zod@^3';",
+      "import { format } from 'npm:date-fns@^3';",
+      'const total = z.array(z.object({ n: z.number() })).parse(rows).reduce((s, r) => s + r.n, 0);',
+      "return { total, year: format(new Date(Date.UTC(2020, 5, 1)), 'yyyy') };",
+    ].join('\n');
+    const r = await c.run(code);
+    expect(r.result.returnValue).toEqual({ total: 3, year: '2020' });
+  });
+
+  it('separates stdout and stderr and renders values JSON cannot carry', async () => {
+    const r = await c.run(
+      "console.log('to out'); console.error('to err');\nconst o: any = { m: new Map([[1, 2n]]), s: new Set(['x']), d: new Date(0), u: undefined };\no.self = o;\no",
+    );
+    expect(r.result.stdout).toBe('to out\n');
+    expect(r.result.stderr).toBe('to err\n');
+    expect(r.result.returnValue).toEqual({
+      m: { $type: 'Map', entries: [[1, { $type: 'BigInt', value: '2' }]] },
+      s: { $type: 'Set', values: ['x'] },
+      d: '1970-01-01T00:00:00.000Z',
+      u: { $type: 'undefined' },
+      self: { $type: 'Circular', path: '$' },
+    });
+    expect(r.text).toContain('--- stdout ---\nto out');
+  });
+
+  it('reports a thrown error with the user’s line number, as a result, not a protocol error', async () => {
+    const r = await c.run('const x = 1;\n\nfunction f() {\n  throw new TypeError("bad " + x);\n}\nf();');
+    expect(r.isError).toBe(true);
+    expect(r.text.startsWith('Execution failed')).toBe(true);
+    expect(r.result.status).toBe('error');
+    expect(r.result.error?.name).toBe('TypeError');
+    expect(r.result.error?.message).toBe('bad 1');
+    expect(r.result.error?.stack).toContain('code.ts:4:');
+    expect(r.result.error?.stack).not.toMatch(/data:|bootstrap|\/tmp\//);
+  });
+
+  it('reports a syntax error at the user’s line without starting a container', async () => {
+    const r = await c.run('const a = 1;\nconst b = ;\n');
+    expect(r.isError).toBe(true);
+    expect(r.result.error?.name).toBe('SyntaxError');
+    expect(r.result.error?.message).toContain('code.ts:2:');
+  });
+
+  it('kills a busy loop at the deadline', async () => {
+    const r = await c.run("globalThis.addEventListener?.('unload', () => {});\nwhile (true) {}", 1500);
+    expect(r.text.startsWith('Execution timed out')).toBe(true);
+    expect(r.result.status).toBe('timeout');
+    expect(r.result.durationMs).toBeGreaterThanOrEqual(1500);
+    expect(r.result.durationMs).toBeLessThan(10_000);
+  });
+
+  it('caps a flood on both streams while streaming', async () => {
+    const r = await c.run(
+      "const line = 'x'.repeat(1023) + '\\n';\nfor (let i = 0; i < 10 * 1024; i++) { console.log(line); console.error(line); }\n'done'",
+    );
+    expect(r.result.returnValue).toBe('done');
+    expect(r.result.truncated).toEqual({ stdout: true, stderr: true, returnValue: false });
+    expect(Buffer.byteLength(r.result.stdout)).toBeLessThanOrEqual(4096);
+    expect(r.text).toContain('[stdout truncated: only the first 4096 bytes are shown]');
+  });
+
+  it('truncates a huge return value with a flag', async () => {
+    const r = await c.run("'y'.repeat(5_000_000)");
+    expect(r.result.truncated.returnValue).toBe(true);
+    expect(r.text).toContain('[return value truncated');
+    expect(r.text.length).toBeLessThan(10_000);
+  });
+
+  it('denies what the admin did not grant', async () => {
+    const r = await c.run("await Deno.readTextFile('/etc/passwd')");
+    expect(r.result.status).toBe('error');
+    expect(r.result.error?.name).toBe('NotCapable');
+    const net = await c.run("await fetch('http://127.0.0.1:9/')");
+    expect(net.result.error?.name).toBe('NotCapable');
+    const env = await c.run('Deno.env.get("HOME")');
+    expect(env.result.error?.name).toBe('NotCapable');
+  });
+
+  it('lets granted code use /workspace, which persists on the host', async () => {
+    const r = await c.run("await Deno.writeTextFile('/workspace/hello.txt', 'hi from the sandbox');\nawait Deno.readTextFile('/workspace/hello.txt')");
+    expect(r.result.returnValue).toBe('hi from the sandbox');
+    expect(await readFile(join(workspace, 'hello.txt'), 'utf8')).toBe('hi from the sandbox');
+  });
+
+  it('gives each concurrent call its own container', async () => {
+    const code = (i: number) =>
+      `const marker = ${i};\n(globalThis as any).seen = ((globalThis as any).seen ?? 0) + 1;\nawait new Promise((r) => setTimeout(r, 300));\n({ marker, seen: (globalThis as any).seen })`;
+    const results = await Promise.all([0, 1, 2, 3].map((i) => c.run(code(i))));
+    expect(results.map((r) => r.result.returnValue)).toEqual([0, 1, 2, 3].map((marker) => ({ marker, seen: 1 })));
+  });
+
+  it('reports running out of memory', async () => {
+    const r = await c.run('const keep: number[][] = [];\nwhile (true) keep.push(new Array(1e6).fill(1.5));');
+    expect(r.result.status).toBe('error');
+    expect(r.result.error?.name).toBe('OutOfMemoryError');
+    expect(r.result.resources.exitReason).toBe('out_of_memory');
+  });
+
+  it('refuses code over the size limit', async () => {
+    const r = await c.run(`// ${'z'.repeat(70_000)}\n1`);
+    expect(r.result.error?.name).toBe('CodeTooLargeError');
+  });
+
+  it('validates input and stays up', async () => {
+    const bad = await c.client.callTool({ name: 'run_deno_code', arguments: { code: '1' } });
+    expect(bad.isError).toBe(true);
+    expect(JSON.stringify(bad.content)).toContain('deno_code');
+    const r = await c.run('1 + 1');
+    expect(r.result.returnValue).toBe(2);
+  });
+});
+
+describe.skipIf(!docker)('start-up configuration errors', () => {
+  it('refuses allow-all in MCP_CONDUCTOR_RUN_ARGS with a clear message', async () => {
+    const run = promisify(execFile);
+    const err = await run(process.execPath, [cliPath, 'stdio'], {
+      env: { PATH: process.env.PATH, HOME: tmpdir(), MCP_CONDUCTOR_RUN_ARGS: 'allow-read,allow-all' },
+    }).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(1);
+    expect((err as { stderr: string }).stderr).toMatch(/allow-all.*refused/);
+  });
+
+  it('names every problem of an invalid policy', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-pol-'));
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify({ container: { memoryMb: 1, runtime: 'kata' } }));
+    const run = promisify(execFile);
+    const err = (await run(process.execPath, [cliPath, 'stdio'], {
+      env: { PATH: process.env.PATH, HOME: tmpdir(), MCP_CONDUCTOR_POLICY: file },
+    }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(err.code).toBe(1);
+    expect(err.stderr).toContain('container.memoryMb');
+    expect(err.stderr).toContain('container.runtime');
+  });
+});
