@@ -1,31 +1,21 @@
 #!/usr/bin/env node
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { Command } from 'commander';
-import { randomUUID } from 'node:crypto';
+import { Command, InvalidArgumentError } from 'commander';
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
-import { chown, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { readSettings, type ConductorSettings } from './config/env.js';
+import { readSettings } from './config/env.js';
+import { startConductor } from './conductor.js';
+import type { ServeOptions } from './serve.js';
 import { runDoctor } from './doctor.js';
-import { effectivePermissions, loadPolicy } from './config/load-policy.js';
-import { parseRunArgs } from './config/run-args.js';
-import { ImageMissingError, isAppError } from './core/index.js';
-import { createDockerClient, type DockerPort } from './docker/index.js';
-import { ensureImage, planImage } from './image/index.js';
+import { isAppError } from './core/index.js';
+import { createDockerClient } from './docker/index.js';
+import { ensureImage } from './image/index.js';
 import { createServer } from './mcp/index.js';
 import { createLogger, type Logger } from './obs/index.js';
-import {
-  createColdSource,
-  createExecutor,
-  createLimiter,
-  createWarmPool,
-  reap,
-  SANDBOX_UID,
-  type SandboxProfile,
-} from './sandbox/index.js';
+import { reap } from './sandbox/index.js';
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const imageDir = join(packageRoot, 'images', 'deno');
@@ -38,64 +28,15 @@ function socketBaseDir(): string {
   return join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
 }
 
-async function prepareWorkspace(dir: string, logger: Logger): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  if (process.getuid?.() === 0) await chown(dir, SANDBOX_UID, SANDBOX_UID);
-  else logger.warn({ workspace: dir }, 'not running as root: the sandbox user (65534) may be unable to write the workspace');
+const paths = { imageDir, policiesDir, socketBaseDir: socketBaseDir() };
+
+function parsePort(value: string, what = 'port'): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${what} must be a whole number from 0 to 65535`);
+  return n;
 }
 
-/** Everything stdio and serve share: Docker, the image, the policy, the executor. */
-async function startConductor(settings: ConductorSettings, logger: Logger, defaultPoolSize: number) {
-  const docker: DockerPort = createDockerClient();
-  await docker.ping();
-  const plan = await planImage({ docker, imageDir, registries: settings.registries });
-  if (!(await docker.inspectImage(plan.tag))) {
-    throw new ImageMissingError(`The sandbox image ${plan.tag} is not built yet. Run \`mcp-conductor image\` (or \`make image\`).`);
-  }
-  const policy = await loadPolicy(settings.policy, { policiesDir });
-  const runArgs = settings.runArgs?.trim() ? parseRunArgs(settings.runArgs) : undefined;
-  const instanceId = randomUUID();
-  const baseDir = socketBaseDir();
-  await mkdir(baseDir, { recursive: true, mode: 0o700 });
-  const reaped = await reap(docker, { onlyDead: true, socketBaseDir: baseDir });
-  if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
-  if (policy.workspace.mode !== 'none') await prepareWorkspace(settings.workspaceDir, logger);
-  if (policy.container.network !== 'none') {
-    await docker.ensureNetwork(policy.container.network, { 'mcp-conductor.managed': 'true' });
-  }
-  const profile: SandboxProfile = {
-    image: plan.tag,
-    policy,
-    permissions: effectivePermissions(policy, runArgs),
-    tenant: 'local',
-    workspaceDir: policy.workspace.mode === 'none' ? undefined : settings.workspaceDir,
-  };
-  const prepareDeps = { docker, logger, instanceId, socketBaseDir: baseDir, startupTimeoutMs: 30_000 };
-  const cold = createColdSource(prepareDeps);
-  const poolSize = settings.poolSize ?? defaultPoolSize;
-  const pool = poolSize > 0 ? createWarmPool(prepareDeps, { size: poolSize, maxIdleAgeMs: 5 * 60_000, cold }) : undefined;
-  const source = pool ?? cold;
-  const executor = createExecutor({
-    docker,
-    logger,
-    source,
-    limiter: createLimiter(settings.maxConcurrency, settings.maxQueued),
-  });
-  pool?.warm(profile);
-  logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
-  return {
-    executor,
-    profile,
-    dependencies: plan.config.dependencies,
-    async close() {
-      await pool?.close();
-      await executor.drain();
-      await reap(docker, { instanceId, socketBaseDir: baseDir });
-    },
-  };
-}
-
-function onShutdown(logger: Logger, close: () => Promise<void>): void {
+function onShutdown(logger: Logger, close: () => Promise<void>, stdinEnds = true): void {
   let closing = false;
   const stop = (why: string) => {
     if (closing) return;
@@ -107,7 +48,7 @@ function onShutdown(logger: Logger, close: () => Promise<void>): void {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
-  process.stdin.once('end', () => stop('stdin closed'));
+  if (stdinEnds) process.stdin.once('end', () => stop('stdin closed'));
 }
 
 const program = new Command()
@@ -122,12 +63,13 @@ program
   .action(async () => {
     const settings = readSettings(process.env);
     const logger = createLogger(settings.logLevel);
-    const conductor = await startConductor(settings, logger, STDIO_POOL_SIZE);
+    const conductor = await startConductor(createDockerClient(), settings, process.env, paths, logger, STDIO_POOL_SIZE);
+    const local = await conductor.local();
     const server = createServer({
-      executor: conductor.executor,
-      profile: conductor.profile,
+      executor: local.executor,
+      profile: local.profile,
       dependencies: conductor.dependencies,
-      directory: undefined,
+      directory: local.directory,
       logger,
       version,
     });
@@ -140,12 +82,20 @@ program
 
 program
   .command('serve')
-  .description('serve MCP over Streamable HTTP at /mcp (not implemented yet)')
+  .description('serve MCP over Streamable HTTP at /mcp, with /healthz, /readyz and /metrics')
   .option('--host <host>', 'address to bind', '127.0.0.1')
-  .option('--port <port>', 'port to listen on', '8787')
-  .action(() => {
-    process.stderr.write('mcp-conductor serve: the Streamable HTTP server is not implemented yet; use `mcp-conductor stdio`.\n');
-    process.exitCode = 2;
+  .option('--port <port>', 'port to listen on', (v) => parsePort(v), 8787)
+  .option('--stateless', 'no sessions: every request gets a fresh server (for load balancers without affinity)')
+  .option('--allowed-host <host...>', 'extra Host header values to accept (e.g. the name behind your proxy)', [])
+  .option('--allowed-origin <origin...>', 'browser origins allowed to call /mcp (none by default)', [])
+  .option('--audit-log <file>', 'append a JSON line per execution to this file')
+  .option('--grace <ms>', 'on SIGTERM, how long running executions may finish', (v) => parsePort(v, 'grace'), 10_000)
+  .option('--insecure-no-auth', 'allow binding a non-loopback address without a tenants file')
+  .action(async (opts: ServeOptions) => {
+    const settings = readSettings(process.env);
+    const logger = createLogger(settings.logLevel);
+    const { serveHttp } = await import('./serve.js');
+    await serveHttp({ settings, env: process.env, paths, logger, version, options: opts, onShutdown: (close) => onShutdown(logger, close, false) });
   });
 
 program

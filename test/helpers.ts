@@ -1,5 +1,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,28 +22,87 @@ export interface Conductor {
   close(): Promise<void>;
 }
 
-/** Starts `mcp-conductor stdio` as a real child process and connects the SDK's client to it. */
-export async function startStdio(env: Record<string, string> = {}): Promise<Conductor> {
-  const workspace = env.MCP_CONDUCTOR_WORKSPACE ?? (await mkdtemp(join(tmpdir(), 'mcpc-ws-')));
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [cliPath, 'stdio'],
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/root',
-      MCP_CONDUCTOR_LOG_LEVEL: 'warn',
-      MCP_CONDUCTOR_WORKSPACE: workspace,
-      ...env,
-    },
-    stderr: 'pipe',
+export type TransportKind = 'stdio' | 'http';
+export const TRANSPORTS: TransportKind[] = ['stdio', 'http'];
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function baseEnv(env: Record<string, string>): Promise<Record<string, string>> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/root',
+    MCP_CONDUCTOR_LOG_LEVEL: 'warn',
+    MCP_CONDUCTOR_WORKSPACE: env.MCP_CONDUCTOR_WORKSPACE ?? (await mkdtemp(join(tmpdir(), 'mcpc-ws-'))),
+    ...env,
+  };
+}
+
+/** Starts `mcp-conductor serve` on a free loopback port and waits until /healthz answers. */
+export async function startHttpServer(
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<{ url: string; port: number; child: ChildProcess; stderr: () => string; stop: (signal?: NodeJS.Signals) => Promise<number | null> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [cliPath, 'serve', '--port', String(port), ...args], {
+    env: await baseEnv(env),
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`serve exited early: ${stderr}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (i > 600) throw new Error(`serve did not come up: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    port,
+    child,
+    stderr: () => stderr,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Starts the conductor as a real child process over the given transport and connects the SDK's client to it. */
+export async function startConductor(kind: TransportKind, env: Record<string, string> = {}, token?: string): Promise<Conductor> {
   const client = new Client({ name: 'conductor-test', version: '1.0.0' });
-  await client.connect(transport);
+  let stderr = () => '';
+  let stop = async () => undefined as unknown;
+  if (kind === 'stdio') {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [cliPath, 'stdio'], env: await baseEnv(env), stderr: 'pipe' });
+    let buf = '';
+    transport.stderr?.on('data', (d: Buffer) => (buf += d.toString()));
+    stderr = () => buf;
+    await client.connect(transport);
+  } else {
+    const server = await startHttpServer(env);
+    stderr = server.stderr;
+    stop = () => server.stop();
+    const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers } }));
+  }
   return {
     client,
-    stderr: () => stderr,
+    stderr,
     async run(code, timeout) {
       const r = (await client.callTool({ name: 'run_deno_code', arguments: { deno_code: code, ...(timeout ? { timeout } : {}) } }, undefined, {
         timeout: 300_000,
@@ -48,7 +110,10 @@ export async function startStdio(env: Record<string, string> = {}): Promise<Cond
       const text = r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
       return { text, result: r.structuredContent as ExecutionResult, isError: r.isError === true };
     },
-    close: () => client.close(),
+    close: async () => {
+      await client.close();
+      await stop();
+    },
   };
 }
 

@@ -40,4 +40,14 @@ rows.push({
 const cold = await conductor({ MCP_CONDUCTOR_POOL_SIZE: '0' });
 rows.push({ name: 'conductor, cold path (pool 0)', ...(await timeRuns(runs, () => trivial(cold))) });
 await cold.close();
+const pooled = await conductor({ MCP_CONDUCTOR_POOL_SIZE: '2' });
+await new Promise((r) => setTimeout(r, 3000)); // let the pool fill
+// Sequential calls with a pause: the pool refills between calls, as it would between a model's turns.
+rows.push({
+  name: 'conductor, pooled (pool 2)',
+  ...(await timeRuns(runs, async () => {
+    await trivial(pooled);
+  }, { warmup: 2, pauseMs: 400 })),
+});
+await pooled.close();
 printTable(`Trivial execution latency (${runs} runs each)`, rows);

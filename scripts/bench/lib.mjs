@@ -5,10 +5,11 @@ export function percentile(sorted, p) {
   return sorted[i];
 }
 
-export async function timeRuns(n, fn, { warmup = 2 } = {}) {
+export async function timeRuns(n, fn, { warmup = 2, pauseMs = 0 } = {}) {
   for (let i = 0; i < warmup; i++) await fn();
   const samples = [];
   for (let i = 0; i < n; i++) {
+    if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
     const t0 = performance.now();
     await fn();
     samples.push(performance.now() - t0);

@@ -35,6 +35,8 @@ export const ExecutionResultSchema = z.object({
     exitReason: ExitReasonSchema,
     exitCode: z.number().nullable(),
     peakMemoryBytes: z.number().optional(),
+    /** mcpFactory calls the code made */
+    mcpCalls: z.number().int().nonnegative().optional(),
   }),
 });
 export type ExecutionResult = z.infer<typeof ExecutionResultSchema>;

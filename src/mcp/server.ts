@@ -2,19 +2,12 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { ExecutionResultSchema, isAppError, type ExecutionResult } from '../core/index.js';
 import type { Logger } from '../obs/index.js';
-import type { ExecutionRequest, Executor } from '../sandbox/index.js';
+import type { McpDirectory } from '../proxy/directory.js';
+import type { Executor } from '../sandbox/index.js';
 import type { SandboxProfile } from '../sandbox/profile.js';
 import { describeTool } from './describe.js';
 import { formatResultText } from './format.js';
 
-/** The upstream MCP servers one caller may use, for the companion tools and the tool description. */
-export interface McpDirectory {
-  servers(): string[];
-  describeServer(name: string): string | undefined;
-  /** one line per tool, or full schemas for the named tools */
-  tools(server: string, names?: string[]): Promise<string>;
-  callsFor: ExecutionRequest['calls'];
-}
 
 export interface ServerContext {
   executor: Executor;
@@ -64,7 +57,7 @@ export function createServer(ctx: ServerContext): McpServer {
     async ({ deno_code, timeout }) => {
       let result: ExecutionResult;
       try {
-        result = await ctx.executor.execute({ code: deno_code, timeoutMs: timeout, profile: ctx.profile, calls: ctx.directory?.callsFor });
+        result = await ctx.executor.execute({ code: deno_code, timeoutMs: timeout, profile: ctx.profile, calls: ctx.directory ? (id) => ctx.directory!.callsFor(id) : undefined });
       } catch (error) {
         return { content: [{ type: 'text', text: `Execution failed\n--- error ---\n${errorText(error, ctx.logger)}` }], isError: true };
       }
@@ -89,9 +82,7 @@ export function createServer(ctx: ServerContext): McpServer {
       },
       () => {
         const names = directory.servers();
-        const text = names.length
-          ? names.map((n) => `${n}${directory.describeServer(n) ? ` — ${directory.describeServer(n)}` : ''}`).join('\n')
-          : 'No MCP servers are available.';
+        const text = names.length ? names.join('\n') : 'No MCP servers are available.';
         return { content: [{ type: 'text', text }] };
       },
     );

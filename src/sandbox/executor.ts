@@ -18,7 +18,7 @@ export interface ExecutionRequest {
   timeoutMs?: number;
   profile: SandboxProfile;
   /** the mcpFactory proxy for this execution, if any upstream servers are configured */
-  calls?: (executionId: string) => CallHandler;
+  calls?: (executionId: string) => CallHandler & { readonly callCount: number };
 }
 
 export interface Executor {
@@ -78,12 +78,14 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         const log = deps.logger.child({ executionId: sandbox.executionId });
         try {
           log.debug({ step: 'deliver', codeBytes, timeoutMs }, 'delivering code');
+          const calls = request.calls?.(sandbox.executionId);
           const result = await runInSandbox(deps.docker, sandbox, {
             module: wrapped.module,
             line1Offset: wrapped.line1Offset,
             timeoutMs,
-            calls: request.calls?.(sandbox.executionId),
+            calls,
           });
+          if (calls) result.resources.mcpCalls = calls.callCount;
           log.debug({ step: 'result', status: result.status, ms: result.durationMs }, 'execution finished');
           return result;
         } finally {

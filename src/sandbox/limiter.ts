@@ -44,3 +44,16 @@ export function createLimiter(maxActive: number, maxQueued: number, what = 'exec
     },
   };
 }
+
+/** Runs through `inner` (e.g. a tenant's cap) and then `outer` (the global cap). */
+export function nestLimiters(inner: Limiter, outer: Limiter): Limiter {
+  return {
+    get active() {
+      return inner.active;
+    },
+    get queued() {
+      return inner.queued;
+    },
+    run: (fn) => inner.run(() => outer.run(fn)),
+  };
+}

@@ -4,17 +4,17 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cliPath, expectNoLeftovers, fixturePolicy, startStdio, type Conductor } from './helpers.js';
+import { cliPath, expectNoLeftovers, fixturePolicy, startConductor, TRANSPORTS, type Conductor } from './helpers.js';
 
 const docker = inject('docker');
 
-describe.skipIf(!docker)('run_deno_code over stdio (real Docker, real Deno)', () => {
+describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, real Deno)', (transport) => {
   let c: Conductor;
   let workspace: string;
 
   beforeAll(async () => {
     workspace = await mkdtemp(join(tmpdir(), 'mcpc-ws-'));
-    c = await startStdio({
+    c = await startConductor(transport, {
       MCP_CONDUCTOR_WORKSPACE: workspace,
       MCP_CONDUCTOR_POLICY: fixturePolicy('small'),
       MCP_CONDUCTOR_RUN_ARGS: 'allow-read=/workspace,allow-write=/workspace',

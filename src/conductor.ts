@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { access, chown, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ConductorSettings } from './config/env.js';
+import { effectivePermissions, loadPolicy } from './config/load-policy.js';
+import type { Policy } from './config/policy.js';
+import { parseRunArgs } from './config/run-args.js';
+import type { Tenant } from './config/tenants.js';
+import { loadMcpConfig, type McpConfig } from './config/mcp-config.js';
+import { createMcpDirectory, narrowAllow, type McpDirectory } from './proxy/directory.js';
+import { createUpstreamPool, type UpstreamPool } from './proxy/upstreams.js';
+import { ImageMissingError } from './core/index.js';
+import type { DockerPort } from './docker/index.js';
+import { planImage } from './image/index.js';
+import type { Logger } from './obs/index.js';
+import {
+  createColdSource,
+  createExecutor,
+  createLimiter,
+  createWarmPool,
+  nestLimiters,
+  reap,
+  SANDBOX_UID,
+  type Executor,
+  type Limiter,
+  type SandboxProfile,
+} from './sandbox/index.js';
+
+export interface ConductorPaths {
+  imageDir: string;
+  policiesDir: string;
+  socketBaseDir: string;
+}
+
+/** One caller's view of the conductor: its policy, workspace and concurrency cap. */
+export interface TenantContext {
+  id: string;
+  profile: SandboxProfile;
+  executor: Executor;
+  /** the upstream MCP servers this caller's code may use; undefined when none are configured */
+  directory: McpDirectory | undefined;
+}
+
+export interface Conductor {
+  docker: DockerPort;
+  imageTag: string;
+  dependencies: string[];
+  instanceId: string;
+  /** the single-tenant context (stdio, or serve without a tenants file) */
+  local(): Promise<TenantContext>;
+  tenant(t: Tenant): Promise<TenantContext>;
+  /** Problem that makes the conductor unable to run code right now, if any (for /readyz). */
+  readiness(): Promise<string | undefined>;
+  activeExecutions(): number;
+  /** Lets running executions finish for up to `graceMs`, then kills and removes everything this instance made. */
+  close(graceMs?: number): Promise<void>;
+}
+
+async function readMcpConfig(settings: ConductorSettings, env: Record<string, string | undefined>): Promise<McpConfig | undefined> {
+  if (!settings.mcpConfigPath) return undefined;
+  if (!settings.mcpConfigExplicit && !(await access(settings.mcpConfigPath).then(() => true, () => false))) return undefined;
+  return loadMcpConfig(settings.mcpConfigPath, env);
+}
+
+async function prepareWorkspace(dir: string, logger: Logger): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  if (process.getuid?.() === 0) await chown(dir, SANDBOX_UID, SANDBOX_UID);
+  else logger.warn({ workspace: dir }, 'not running as root: the sandbox user (65534) may be unable to write the workspace');
+}
+
+/** Checks Docker and the image, reaps what a dead conductor left, and wires the execution machinery. */
+export async function startConductor(
+  docker: DockerPort,
+  settings: ConductorSettings,
+  env: Record<string, string | undefined>,
+  paths: ConductorPaths,
+  logger: Logger,
+  defaultPoolSize: number,
+  hooks: { onMcpCall?: (e: { server: string; status: string }) => void } = {},
+): Promise<Conductor> {
+  await docker.ping();
+  const plan = await planImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
+  if (!(await docker.inspectImage(plan.tag))) {
+    throw new ImageMissingError(`The sandbox image ${plan.tag} is not built yet. Run \`mcp-conductor image\` (or \`make image\`).`);
+  }
+  const mcpConfig = await readMcpConfig(settings, env);
+  const upstreamPools: UpstreamPool[] = [];
+  const runArgs = settings.runArgs?.trim() ? parseRunArgs(settings.runArgs) : undefined;
+  const instanceId = randomUUID();
+  await mkdir(paths.socketBaseDir, { recursive: true, mode: 0o700 });
+  const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir });
+  if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
+
+  const prepareDeps = { docker, logger, instanceId, socketBaseDir: paths.socketBaseDir, startupTimeoutMs: 30_000 };
+  const cold = createColdSource(prepareDeps);
+  const poolSize = settings.poolSize ?? defaultPoolSize;
+  const pool = poolSize > 0 ? createWarmPool(prepareDeps, { size: poolSize, maxIdleAgeMs: 5 * 60_000, cold }) : undefined;
+  const global = createLimiter(settings.maxConcurrency, settings.maxQueued);
+  const executors: Executor[] = [];
+  const policies = new Map<string, Promise<Policy>>();
+  const policy = (name: string) => {
+    let p = policies.get(name);
+    if (!p) policies.set(name, (p = loadPolicy(name, { policiesDir: paths.policiesDir })));
+    return p;
+  };
+  // Validate the deployment's policy now, so a bad one fails start-up rather than the first call.
+  await policy(settings.policy);
+
+  const context = async (id: string, policyName: string, workspaceDir: string, limiter: Limiter, servers: Tenant['servers']) => {
+    const pol = await policy(policyName);
+    if (pol.workspace.mode !== 'none') await prepareWorkspace(workspaceDir, logger);
+    if (pol.container.network !== 'none') await docker.ensureNetwork(pol.container.network, { 'mcp-conductor.managed': 'true' });
+    const profile: SandboxProfile = {
+      image: plan.tag,
+      policy: pol,
+      permissions: effectivePermissions(pol, runArgs),
+      tenant: id,
+      workspaceDir: pol.workspace.mode === 'none' ? undefined : workspaceDir,
+    };
+    const executor = createExecutor({ docker, logger: logger.child({ tenant: id }), source: pool ?? cold, limiter });
+    executors.push(executor);
+    pool?.warm(profile);
+    let directory: McpDirectory | undefined;
+    if (mcpConfig && Object.keys(mcpConfig.mcpServers).length > 0) {
+      // Each tenant gets its own upstream processes, so state in one (a memory server, say) never leaks to another.
+      const upstreams = createUpstreamPool({ servers: mcpConfig.mcpServers, logger: logger.child({ tenant: id }) });
+      upstreamPools.push(upstreams);
+      directory = createMcpDirectory({
+        pool: upstreams,
+        allow: narrowAllow(pol.mcp, servers),
+        limits: pol.limits,
+        onCall: (e) => hooks.onMcpCall?.(e),
+      });
+    }
+    return { id, profile, executor, directory };
+  };
+
+  let local: Promise<TenantContext> | undefined;
+  const tenants = new Map<string, Promise<TenantContext>>();
+  logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
+  return {
+    docker,
+    imageTag: plan.tag,
+    dependencies: plan.config.dependencies,
+    instanceId,
+    local() {
+      return (local ??= context('local', settings.policy, settings.workspaceDir, global, '*'));
+    },
+    tenant(t) {
+      let ctx = tenants.get(t.id);
+      if (!ctx) {
+        const limiter = nestLimiters(createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`), global);
+        ctx = context(t.id, t.policy, join(settings.workspaceDir, t.id), limiter, t.servers);
+        tenants.set(t.id, ctx);
+      }
+      return ctx;
+    },
+    async readiness() {
+      try {
+        await docker.ping();
+        return (await docker.inspectImage(plan.tag)) ? undefined : `image ${plan.tag} is missing: run \`mcp-conductor image\``;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    },
+    activeExecutions: () => global.active,
+    async close(graceMs = 0) {
+      const until = Date.now() + graceMs;
+      while (global.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      await pool?.close();
+      await Promise.all(executors.map((e) => e.drain()));
+      await reap(docker, { instanceId, socketBaseDir: paths.socketBaseDir });
+      await Promise.all(upstreamPools.map((p) => p.close()));
+    },
+  };
+}

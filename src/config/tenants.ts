@@ -1,0 +1,48 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { ConfigError } from '../core/index.js';
+
+export const TenantSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant ids are lower-case letters, digits, _ and - (at most 63)'),
+    /** hex SHA-256 of the bearer token: the token itself is never stored */
+    tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters (sha256 of the token)'),
+    policy: z.string().min(1).default('default'),
+    /** upstream MCP servers this tenant's code may use; `*` for all configured */
+    servers: z.union([z.literal('*'), z.array(z.string().min(1))]).default([]),
+    maxConcurrent: z.number().int().min(1).max(256).default(2),
+    /** executions waiting for a slot before further calls are refused */
+    maxQueued: z.number().int().min(0).max(10_000).default(8),
+  })
+  .strict();
+export type Tenant = z.infer<typeof TenantSchema>;
+
+export const TenantsFileSchema = z
+  .object({ $schema: z.string().optional(), tenants: z.array(TenantSchema).min(1) })
+  .strict()
+  .superRefine((file, ctx) => {
+    const ids = new Set<string>();
+    const tokens = new Set<string>();
+    file.tenants.forEach((t, i) => {
+      if (ids.has(t.id)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'id'], message: `duplicate tenant id "${t.id}"` });
+      if (tokens.has(t.tokenSha256)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'tokenSha256'], message: 'two tenants share a token' });
+      ids.add(t.id);
+      tokens.add(t.tokenSha256);
+    });
+  });
+export type TenantsFile = z.infer<typeof TenantsFileSchema>;
+
+export async function loadTenants(path: string): Promise<Tenant[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`cannot read the tenants file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  const parsed = TenantsFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `- ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`the tenants file ${path} is invalid:\n${lines.join('\n')}`);
+  }
+  return parsed.data.tenants;
+}

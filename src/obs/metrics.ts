@@ -1,0 +1,38 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The Prometheus metrics of one conductor process (a registry per process, no global default). */
+export function createMetrics(activeExecutions: () => number = () => 0) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'mcp_conductor_process_' });
+  return {
+    registry,
+    executions: new Counter({
+      name: 'mcp_conductor_executions_total',
+      help: 'Executions of run_deno_code by tenant and status',
+      labelNames: ['tenant', 'status'] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'mcp_conductor_execution_duration_seconds',
+      help: 'Time from code delivery to result',
+      labelNames: ['tenant'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+      registers: [registry],
+    }),
+    active: new Gauge({
+      name: 'mcp_conductor_active_executions',
+      help: 'Executions running now',
+      registers: [registry],
+      collect() {
+        this.set(activeExecutions());
+      },
+    }),
+    mcpCalls: new Counter({
+      name: 'mcp_conductor_mcp_calls_total',
+      help: 'mcpFactory calls from sandboxed code by upstream server and status',
+      labelNames: ['server', 'status'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type Metrics = ReturnType<typeof createMetrics>;
