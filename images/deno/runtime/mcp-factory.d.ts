@@ -1,0 +1,106 @@
+/**
+ * Types of `mcpFactory`, the global the MCP Conductor sandbox installs before user code runs. Reference this file
+ * (`/// <reference path="..." />` or an import type) so editors and `deno check` know the API. The implementation
+ * (mcp-factory.ts) `implements` these interfaces, which keeps the two in sync.
+ */
+
+/** One tool of an MCP server, as its `tools/list` describes it. */
+export interface McpTool {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema: { type: 'object'; [key: string]: unknown };
+  outputSchema?: { type: 'object'; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** An item of a tool result's or a prompt message's content (text, image, audio, resource, resource_link). */
+export interface McpContent {
+  type: string;
+  text?: string;
+  [key: string]: unknown;
+}
+
+/** The MCP CallToolResult, as the server sent it. */
+export interface McpCallToolResult {
+  content: McpContent[];
+  structuredContent?: Record<string, unknown>;
+  isError?: boolean;
+  [key: string]: unknown;
+}
+
+export interface McpResource {
+  uri: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+  [key: string]: unknown;
+}
+
+export interface McpReadResourceResult {
+  contents: { uri: string; mimeType?: string; text?: string; blob?: string; [key: string]: unknown }[];
+  [key: string]: unknown;
+}
+
+export interface McpPrompt {
+  name: string;
+  title?: string;
+  description?: string;
+  arguments?: { name: string; description?: string; required?: boolean }[];
+  [key: string]: unknown;
+}
+
+export interface McpGetPromptResult {
+  description?: string;
+  messages: { role: 'user' | 'assistant'; content: McpContent }[];
+  [key: string]: unknown;
+}
+
+/** Thrown when the host refuses or fails a call (unknown or denied server or tool, limits, upstream failure). */
+export interface McpError extends Error {
+  name: 'McpError' | 'McpToolError';
+  /** The host's error code, or connection_closed, or tool_error (from callTool). */
+  code: string;
+}
+
+/** Thrown by callTool when the tool's result has `isError: true`; the message is the tool's text. */
+export interface McpToolError extends McpError {
+  name: 'McpToolError';
+  code: 'tool_error';
+  server: string;
+  tool: string;
+  result: McpCallToolResult;
+}
+
+/** A server returned by `mcpFactory.load(name)`. Every method is one call to the host; calls run concurrently. */
+export interface McpServerClient {
+  readonly name: string;
+  listTools(): Promise<McpTool[]>;
+  /**
+   * Calls a tool and returns its `structuredContent`, else its text content parsed as JSON, else that text, else (no
+   * text items) the content array. Throws an McpToolError carrying the tool's text when the result has `isError`.
+   * `args` must be plain JSON (no BigInt, Date, Map, class instances, cycles).
+   */
+  callTool<T = unknown>(name: string, args?: Record<string, unknown>): Promise<T>;
+  /** Calls a tool and returns the MCP CallToolResult as is (no throw on `isError`). */
+  callToolRaw(name: string, args?: Record<string, unknown>): Promise<McpCallToolResult>;
+  listResources(): Promise<McpResource[]>;
+  readResource(uri: string): Promise<McpReadResourceResult>;
+  listPrompts(): Promise<McpPrompt[]>;
+  getPrompt(name: string, args?: Record<string, string>): Promise<McpGetPromptResult>;
+}
+
+export interface McpFactory {
+  /** Names of the servers this execution may use. */
+  list(): Promise<string[]>;
+  /** Alias of list() (the original project's name). */
+  listServers(): Promise<string[]>;
+  /** A client for one server; rejects with an McpError for an unknown or denied server. */
+  load(name: string): Promise<McpServerClient>;
+}
+
+declare global {
+  /** Calls other MCP servers through the conductor (see McpFactory). Read-only. */
+  var mcpFactory: McpFactory;
+}
