@@ -1,0 +1,2 @@
+// wrap: user code → runnable module (import hoisting, return capture); pure, string in, string out.
+export * from './wrap.js';
