@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { chown, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -42,6 +42,7 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
     const deps = { docker: dockerPort, logger, instanceId, socketBaseDir: baseDir, startupTimeoutMs: 30_000 };
     pool = createWarmPool(deps, { size: 2, maxIdleAgeMs: 60_000, cold: createColdSource(deps) });
     const workspaceDir = await mkdtemp(join(tmpdir(), 'mcpc-pool-ws-'));
+    await chown(workspaceDir, 65534, 65534); // as the conductor does: the sandbox user owns the workspace
     profile = {
       image: imageTag,
       policy: PolicySchema.parse({}),
@@ -96,11 +97,12 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
     await until(() => pool.idleCount(profile) === 2);
     const stricter: SandboxProfile = { ...profile, permissions: {} };
     const ex = executor();
-    const r = await ex.execute({ profile: stricter, code: "await Deno.readDir('/workspace')[Symbol.asyncIterator]().next()" });
+    const r = await ex.execute({ profile: stricter, code: "(await Array.fromAsync(Deno.readDir('/workspace'))).length" });
     expect(r.status).toBe('error');
     expect(r.error?.name).toBe('NotCapable');
-    const ok = await ex.execute({ profile, code: "(await Deno.readDir('/workspace')[Symbol.asyncIterator]().next()).done" });
-    expect(ok.returnValue).toBe(true);
+    const ok = await ex.execute({ profile, code: "(await Array.fromAsync(Deno.readDir('/workspace'))).length" });
+    expect(ok.error).toBeUndefined();
+    expect(ok.returnValue).toBe(0);
     await ex.drain();
   });
 });

@@ -115,8 +115,9 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
     const r = await c.run("await Deno.readTextFile('/etc/passwd')");
     expect(r.result.status).toBe('error');
     expect(r.result.error?.name).toBe('NotCapable');
-    const net = await c.run("await fetch('http://127.0.0.1:9/')");
-    expect(net.result.error?.name).toBe('NotCapable');
+    const net = await c.run("await fetch('http://127.0.0.1:8080/')");
+    expect(net.result.status).toBe('error');
+    expect(net.result.error?.message).toMatch(/Requires net access to "127\.0\.0\.1:8080"/);
     const env = await c.run('Deno.env.get("HOME")');
     expect(env.result.error?.name).toBe('NotCapable');
   });
