@@ -48,6 +48,17 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
   const { allow, limits } = opts;
   let calls = 0;
   let inFlight = 0;
+  // Calls beyond the concurrency cap wait their turn (Promise.all over many calls is normal code); the
+  // per-execution call cap bounds how many can wait.
+  const waiting: (() => void)[] = [];
+  const slot = async () => {
+    if (inFlight >= limits.maxConcurrentMcpCalls) await new Promise<void>((r) => waiting.push(r));
+    inFlight++;
+  };
+  const release = () => {
+    inFlight--;
+    waiting.shift()?.();
+  };
   const allowedServer = (name: string) => allow.servers === '*' || allow.servers.includes(name);
   const toolAllowlist = new Map(Object.entries(allow.tools));
   const allowedTool = (server: string, tool: string) => {
@@ -116,18 +127,15 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
         server = serverFor(msg.server);
         if (msg.op !== 'load') {
           if (calls >= limits.maxMcpCalls) throw new CallFailure('limit', `MCP call limit reached (${limits.maxMcpCalls} calls per execution)`);
-          if (inFlight >= limits.maxConcurrentMcpCalls) {
-            throw new CallFailure('limit', `Too many MCP calls in flight (at most ${limits.maxConcurrentMcpCalls} at once); await some before starting more`);
-          }
           calls++;
         }
-        inFlight++;
+        await slot();
         try {
           const result = await perform(msg, () => opts.pool.get(server), server);
           done('ok');
           return { t: 'reply', id: msg.id, ok: true, result };
         } finally {
-          inFlight--;
+          release();
         }
       } catch (error) {
         if (error instanceof CallFailure) {
