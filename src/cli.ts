@@ -22,7 +22,8 @@ const imageDir = join(packageRoot, 'images', 'deno');
 const policiesDir = join(packageRoot, 'policies');
 /** Idle pre-started containers per sandbox profile when MCP_CONDUCTOR_POOL_SIZE is not set. */
 const STDIO_POOL_SIZE = 2;
-const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 function socketBaseDir(): string {
   return join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
@@ -32,7 +33,8 @@ const paths = { imageDir, policiesDir, socketBaseDir: socketBaseDir() };
 
 function parsePort(value: string, what = 'port'): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`${what} must be a whole number from 0 to 65535`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`${what} must be a whole number from 0 to 65535`);
   return n;
 }
 
@@ -63,7 +65,14 @@ program
   .action(async () => {
     const settings = readSettings(process.env);
     const logger = createLogger(settings.logLevel);
-    const conductor = await startConductor(createDockerClient(), settings, process.env, paths, logger, STDIO_POOL_SIZE);
+    const conductor = await startConductor(
+      createDockerClient(),
+      settings,
+      process.env,
+      paths,
+      logger,
+      STDIO_POOL_SIZE,
+    );
     const local = await conductor.local();
     const server = createServer({
       executor: local.executor,
@@ -85,17 +94,37 @@ program
   .description('serve MCP over Streamable HTTP at /mcp, with /healthz, /readyz and /metrics')
   .option('--host <host>', 'address to bind', '127.0.0.1')
   .option('--port <port>', 'port to listen on', (v) => parsePort(v), 8787)
-  .option('--stateless', 'no sessions: every request gets a fresh server (for load balancers without affinity)')
-  .option('--allowed-host <host...>', 'extra Host header values to accept (e.g. the name behind your proxy)', [])
+  .option(
+    '--stateless',
+    'no sessions: every request gets a fresh server (for load balancers without affinity)',
+  )
+  .option(
+    '--allowed-host <host...>',
+    'extra Host header values to accept (e.g. the name behind your proxy)',
+    [],
+  )
   .option('--allowed-origin <origin...>', 'browser origins allowed to call /mcp (none by default)', [])
   .option('--audit-log <file>', 'append a JSON line per execution to this file')
-  .option('--grace <ms>', 'on SIGTERM, how long running executions may finish', (v) => parsePort(v, 'grace'), 10_000)
+  .option(
+    '--grace <ms>',
+    'on SIGTERM, how long running executions may finish',
+    (v) => parsePort(v, 'grace'),
+    10_000,
+  )
   .option('--insecure-no-auth', 'allow binding a non-loopback address without a tenants file')
   .action(async (opts: ServeOptions) => {
     const settings = readSettings(process.env);
     const logger = createLogger(settings.logLevel);
     const { serveHttp } = await import('./serve.js');
-    await serveHttp({ settings, env: process.env, paths, logger, version, options: opts, onShutdown: (close) => onShutdown(logger, close, false) });
+    await serveHttp({
+      settings,
+      env: process.env,
+      paths,
+      logger,
+      version,
+      options: opts,
+      onShutdown: (close) => onShutdown(logger, close, false),
+    });
   });
 
 program
@@ -114,7 +143,14 @@ program
       say('loaded');
       return;
     }
-    const ref = await ensureImage({ docker, imageDir, registries: settings.registries, force: opts.force, hostEnv: process.env, onProgress: say });
+    const ref = await ensureImage({
+      docker,
+      imageDir,
+      registries: settings.registries,
+      force: opts.force,
+      hostEnv: process.env,
+      onProgress: say,
+    });
     if (opts.export) {
       say(`exporting ${ref.tag} to ${opts.export}`);
       await pipeline(await docker.exportImage(ref.tag), createWriteStream(opts.export));
@@ -128,7 +164,8 @@ program
   .action(async () => {
     const settings = readSettings(process.env);
     const checks = await runDoctor(createDockerClient(), settings, { imageDir, policiesDir }, process.env);
-    for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(10)} ${c.detail}\n`);
+    for (const c of checks)
+      process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(10)} ${c.detail}\n`);
     if (checks.some((c) => !c.ok)) process.exitCode = 1;
   });
 
@@ -145,7 +182,9 @@ program.parseAsync().catch((error: unknown) => {
   if (isAppError(error)) {
     process.stderr.write(`mcp-conductor: ${error.message}\n`);
   } else {
-    process.stderr.write(`mcp-conductor: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `mcp-conductor: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
   }
   process.exitCode = 1;
 });

@@ -56,16 +56,30 @@ export interface Conductor {
   close(graceMs?: number): Promise<void>;
 }
 
-async function readMcpConfig(settings: ConductorSettings, env: Record<string, string | undefined>): Promise<McpConfig | undefined> {
+async function readMcpConfig(
+  settings: ConductorSettings,
+  env: Record<string, string | undefined>,
+): Promise<McpConfig | undefined> {
   if (!settings.mcpConfigPath) return undefined;
-  if (!settings.mcpConfigExplicit && !(await access(settings.mcpConfigPath).then(() => true, () => false))) return undefined;
+  if (
+    !settings.mcpConfigExplicit &&
+    !(await access(settings.mcpConfigPath).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return undefined;
   return loadMcpConfig(settings.mcpConfigPath, env);
 }
 
 async function prepareWorkspace(dir: string, logger: Logger): Promise<void> {
   await mkdir(dir, { recursive: true });
   if (process.getuid?.() === 0) await chown(dir, SANDBOX_UID, SANDBOX_UID);
-  else logger.warn({ workspace: dir }, 'not running as root: the sandbox user (65534) may be unable to write the workspace');
+  else
+    logger.warn(
+      { workspace: dir },
+      'not running as root: the sandbox user (65534) may be unable to write the workspace',
+    );
 }
 
 /** Checks Docker and the image, reaps what a dead conductor left, and wires the execution machinery. */
@@ -81,7 +95,9 @@ export async function startConductor(
   await docker.ping();
   const plan = await planImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
   if (!(await docker.inspectImage(plan.tag))) {
-    throw new ImageMissingError(`The sandbox image ${plan.tag} is not built yet. Run \`mcp-conductor image\` (or \`make image\`).`);
+    throw new ImageMissingError(
+      `The sandbox image ${plan.tag} is not built yet. Run \`mcp-conductor image\` (or \`make image\`).`,
+    );
   }
   const mcpConfig = await readMcpConfig(settings, env);
   const upstreamPools: UpstreamPool[] = [];
@@ -91,10 +107,19 @@ export async function startConductor(
   const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir });
   if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
 
-  const prepareDeps = { docker, logger, instanceId, socketBaseDir: paths.socketBaseDir, startupTimeoutMs: 30_000 };
+  const prepareDeps = {
+    docker,
+    logger,
+    instanceId,
+    socketBaseDir: paths.socketBaseDir,
+    startupTimeoutMs: 30_000,
+  };
   const cold = createColdSource(prepareDeps);
   const poolSize = settings.poolSize ?? defaultPoolSize;
-  const pool = poolSize > 0 ? createWarmPool(prepareDeps, { size: poolSize, maxIdleAgeMs: 5 * 60_000, cold }) : undefined;
+  const pool =
+    poolSize > 0
+      ? createWarmPool(prepareDeps, { size: poolSize, maxIdleAgeMs: 5 * 60_000, cold })
+      : undefined;
   const global = createLimiter(settings.maxConcurrency, settings.maxQueued);
   const executors: Executor[] = [];
   const policies = new Map<string, Promise<Policy>>();
@@ -106,10 +131,17 @@ export async function startConductor(
   // Validate the deployment's policy now, so a bad one fails start-up rather than the first call.
   await policy(settings.policy);
 
-  const context = async (id: string, policyName: string, workspaceDir: string, limiter: Limiter, servers: Tenant['servers']) => {
+  const context = async (
+    id: string,
+    policyName: string,
+    workspaceDir: string,
+    limiter: Limiter,
+    servers: Tenant['servers'],
+  ) => {
     const pol = await policy(policyName);
     if (pol.workspace.mode !== 'none') await prepareWorkspace(workspaceDir, logger);
-    if (pol.container.network !== 'none') await docker.ensureNetwork(pol.container.network, { 'mcp-conductor.managed': 'true' });
+    if (pol.container.network !== 'none')
+      await docker.ensureNetwork(pol.container.network, { 'mcp-conductor.managed': 'true' });
     const profile: SandboxProfile = {
       image: plan.tag,
       policy: pol,
@@ -117,13 +149,21 @@ export async function startConductor(
       tenant: id,
       workspaceDir: pol.workspace.mode === 'none' ? undefined : workspaceDir,
     };
-    const executor = createExecutor({ docker, logger: logger.child({ tenant: id }), source: pool ?? cold, limiter });
+    const executor = createExecutor({
+      docker,
+      logger: logger.child({ tenant: id }),
+      source: pool ?? cold,
+      limiter,
+    });
     executors.push(executor);
     pool?.warm(profile);
     let directory: McpDirectory | undefined;
     if (mcpConfig && Object.keys(mcpConfig.mcpServers).length > 0) {
       // Each tenant gets its own upstream processes, so state in one (a memory server, say) never leaks to another.
-      const upstreams = createUpstreamPool({ servers: mcpConfig.mcpServers, logger: logger.child({ tenant: id }) });
+      const upstreams = createUpstreamPool({
+        servers: mcpConfig.mcpServers,
+        logger: logger.child({ tenant: id }),
+      });
       upstreamPools.push(upstreams);
       directory = createMcpDirectory({
         pool: upstreams,
@@ -149,7 +189,10 @@ export async function startConductor(
     tenant(t) {
       let ctx = tenants.get(t.id);
       if (!ctx) {
-        const limiter = nestLimiters(createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`), global);
+        const limiter = nestLimiters(
+          createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`),
+          global,
+        );
         ctx = context(t.id, t.policy, join(settings.workspaceDir, t.id), limiter, t.servers);
         tenants.set(t.id, ctx);
       }
@@ -158,7 +201,9 @@ export async function startConductor(
     async readiness() {
       try {
         await docker.ping();
-        return (await docker.inspectImage(plan.tag)) ? undefined : `image ${plan.tag} is missing: run \`mcp-conductor image\``;
+        return (await docker.inspectImage(plan.tag))
+          ? undefined
+          : `image ${plan.tag} is missing: run \`mcp-conductor image\``;
       } catch (error) {
         return (error as Error).message;
       }

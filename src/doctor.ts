@@ -25,7 +25,7 @@ export async function runDoctor(
   env: Record<string, string | undefined>,
 ): Promise<Check[]> {
   const checks: Check[] = [];
-  const check = async (name: string, fn: () => Promise<string>) => {
+  const check = async (name: string, fn: () => Promise<string> | string) => {
     try {
       checks.push({ name, ok: true, detail: await fn() });
       return true;
@@ -49,27 +49,33 @@ export async function runDoctor(
     await check('runtimes', async () => {
       const { runtimes } = await docker.info();
       if (policyRuntime && !runtimes.includes(policyRuntime)) {
-        throw new Error(`the policy needs the ${policyRuntime} runtime but the engine offers only: ${runtimes.join(', ')} (see scripts/docker-setup.sh for runsc)`);
+        throw new Error(
+          `the policy needs the ${policyRuntime} runtime but the engine offers only: ${runtimes.join(', ')} (see scripts/docker-setup.sh for runsc)`,
+        );
       }
       return `${runtimes.join(', ')}${runtimes.includes('runsc') ? '' : ' (runsc/gVisor not registered: the strict policy will not work)'}`;
     });
     await check('image', async () => {
       const plan = await planImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
       const found = await docker.inspectImage(plan.tag);
-      if (!found) throw new Error(`${plan.tag} is not built (or is stale): run \`mcp-conductor image\` (make image)`);
+      if (!found)
+        throw new Error(`${plan.tag} is not built (or is stale): run \`mcp-conductor image\` (make image)`);
       return `${plan.tag} present (${(found.sizeBytes / 1e6).toFixed(1)} MB, Deno ${plan.denoVersion})`;
     });
   }
-  await check('run args', async () => {
+  await check('run args', () => {
     const perms = parseRunArgs(settings.runArgs);
-    return Object.keys(perms).length ? `grants ${Object.keys(perms).join(', ')}` : 'none granted: the code has no permissions';
+    return Object.keys(perms).length
+      ? `grants ${Object.keys(perms).join(', ')}`
+      : 'none granted: the code has no permissions';
   });
   await check('mcp config', async () => {
     if (!settings.mcpConfigPath) return 'none';
     try {
       await access(settings.mcpConfigPath);
     } catch {
-      if (settings.mcpConfigExplicit) throw new Error(`MCP_CONDUCTOR_MCP_CONFIG points at ${settings.mcpConfigPath}, which does not exist`);
+      if (settings.mcpConfigExplicit)
+        throw new Error(`MCP_CONDUCTOR_MCP_CONFIG points at ${settings.mcpConfigPath}, which does not exist`);
       return 'none (no upstream MCP servers)';
     }
     const config = await loadMcpConfig(settings.mcpConfigPath, env);

@@ -46,9 +46,17 @@ export async function serveHttp(args: {
   }
   let activeExecutions = () => 0;
   const metrics = createMetrics(() => activeExecutions());
-  const conductor = await startConductor(createDockerClient(), settings, args.env, args.paths, logger, SERVE_POOL_SIZE, {
-    onMcpCall: (e) => metrics.mcpCalls.inc({ server: e.server, status: e.status }),
-  });
+  const conductor = await startConductor(
+    createDockerClient(),
+    settings,
+    args.env,
+    args.paths,
+    logger,
+    SERVE_POOL_SIZE,
+    {
+      onMcpCall: (e) => metrics.mcpCalls.inc({ server: e.server, status: e.status }),
+    },
+  );
   activeExecutions = () => conductor.activeExecutions();
   const audit = createAuditLog(options.auditLog, (err) => logger.error({ err }, 'audit log write failed'));
 
@@ -72,7 +80,9 @@ export async function serveHttp(args: {
 
   let authenticate: (authorization: string | undefined) => TenantEndpoint | undefined;
   if (tenants) {
-    const contexts = await Promise.all(tenants.map(async (t) => ({ tokenSha256: t.tokenSha256, value: endpoint(await conductor.tenant(t)) })));
+    const contexts = await Promise.all(
+      tenants.map(async (t) => ({ tokenSha256: t.tokenSha256, value: endpoint(await conductor.tenant(t)) })),
+    );
     authenticate = createTokenResolver(contexts);
   } else {
     const local = endpoint(await conductor.local());
@@ -95,7 +105,10 @@ export async function serveHttp(args: {
     logger,
   });
   const server = serve({ fetch: http.app.fetch, hostname: options.host, port }, (info) =>
-    logger.info({ address: info.address, port: info.port, tenants: tenants?.length ?? 0 }, 'listening on /mcp'),
+    logger.info(
+      { address: info.address, port: info.port, tenants: tenants?.length ?? 0 },
+      'listening on /mcp',
+    ),
   );
   args.onShutdown(async () => {
     // Stop accepting, let running executions finish within the grace period, then remove everything.

@@ -21,7 +21,8 @@ export default async function setup(project: TestProject): Promise<void> {
   try {
     await docker.ping();
   } catch (error) {
-    if (required) throw new Error(`Docker is required for these tests but is not reachable: ${(error as Error).message}`);
+    if (required)
+      throw new Error(`Docker is required for these tests but is not reachable: ${(error as Error).message}`);
     process.stderr.write(
       '\n\n*** DOCKER IS NOT REACHABLE: every Docker integration suite is SKIPPED. Run scripts/docker-setup.sh (as root). ***\n\n',
     );

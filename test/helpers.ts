@@ -50,14 +50,20 @@ async function baseEnv(env: Record<string, string>): Promise<Record<string, stri
 export async function startHttpServer(
   env: Record<string, string> = {},
   args: string[] = [],
-): Promise<{ url: string; port: number; child: ChildProcess; stderr: () => string; stop: (signal?: NodeJS.Signals) => Promise<number | null> }> {
+): Promise<{
+  url: string;
+  port: number;
+  child: ChildProcess;
+  stderr: () => string;
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}> {
   const port = await freePort();
   const child = spawn(process.execPath, [cliPath, 'serve', '--port', String(port), ...args], {
     env: await baseEnv(env),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
@@ -83,12 +89,21 @@ export async function startHttpServer(
 }
 
 /** Starts the conductor as a real child process over the given transport and connects the SDK's client to it. */
-export async function startConductor(kind: TransportKind, env: Record<string, string> = {}, token?: string): Promise<Conductor> {
+export async function startConductor(
+  kind: TransportKind,
+  env: Record<string, string> = {},
+  token?: string,
+): Promise<Conductor> {
   const client = new Client({ name: 'conductor-test', version: '1.0.0' });
   let stderr = () => '';
-  let stop = async () => undefined as unknown;
+  let stop: () => Promise<unknown> = () => Promise.resolve();
   if (kind === 'stdio') {
-    const transport = new StdioClientTransport({ command: process.execPath, args: [cliPath, 'stdio'], env: await baseEnv(env), stderr: 'pipe' });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [cliPath, 'stdio'],
+      env: await baseEnv(env),
+      stderr: 'pipe',
+    });
     let buf = '';
     transport.stderr?.on('data', (d: Buffer) => (buf += d.toString()));
     stderr = () => buf;
@@ -98,15 +113,21 @@ export async function startConductor(kind: TransportKind, env: Record<string, st
     stderr = server.stderr;
     stop = () => server.stop();
     const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers } }),
+    );
   }
   return {
     client,
     stderr,
     async run(code, timeout) {
-      const r = (await client.callTool({ name: 'run_deno_code', arguments: { deno_code: code, ...(timeout ? { timeout } : {}) } }, undefined, {
-        timeout: 300_000,
-      })) as CallToolResult;
+      const r = (await client.callTool(
+        { name: 'run_deno_code', arguments: { deno_code: code, ...(timeout ? { timeout } : {}) } },
+        undefined,
+        {
+          timeout: 300_000,
+        },
+      )) as CallToolResult;
       const text = r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
       return { text, result: r.structuredContent as ExecutionResult, isError: r.isError === true };
     },

@@ -19,7 +19,10 @@ async function connect(url: string, token: string | undefined) {
   const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers } });
   await client.connect(transport);
   const run = async (code: string, timeout?: number) => {
-    const r = (await client.callTool({ name: 'run_deno_code', arguments: { deno_code: code, ...(timeout ? { timeout } : {}) } })) as CallToolResult;
+    const r = (await client.callTool({
+      name: 'run_deno_code',
+      arguments: { deno_code: code, ...(timeout ? { timeout } : {}) },
+    })) as CallToolResult;
     return r.structuredContent as ExecutionResult;
   };
   return { client, transport, run };
@@ -39,8 +42,19 @@ describe.skipIf(!docker)('serve: multi-tenant Streamable HTTP', () => {
       tenants,
       JSON.stringify({
         tenants: [
-          { id: 'acme', tokenSha256: sha('acme-token'), policy: fixturePolicy('small'), maxConcurrent: 1, maxQueued: 1 },
-          { id: 'globex', tokenSha256: sha('globex-token'), policy: fixturePolicy('small'), maxConcurrent: 2 },
+          {
+            id: 'acme',
+            tokenSha256: sha('acme-token'),
+            policy: fixturePolicy('small'),
+            maxConcurrent: 1,
+            maxQueued: 1,
+          },
+          {
+            id: 'globex',
+            tokenSha256: sha('globex-token'),
+            policy: fixturePolicy('small'),
+            maxConcurrent: 2,
+          },
         ],
       }),
     );
@@ -73,22 +87,32 @@ describe.skipIf(!docker)('serve: multi-tenant Streamable HTTP', () => {
     const none = await fetch(`${server.url}/mcp`, { method: 'POST', body, headers });
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toContain('Bearer');
-    const wrong = await fetch(`${server.url}/mcp`, { method: 'POST', body, headers: { ...headers, authorization: 'Bearer nope' } });
+    const wrong = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      body,
+      headers: { ...headers, authorization: 'Bearer nope' },
+    });
     expect(wrong.status).toBe(401);
     await expect(connect(server.url, 'nope')).rejects.toThrow();
   });
 
   it('refuses a foreign Origin and a foreign Host (DNS rebinding)', async () => {
-    const evil = await fetch(`${server.url}/mcp`, { method: 'POST', headers: { origin: 'https://evil.example', authorization: 'Bearer acme-token' } });
+    const evil = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', authorization: 'Bearer acme-token' },
+    });
     expect(evil.status).toBe(403);
     const nullOrigin = await fetch(`${server.url}/healthz`, { headers: { origin: 'null' } });
     expect(nullOrigin.status).toBe(403);
     // fetch cannot set Host: a rebinding attack arrives with the attacker's name in it, so send one by hand.
     const hostStatus = await new Promise<number>((resolve, reject) =>
-      request({ host: '127.0.0.1', port: server.port, path: '/healthz', headers: { host: 'attacker.example' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      })
+      request(
+        { host: '127.0.0.1', port: server.port, path: '/healthz', headers: { host: 'attacker.example' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      )
         .on('error', reject)
         .end(),
     );
@@ -100,7 +124,9 @@ describe.skipIf(!docker)('serve: multi-tenant Streamable HTTP', () => {
   it('keeps tenants apart: workspaces, and sessions bound to their tenant', async () => {
     const acme = await connect(server.url, 'acme-token');
     const globex = await connect(server.url, 'globex-token');
-    expect((await acme.run("await Deno.writeTextFile('/workspace/secret.txt', 'acme only'); 'ok'")).returnValue).toBe('ok');
+    expect(
+      (await acme.run("await Deno.writeTextFile('/workspace/secret.txt', 'acme only'); 'ok'")).returnValue,
+    ).toBe('ok');
     const peek = await globex.run("await Deno.readTextFile('/workspace/secret.txt')");
     expect(peek.status).toBe('error');
     expect(peek.error?.name).toBe('NotFound');
@@ -130,7 +156,10 @@ describe.skipIf(!docker)('serve: multi-tenant Streamable HTTP', () => {
     const refused = results.filter((r) => r === undefined);
     expect(results.filter((r) => r?.status === 'success')).toHaveLength(2);
     expect(refused).toHaveLength(1);
-    const raw = (await acme.client.callTool({ name: 'run_deno_code', arguments: { deno_code: '1' } })) as CallToolResult;
+    const raw = (await acme.client.callTool({
+      name: 'run_deno_code',
+      arguments: { deno_code: '1' },
+    })) as CallToolResult;
     expect(raw.isError).toBeFalsy();
     await acme.client.close();
   });
@@ -139,7 +168,10 @@ describe.skipIf(!docker)('serve: multi-tenant Streamable HTTP', () => {
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/mcp_conductor_executions_total\{tenant="acme",status="success"\} \d+/);
     expect(metrics).toContain('mcp_conductor_execution_duration_seconds_bucket');
-    const lines = (await readFile(audit, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = (await readFile(audit, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThan(2);
     expect(lines[0]).toMatchObject({ tenant: 'acme', status: 'success' });
     expect(lines[0]!.codeSha256).toMatch(/^[0-9a-f]{64}$/);

@@ -3,69 +3,104 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { expectNoLeftovers, freePort, repoRoot, startConductor, TRANSPORTS, type Conductor } from './helpers.js';
+import {
+  expectNoLeftovers,
+  freePort,
+  repoRoot,
+  startConductor,
+  TRANSPORTS,
+  type Conductor,
+} from './helpers.js';
 
 const docker = inject('docker');
-const pkg = (name: string) => join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
+const pkg = (name: string) =>
+  join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
 
-describe.skipIf(!docker).each(TRANSPORTS)('mcpFactory over %s against real upstream MCP servers', (transport) => {
-  let c: Conductor;
-  let httpUpstream: ChildProcess;
-  let dataDir: string;
+describe.skipIf(!docker).each(TRANSPORTS)(
+  'mcpFactory over %s against real upstream MCP servers',
+  (transport) => {
+    let c: Conductor;
+    let httpUpstream: ChildProcess;
+    let dataDir: string;
 
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'mcpc-upstream-'));
-    const doc = Array.from({ length: 1000 }, (_, i) => `line ${i} lorem ipsum dolor sit amet, consectetur adipiscing`).join('\n');
-    await writeFile(join(dataDir, 'doc.txt'), doc);
-    const port = await freePort();
-    httpUpstream = spawn(process.execPath, [pkg('server-everything'), 'streamableHttp'], {
-      env: { PATH: process.env.PATH, PORT: String(port) },
-      stdio: 'ignore',
+    beforeAll(async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'mcpc-upstream-'));
+      const doc = Array.from(
+        { length: 1000 },
+        (_, i) => `line ${i} lorem ipsum dolor sit amet, consectetur adipiscing`,
+      ).join('\n');
+      await writeFile(join(dataDir, 'doc.txt'), doc);
+      const port = await freePort();
+      httpUpstream = spawn(process.execPath, [pkg('server-everything'), 'streamableHttp'], {
+        env: { PATH: process.env.PATH, PORT: String(port) },
+        stdio: 'ignore',
+      });
+      for (let i = 0; i < 100; i++) {
+        const up = await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'GET' }).then(
+          () => true,
+          () => false,
+        );
+        if (up) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const config = join(dataDir, 'mcp.json');
+      await writeFile(
+        config,
+        JSON.stringify({
+          mcpServers: {
+            everything: {
+              command: process.execPath,
+              args: [pkg('server-everything'), 'stdio'],
+              env: { SECRET_FOR_UPSTREAM: '${TEST_UPSTREAM_SECRET}' },
+            },
+            'everything-http': { url: `http://127.0.0.1:${port}/mcp` },
+            memory: {
+              command: process.execPath,
+              args: [pkg('server-memory')],
+              env: { MEMORY_FILE_PATH: join(dataDir, 'memory.jsonl') },
+            },
+            files: { command: process.execPath, args: [pkg('server-filesystem'), dataDir] },
+            crashy: {
+              command: process.execPath,
+              args: [join(repoRoot, 'test', 'fixtures', 'crashy-server.mjs')],
+            },
+          },
+        }),
+      );
+      c = await startConductor(transport, {
+        MCP_CONDUCTOR_MCP_CONFIG: config,
+        TEST_UPSTREAM_SECRET: 'shh-42',
+      });
     });
-    for (let i = 0; i < 100; i++) {
-      const up = await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'GET' }).then(() => true, () => false);
-      if (up) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const config = join(dataDir, 'mcp.json');
-    await writeFile(
-      config,
-      JSON.stringify({
-        mcpServers: {
-          everything: { command: process.execPath, args: [pkg('server-everything'), 'stdio'], env: { SECRET_FOR_UPSTREAM: '${TEST_UPSTREAM_SECRET}' } },
-          'everything-http': { url: `http://127.0.0.1:${port}/mcp` },
-          memory: { command: process.execPath, args: [pkg('server-memory')], env: { MEMORY_FILE_PATH: join(dataDir, 'memory.jsonl') } },
-          files: { command: process.execPath, args: [pkg('server-filesystem'), dataDir] },
-          crashy: { command: process.execPath, args: [join(repoRoot, 'test', 'fixtures', 'crashy-server.mjs')] },
-        },
-      }),
-    );
-    c = await startConductor(transport, { MCP_CONDUCTOR_MCP_CONFIG: config, TEST_UPSTREAM_SECRET: 'shh-42' });
-  });
 
-  afterAll(async () => {
-    await c?.close();
-    httpUpstream?.kill();
-    await expectNoLeftovers();
-  });
+    afterAll(async () => {
+      await c?.close();
+      httpUpstream?.kill();
+      await expectNoLeftovers();
+    });
 
-  it('lists servers, loads one and lists its tools; the companion tools agree', async () => {
-    const r = await c.run("const names = await mcpFactory.list();\nconst s = await mcpFactory.load('everything');\nconst tools = await s.listTools();\n({ names, alias: await mcpFactory.listServers(), tools: tools.map((t) => t.name) })");
-    expect(r.result.error).toBeUndefined();
-    const v = r.result.returnValue as { names: string[]; alias: string[]; tools: string[] };
-    expect(v.names).toEqual(['crashy', 'everything', 'everything-http', 'files', 'memory']);
-    expect(v.alias).toEqual(v.names);
-    expect(v.tools).toEqual(expect.arrayContaining(['echo', 'get-sum', 'get-structured-content']));
-    const listed = await c.client.callTool({ name: 'list_mcp_servers', arguments: {} });
-    expect(JSON.stringify(listed.content)).toContain('everything-http');
-    const schema = await c.client.callTool({ name: 'get_tools', arguments: { server: 'everything', tools: ['get-sum'] } });
-    expect(JSON.stringify(schema.content)).toContain('inputSchema');
-    const { tools } = await c.client.listTools();
-    expect(tools.find((t) => t.name === 'run_deno_code')?.description).toContain('mcpFactory');
-  });
+    it('lists servers, loads one and lists its tools; the companion tools agree', async () => {
+      const r = await c.run(
+        "const names = await mcpFactory.list();\nconst s = await mcpFactory.load('everything');\nconst tools = await s.listTools();\n({ names, alias: await mcpFactory.listServers(), tools: tools.map((t) => t.name) })",
+      );
+      expect(r.result.error).toBeUndefined();
+      const v = r.result.returnValue as { names: string[]; alias: string[]; tools: string[] };
+      expect(v.names).toEqual(['crashy', 'everything', 'everything-http', 'files', 'memory']);
+      expect(v.alias).toEqual(v.names);
+      expect(v.tools).toEqual(expect.arrayContaining(['echo', 'get-sum', 'get-structured-content']));
+      const listed = await c.client.callTool({ name: 'list_mcp_servers', arguments: {} });
+      expect(JSON.stringify(listed.content)).toContain('everything-http');
+      const schema = await c.client.callTool({
+        name: 'get_tools',
+        arguments: { server: 'everything', tools: ['get-sum'] },
+      });
+      expect(JSON.stringify(schema.content)).toContain('inputSchema');
+      const { tools } = await c.client.listTools();
+      expect(tools.find((t) => t.name === 'run_deno_code')?.description).toContain('mcpFactory');
+    });
 
-  it('returns structured content, parsed JSON text, or text; a tool error throws with its text', async () => {
-    const r = await c.run(`
+    it('returns structured content, parsed JSON text, or text; a tool error throws with its text', async () => {
+      const r = await c.run(`
 const s = await mcpFactory.load('everything');
 const weather = await s.callTool('get-structured-content', { location: 'Chicago' });
 const echo = await s.callTool('echo', { message: 'hi' });
@@ -75,54 +110,58 @@ let failure = '';
 try { await crashy.callTool('fail', { why: 'testing' }); } catch (e) { failure = e.message; }
 const env = await s.callTool('get-env', {});
 return { weather, echo, raw: raw.content[0].text, failure, secret: env.SECRET_FOR_UPSTREAM, conductorEnvLeak: 'MCP_CONDUCTOR_MCP_CONFIG' in env };`);
-    expect(r.result.error).toBeUndefined();
-    expect(r.result.returnValue).toEqual({
-      weather: { temperature: expect.any(Number) as number, conditions: expect.any(String) as string, humidity: expect.any(Number) as number },
-      echo: 'Echo: hi',
-      raw: 'Echo: raw',
-      failure: expect.stringContaining('failed because testing') as string,
-      secret: 'shh-42',
-      conductorEnvLeak: false,
+      expect(r.result.error).toBeUndefined();
+      expect(r.result.returnValue).toEqual({
+        weather: {
+          temperature: expect.any(Number) as number,
+          conditions: expect.any(String) as string,
+          humidity: expect.any(Number) as number,
+        },
+        echo: 'Echo: hi',
+        raw: 'Echo: raw',
+        failure: expect.stringContaining('failed because testing') as string,
+        secret: 'shh-42',
+        conductorEnvLeak: false,
+      });
     });
-  });
 
-  it('runs 20 calls in parallel, over the HTTP upstream too', async () => {
-    const r = await c.run(`
+    it('runs 20 calls in parallel, over the HTTP upstream too', async () => {
+      const r = await c.run(`
 const s = await mcpFactory.load('everything-http');
 const sums = await Promise.all(Array.from({ length: 20 }, (_, i) => s.callTool('get-sum', { a: i, b: 1000 })));
 sums.map((t) => Number(String(t).match(/(\\d+)\\D*$/)[1]))`);
-    expect(r.result.error).toBeUndefined();
-    expect(r.result.returnValue).toEqual(Array.from({ length: 20 }, (_, i) => i + 1000));
-  });
+      expect(r.result.error).toBeUndefined();
+      expect(r.result.returnValue).toEqual(Array.from({ length: 20 }, (_, i) => i + 1000));
+    });
 
-  it('keeps state in the memory server and reads files through the filesystem server', async () => {
-    const r = await c.run(`
+    it('keeps state in the memory server and reads files through the filesystem server', async () => {
+      const r = await c.run(`
 const mem = await mcpFactory.load('memory');
 await mem.callTool('create_entities', { entities: [{ name: 'conductor', entityType: 'project', observations: ['runs code'] }] });
 const graph = await mem.callTool('read_graph', {});
 const files = await mcpFactory.load('files');
 const names = (await files.listTools()).map((t) => t.name);
 ({ entity: graph.entities.find((e) => e.name === 'conductor')?.entityType, canRead: names.includes('read_text_file') })`);
-    expect(r.result.error).toBeUndefined();
-    expect(r.result.returnValue).toEqual({ entity: 'project', canRead: true });
-  });
+      expect(r.result.error).toBeUndefined();
+      expect(r.result.returnValue).toEqual({ entity: 'project', canRead: true });
+    });
 
-  it('returns three numbers from a 50 KB document without the document reaching the model', async () => {
-    const doc = JSON.stringify(join(dataDir, 'doc.txt'));
-    const r = await c.run(`
+    it('returns three numbers from a 50 KB document without the document reaching the model', async () => {
+      const doc = JSON.stringify(join(dataDir, 'doc.txt'));
+      const r = await c.run(`
 const files = await mcpFactory.load('files');
 const res = await files.callToolRaw('read_text_file', { path: ${doc} });
 const text = res.content.map((c) => c.text).join('');
 ({ bytes: new TextEncoder().encode(text).length, lines: text.split('\\n').length, words: text.split(/\\s+/).filter(Boolean).length })`);
-    expect(r.result.error).toBeUndefined();
-    const v = r.result.returnValue as { bytes: number; lines: number; words: number };
-    expect(v.bytes).toBeGreaterThan(45_000);
-    expect(v.lines).toBe(1000);
-    expect(r.text.length).toBeLessThan(300);
-  });
+      expect(r.result.error).toBeUndefined();
+      const v = r.result.returnValue as { bytes: number; lines: number; words: number };
+      expect(v.bytes).toBeGreaterThan(45_000);
+      expect(v.lines).toBe(1000);
+      expect(r.text.length).toBeLessThan(300);
+    });
 
-  it('reports an upstream that crashes mid-call, and restarts it for the next call', async () => {
-    const r = await c.run(`
+    it('reports an upstream that crashes mid-call, and restarts it for the next call', async () => {
+      const r = await c.run(`
 const s = await mcpFactory.load('crashy');
 const before = await s.callTool('alive', {});
 let crash = '';
@@ -130,20 +169,20 @@ try { await s.callTool('crash', {}); } catch (e) { crash = e.message; }
 await new Promise((r) => setTimeout(r, 300));
 const after = await s.callTool('alive', {});
 ({ crash, restarted: after.pid !== before.pid })`);
-    expect(r.result.error).toBeUndefined();
-    const v = r.result.returnValue as { crash: string; restarted: boolean };
-    expect(v.crash).toMatch(/crashy/);
-    expect(v.restarted).toBe(true);
-  });
+      expect(r.result.error).toBeUndefined();
+      const v = r.result.returnValue as { crash: string; restarted: boolean };
+      expect(v.crash).toMatch(/crashy/);
+      expect(v.restarted).toBe(true);
+    });
 
-  it('names an unknown server clearly', async () => {
-    const r = await c.run("await mcpFactory.load('nope')");
-    expect(r.result.status).toBe('error');
-    expect(r.result.error?.message).toContain('Unknown MCP server "nope". Available: crashy, everything');
-  });
+    it('names an unknown server clearly', async () => {
+      const r = await c.run("await mcpFactory.load('nope')");
+      expect(r.result.status).toBe('error');
+      expect(r.result.error?.message).toContain('Unknown MCP server "nope". Available: crashy, everything');
+    });
 
-  it('ignores hostile frames written to the socket by sandboxed code', async () => {
-    const r = await c.run(`
+    it('ignores hostile frames written to the socket by sandboxed code', async () => {
+      const r = await c.run(`
 const conn = await Deno.connect({ transport: 'unix', path: '/run/conductor/mcp.sock' });
 const header = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
 let wrote = 0;
@@ -153,9 +192,10 @@ const got = await conn.read(buf).catch(() => null);
 try { conn.close(); } catch { }
 const s = await mcpFactory.load('everything');
 ({ closedOnUs: got === null, stillWorks: await s.callTool('echo', { message: 'ok' }) })`);
-    expect(r.result.error).toBeUndefined();
-    expect(r.result.returnValue).toEqual({ closedOnUs: true, stillWorks: 'Echo: ok' });
-    const after = await c.run('1 + 1');
-    expect(after.result.returnValue).toBe(2);
-  });
-});
+      expect(r.result.error).toBeUndefined();
+      expect(r.result.returnValue).toEqual({ closedOnUs: true, stillWorks: 'Echo: ok' });
+      const after = await c.run('1 + 1');
+      expect(after.result.returnValue).toBe(2);
+    });
+  },
+);

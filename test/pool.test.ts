@@ -33,7 +33,8 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
   let pool: WarmPool;
   let profile: SandboxProfile;
   let baseDir: string;
-  const executor = () => createExecutor({ docker: dockerPort, logger, source: pool, limiter: createLimiter(8, 64) });
+  const executor = () =>
+    createExecutor({ docker: dockerPort, logger, source: pool, limiter: createLimiter(8, 64) });
 
   beforeAll(async () => {
     baseDir = join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
@@ -97,10 +98,16 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
     await until(() => pool.idleCount(profile) === 2);
     const stricter: SandboxProfile = { ...profile, permissions: {} };
     const ex = executor();
-    const r = await ex.execute({ profile: stricter, code: "(await Array.fromAsync(Deno.readDir('/workspace'))).length" });
+    const r = await ex.execute({
+      profile: stricter,
+      code: "(await Array.fromAsync(Deno.readDir('/workspace'))).length",
+    });
     expect(r.status).toBe('error');
     expect(r.error?.name).toBe('NotCapable');
-    const ok = await ex.execute({ profile, code: "(await Array.fromAsync(Deno.readDir('/workspace'))).length" });
+    const ok = await ex.execute({
+      profile,
+      code: "(await Array.fromAsync(Deno.readDir('/workspace'))).length",
+    });
     expect(ok.error).toBeUndefined();
     expect(ok.returnValue).toBe(0);
     await ex.drain();

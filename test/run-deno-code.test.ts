@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cliPath, expectNoLeftovers, fixturePolicy, startConductor, TRANSPORTS, type Conductor } from './helpers.js';
+import {
+  cliPath,
+  expectNoLeftovers,
+  fixturePolicy,
+  startConductor,
+  TRANSPORTS,
+  type Conductor,
+} from './helpers.js';
 
 const docker = inject('docker');
 
@@ -123,7 +130,9 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
   });
 
   it('lets granted code use /workspace, which persists on the host', async () => {
-    const r = await c.run("await Deno.writeTextFile('/workspace/hello.txt', 'hi from the sandbox');\nawait Deno.readTextFile('/workspace/hello.txt')");
+    const r = await c.run(
+      "await Deno.writeTextFile('/workspace/hello.txt', 'hi from the sandbox');\nawait Deno.readTextFile('/workspace/hello.txt')",
+    );
     expect(r.result.returnValue).toBe('hi from the sandbox');
     expect(await readFile(join(workspace, 'hello.txt'), 'utf8')).toBe('hi from the sandbox');
   });
@@ -132,7 +141,9 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
     const code = (i: number) =>
       `const marker = ${i};\n(globalThis as any).seen = ((globalThis as any).seen ?? 0) + 1;\nawait new Promise((r) => setTimeout(r, 300));\n({ marker, seen: (globalThis as any).seen })`;
     const results = await Promise.all([0, 1, 2, 3].map((i) => c.run(code(i))));
-    expect(results.map((r) => r.result.returnValue)).toEqual([0, 1, 2, 3].map((marker) => ({ marker, seen: 1 })));
+    expect(results.map((r) => r.result.returnValue)).toEqual(
+      [0, 1, 2, 3].map((marker) => ({ marker, seen: 1 })),
+    );
   });
 
   it('reports running out of memory', async () => {

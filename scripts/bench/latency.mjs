@@ -29,13 +29,18 @@ async function conductor(extraEnv) {
 
 async function trivial(client) {
   const r = await client.callTool({ name: 'run_deno_code', arguments: { deno_code: '1 + 1' } });
-  if (r.isError || r.structuredContent?.returnValue !== 2) throw new Error(`bad result: ${JSON.stringify(r.content)}`);
+  if (r.isError || r.structuredContent?.returnValue !== 2)
+    throw new Error(`bad result: ${JSON.stringify(r.content)}`);
 }
 
 const rows = [];
 rows.push({
   name: 'bare deno eval subprocess',
-  ...(await timeRuns(runs, () => run(deno, ['eval', '--no-config', 'console.log(1 + 1)'], { env: { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } }))),
+  ...(await timeRuns(runs, () =>
+    run(deno, ['eval', '--no-config', 'console.log(1 + 1)'], {
+      env: { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
+    }),
+  )),
 });
 const cold = await conductor({ MCP_CONDUCTOR_POOL_SIZE: '0' });
 rows.push({ name: 'conductor, cold path (pool 0)', ...(await timeRuns(runs, () => trivial(cold))) });
@@ -45,9 +50,13 @@ await new Promise((r) => setTimeout(r, 3000)); // let the pool fill
 // Sequential calls with a pause: the pool refills between calls, as it would between a model's turns.
 rows.push({
   name: 'conductor, pooled (pool 2)',
-  ...(await timeRuns(runs, async () => {
-    await trivial(pooled);
-  }, { warmup: 2, pauseMs: 400 })),
+  ...(await timeRuns(
+    runs,
+    async () => {
+      await trivial(pooled);
+    },
+    { warmup: 2, pauseMs: 400 },
+  )),
 });
 await pooled.close();
 printTable(`Trivial execution latency (${runs} runs each)`, rows);

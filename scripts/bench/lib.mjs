@@ -26,7 +26,9 @@ export function printTable(title, rows) {
     `\n${title}`,
     `| case | n | p50 ms | p95 ms | p50 ratio to ${base.name} |`,
     '|---|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.name} | ${r.n ?? ''} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.p50 / base.p50)}x |`),
+    ...rows.map(
+      (r) => `| ${r.name} | ${r.n ?? ''} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.p50 / base.p50)}x |`,
+    ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

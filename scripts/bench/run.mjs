@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 
 const scripts = ['latency.mjs', 'throughput.mjs'];
 for (const s of scripts) {
-  const r = spawnSync(process.execPath, [new URL(s, import.meta.url).pathname, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [new URL(s, import.meta.url).pathname, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }

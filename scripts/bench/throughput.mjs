@@ -33,7 +33,13 @@ await client.connect(
   new StdioClientTransport({
     command: process.execPath,
     args: [join(root, 'dist/cli.js'), 'stdio'],
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, MCP_CONDUCTOR_LOG_LEVEL: 'warn', MCP_CONDUCTOR_POOL_SIZE: '8', MCP_CONDUCTOR_MAX_CONCURRENCY: '8' },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      MCP_CONDUCTOR_LOG_LEVEL: 'warn',
+      MCP_CONDUCTOR_POOL_SIZE: '8',
+      MCP_CONDUCTOR_MAX_CONCURRENCY: '8',
+    },
     stderr: 'inherit',
   }),
 );
@@ -42,13 +48,22 @@ const trivial = async () => {
   const r = await client.callTool({ name: 'run_deno_code', arguments: { deno_code: '1 + 1' } });
   if (r.isError || r.structuredContent?.returnValue !== 2) throw new Error('bad result');
 };
-const bare = () => run(deno, ['eval', '--no-config', 'console.log(1 + 1)'], { env: { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' } });
+const bare = () =>
+  run(deno, ['eval', '--no-config', 'console.log(1 + 1)'], {
+    env: { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
+  });
 
-const lines = [`\nThroughput, ${total} trivial executions per row (executions per second)`, '| concurrency | bare deno eval | conductor (pool 8) | ratio | conductor failures |', '|---:|---:|---:|---:|---:|'];
+const lines = [
+  `\nThroughput, ${total} trivial executions per row (executions per second)`,
+  '| concurrency | bare deno eval | conductor (pool 8) | ratio | conductor failures |',
+  '|---:|---:|---:|---:|---:|',
+];
 for (const c of [1, 4, 8]) {
   const b = await measure(c, bare);
   const m = await measure(c, trivial);
-  lines.push(`| ${c} | ${b.perSecond.toFixed(1)} | ${m.perSecond.toFixed(1)} | ${(m.perSecond / b.perSecond).toFixed(2)}x | ${m.failures} |`);
+  lines.push(
+    `| ${c} | ${b.perSecond.toFixed(1)} | ${m.perSecond.toFixed(1)} | ${(m.perSecond / b.perSecond).toFixed(2)}x | ${m.failures} |`,
+  );
 }
 await client.close();
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -11,7 +11,10 @@ export function denoPermissionFlags(p: DenoPermissions): string[] {
   return flags;
 }
 
-function unionGrant(a: PermissionGrant | undefined, b: PermissionGrant | undefined): PermissionGrant | undefined {
+function unionGrant(
+  a: PermissionGrant | undefined,
+  b: PermissionGrant | undefined,
+): PermissionGrant | undefined {
   if (a === true || b === true) return true;
   const list = [...new Set([...(Array.isArray(a) ? a : []), ...(Array.isArray(b) ? b : [])])];
   return list.length > 0 ? list : undefined;

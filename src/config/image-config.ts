@@ -4,7 +4,10 @@ import { ConfigError } from '../core/index.js';
 
 const Specifier = z
   .string()
-  .regex(/^(npm|jsr):@?[a-z0-9][\w.-]*(\/[\w.-]+)?(@[\w.^~<>=*| -]+)?(\/[\w./-]*)?$/i, 'expected npm:name@range or jsr:@scope/name@range');
+  .regex(
+    /^(npm|jsr):@?[a-z0-9][\w.-]*(\/[\w.-]+)?(@[\w.^~<>=*| -]+)?(\/[\w./-]*)?$/i,
+    'expected npm:name@range or jsr:@scope/name@range',
+  );
 
 export const ImageConfigSchema = z
   .object({

@@ -17,17 +17,28 @@ describe('policies', () => {
       expect(p.deno.permissions).toBeDefined();
     }
     expect((await loadPolicy('strict', { policiesDir })).container.runtime).toBe('runsc');
-    expect((await loadPolicy('default', { policiesDir })).container).toEqual(PolicySchema.parse({}).container);
+    expect((await loadPolicy('default', { policiesDir })).container).toEqual(
+      PolicySchema.parse({}).container,
+    );
   });
 
   it('names an unknown policy and lists the available ones', async () => {
-    await expect(loadPolicy('nope', { policiesDir })).rejects.toThrow('no policy named "nope" (available: default, networked, strict)');
+    await expect(loadPolicy('nope', { policiesDir })).rejects.toThrow(
+      'no policy named "nope" (available: default, networked, strict)',
+    );
   });
 
   it('lists every schema problem with its path', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pol-'));
     const file = join(dir, 'bad.json');
-    await writeFile(file, JSON.stringify({ container: { memoryMb: 1, runtime: 'kata' }, limits: { defaultTimeoutMs: 9e6 }, extra: 1 }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        container: { memoryMb: 1, runtime: 'kata' },
+        limits: { defaultTimeoutMs: 9e6 },
+        extra: 1,
+      }),
+    );
     const err = await loadPolicy(file, { policiesDir }).catch((e: Error) => e.message);
     expect(err).toContain('container.memoryMb');
     expect(err).toContain('container.runtime');
@@ -43,23 +54,38 @@ describe('policies', () => {
     expect(effectivePermissions(rw, { net: true })).toEqual({ net: true });
     expect(effectivePermissions(rw, {})).toEqual({ read: ['/workspace'], write: ['/workspace'] });
     const ro = PolicySchema.parse({ workspace: { mode: 'ro' } });
-    expect(effectivePermissions(ro, { read: ['/workspace'], write: ['/workspace/x', '/tmp'] })).toEqual({ read: ['/workspace'], write: ['/tmp'] });
+    expect(effectivePermissions(ro, { read: ['/workspace'], write: ['/workspace/x', '/tmp'] })).toEqual({
+      read: ['/workspace'],
+      write: ['/tmp'],
+    });
     const none = PolicySchema.parse({ workspace: { mode: 'none' } });
-    expect(effectivePermissions(none, { read: ['/workspace'], write: ['/workspace'], net: true })).toEqual({ net: true });
+    expect(effectivePermissions(none, { read: ['/workspace'], write: ['/workspace'], net: true })).toEqual({
+      net: true,
+    });
     expect(effectivePermissions(none, { read: true })).toEqual({ read: true });
   });
 });
 
 describe('deno flags', () => {
   it('renders grants in a stable order and merges with the socket grant', () => {
-    const merged = mergePermissions({ net: ['a.com'], read: ['/workspace'] }, { read: ['/run/conductor/mcp.sock'], net: ['unix:/s'] });
-    expect(denoPermissionFlags(merged)).toEqual(['--allow-read=/workspace,/run/conductor/mcp.sock', '--allow-net=a.com,unix:/s']);
-    expect(denoPermissionFlags(mergePermissions({ net: true }, { net: ['unix:/s'] }))).toEqual(['--allow-net']);
+    const merged = mergePermissions(
+      { net: ['a.com'], read: ['/workspace'] },
+      { read: ['/run/conductor/mcp.sock'], net: ['unix:/s'] },
+    );
+    expect(denoPermissionFlags(merged)).toEqual([
+      '--allow-read=/workspace,/run/conductor/mcp.sock',
+      '--allow-net=a.com,unix:/s',
+    ]);
+    expect(denoPermissionFlags(mergePermissions({ net: true }, { net: ['unix:/s'] }))).toEqual([
+      '--allow-net',
+    ]);
     expect(denoPermissionFlags({})).toEqual([]);
   });
 
   it('describes grants for the model', () => {
     expect(describePermissions({})).toMatch(/^none/);
-    expect(describePermissions({ read: ['/workspace'], net: true, run: ['gh', 'git'] })).toBe('read: /workspace; net: any host; run: gh, git');
+    expect(describePermissions({ read: ['/workspace'], net: true, run: ['gh', 'git'] })).toBe(
+      'read: /workspace; net: any host; run: gh, git',
+    );
   });
 });

@@ -6,7 +6,10 @@ import { PolicySchema, type Policy } from './policy.js';
 
 export async function listPolicyNames(policiesDir: string): Promise<string[]> {
   const names = await readdir(policiesDir).catch(() => [] as string[]);
-  return names.filter((n) => n.endsWith('.json') && !n.endsWith('.schema.json')).map((n) => basename(n, '.json')).sort();
+  return names
+    .filter((n) => n.endsWith('.json') && !n.endsWith('.schema.json'))
+    .map((n) => basename(n, '.json'))
+    .sort();
 }
 
 /** A bare name (`strict`) is looked up in the policies folder; anything with a `/` or ending in .json is a path. */
@@ -26,7 +29,9 @@ export async function loadPolicy(
   } catch (error) {
     const available = (await listPolicyNames(opts.policiesDir)).join(', ') || 'none';
     throw new ConfigError(
-      isName ? `there is no policy named "${nameOrPath}" (available: ${available})` : `cannot read the policy file ${path}`,
+      isName
+        ? `there is no policy named "${nameOrPath}" (available: ${available})`
+        : `cannot read the policy file ${path}`,
       { cause: error },
     );
   }
@@ -60,7 +65,9 @@ function withoutWorkspace(grant: PermissionGrant | undefined): PermissionGrant |
  *    on /workspace. (The container mount enforces the same; this keeps the description honest.)
  */
 export function effectivePermissions(policy: Policy, runArgs: DenoPermissions | undefined): DenoPermissions {
-  const base: DenoPermissions = { ...(runArgs && Object.keys(runArgs).length > 0 ? runArgs : policy.deno.permissions) };
+  const base: DenoPermissions = {
+    ...(runArgs && Object.keys(runArgs).length > 0 ? runArgs : policy.deno.permissions),
+  };
   const mode = policy.workspace.mode;
   if (mode === 'ro' || mode === 'none') base.write = withoutWorkspace(base.write);
   if (mode === 'none') base.read = withoutWorkspace(base.read);

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../core/index.js';
 
-const ServerName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'server names are letters, digits, _ . - (at most 64)');
+const ServerName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'server names are letters, digits, _ . - (at most 64)');
 
 export const StdioServerSchema = z
   .object({
@@ -17,7 +19,10 @@ export const StdioServerSchema = z
 export const HttpServerSchema = z
   .object({
     type: z.enum(['http', 'streamable-http']).optional(),
-    url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'url must be http(s)'),
+    url: z
+      .string()
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'url must be http(s)'),
     headers: z.record(z.string(), z.string()).default({}),
   })
   .strict();
@@ -36,7 +41,12 @@ export function emptyMcpConfig(): McpConfig {
 }
 
 /** `${VAR}` from the conductor's environment; the value never appears in an error. */
-function expand(value: string, env: Record<string, string | undefined>, where: string, missing: string[]): string {
+function expand(
+  value: string,
+  env: Record<string, string | undefined>,
+  where: string,
+  missing: string[],
+): string {
   return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
     const v = env[name];
     if (v === undefined) {
@@ -56,7 +66,9 @@ export async function loadMcpConfig(
   try {
     json = JSON.parse(await read(path));
   } catch (error) {
-    throw new ConfigError(`cannot read the MCP config ${path}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`cannot read the MCP config ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const parsed = McpConfigSchema.safeParse(json);
   if (!parsed.success) {
@@ -67,15 +79,24 @@ export async function loadMcpConfig(
   const servers: McpConfig['mcpServers'] = {};
   for (const [name, server] of Object.entries(parsed.data.mcpServers)) {
     if ('command' in server) {
-      const e = Object.fromEntries(Object.entries(server.env).map(([k, v]) => [k, expand(v, env, `mcpServers.${name}.env.${k}`, missing)]));
+      const e = Object.fromEntries(
+        Object.entries(server.env).map(([k, v]) => [
+          k,
+          expand(v, env, `mcpServers.${name}.env.${k}`, missing),
+        ]),
+      );
       servers[name] = { ...server, env: e };
     } else {
       const h = Object.fromEntries(
-        Object.entries(server.headers).map(([k, v]) => [k, expand(v, env, `mcpServers.${name}.headers.${k}`, missing)]),
+        Object.entries(server.headers).map(([k, v]) => [
+          k,
+          expand(v, env, `mcpServers.${name}.headers.${k}`, missing),
+        ]),
       );
       servers[name] = { ...server, headers: h };
     }
   }
-  if (missing.length > 0) throw new ConfigError(`the MCP config ${path} refers to unset variables:\n${missing.join('\n')}`);
+  if (missing.length > 0)
+    throw new ConfigError(`the MCP config ${path} refers to unset variables:\n${missing.join('\n')}`);
   return { mcpServers: servers };
 }

@@ -41,9 +41,24 @@ export const PolicySchema = z
       .object({
         defaultTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
         maxTimeoutMs: z.number().int().min(100).max(3_600_000).default(120_000),
-        maxCodeBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
-        maxOutputBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(64 * 1024),
-        maxReturnBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(256 * 1024),
+        maxCodeBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(16 * 1024 * 1024)
+          .default(1024 * 1024),
+        maxOutputBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(64 * 1024),
+        maxReturnBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(256 * 1024),
         maxMcpCalls: z.number().int().min(0).max(100_000).default(200),
         maxConcurrentMcpCalls: z.number().int().min(1).max(256).default(16),
         mcpCallTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),

@@ -35,6 +35,7 @@ const HOST = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 function checkValue(name: PermissionName, value: string): string | undefined {
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\x00-\x1f\x7f]/.test(value)) return `"${name}" value contains a control character`;
   switch (name) {
     case 'read':
@@ -47,16 +48,24 @@ function checkValue(name: PermissionName, value: string): string | undefined {
       const m = /^(\[[0-9a-f:.]+\]|[^:\s]+)(?::(\d{1,5}))?$/i.exec(value);
       if (!m) return `allow-${name} expects host[:port]: "${value}"`;
       const host = m[1]!;
-      if (!(host.startsWith('[') || IPV4.test(host) || HOST.test(host))) return `allow-${name} has an invalid host: "${value}"`;
-      if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) return `allow-${name} has an invalid port: "${value}"`;
+      if (!(host.startsWith('[') || IPV4.test(host) || HOST.test(host)))
+        return `allow-${name} has an invalid host: "${value}"`;
+      if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))
+        return `allow-${name} has an invalid port: "${value}"`;
       return undefined;
     }
     case 'run':
-      return /^[A-Za-z0-9._+/-]+$/.test(value) ? undefined : `allow-run expects command names or absolute paths: "${value}"`;
+      return /^[A-Za-z0-9._+/-]+$/.test(value)
+        ? undefined
+        : `allow-run expects command names or absolute paths: "${value}"`;
     case 'env':
-      return /^[A-Za-z_][A-Za-z0-9_]*\*?$/.test(value) ? undefined : `allow-env expects variable names (optionally ending in *): "${value}"`;
+      return /^[A-Za-z_][A-Za-z0-9_]*\*?$/.test(value)
+        ? undefined
+        : `allow-env expects variable names (optionally ending in *): "${value}"`;
     case 'sys':
-      return SYS_KINDS.has(value) ? undefined : `allow-sys does not know "${value}" (one of: ${[...SYS_KINDS].join(', ')})`;
+      return SYS_KINDS.has(value)
+        ? undefined
+        : `allow-sys does not know "${value}" (one of: ${[...SYS_KINDS].join(', ')})`;
   }
 }
 
@@ -81,14 +90,17 @@ export function parseRunArgs(raw: string | undefined): DenoPermissions {
     const flag = token.replace(/^--?/, '');
     const eq = flag.indexOf('=');
     const key = eq >= 0 ? flag.slice(0, eq) : flag;
-    const isFlag = token.startsWith('-') || eq >= 0 || /^(allow|deny)-/.test(key) || REFUSED.some(([re]) => re.test(key));
+    const isFlag =
+      token.startsWith('-') || eq >= 0 || /^(allow|deny)-/.test(key) || REFUSED.some(([re]) => re.test(key));
     if (!isFlag) {
       if (current && currentHasList) {
         const bad = checkValue(current, token);
         if (bad) problems.push(bad);
         else grant(current, token);
       } else {
-        problems.push(`"${token}" is not a known flag${current ? ` (allow-${current} takes no list here: write allow-${current}=${token})` : ''}`);
+        problems.push(
+          `"${token}" is not a known flag${current ? ` (allow-${current} takes no list here: write allow-${current}=${token})` : ''}`,
+        );
       }
       continue;
     }
@@ -100,7 +112,9 @@ export function parseRunArgs(raw: string | undefined): DenoPermissions {
     }
     const name = key.replace(/^allow-/, '') as PermissionName;
     if (!key.startsWith('allow-') || !PERMISSION_NAMES.includes(name)) {
-      problems.push(`"${token}" is not a known flag (known: ${PERMISSION_NAMES.map((n) => `allow-${n}`).join(', ')})`);
+      problems.push(
+        `"${token}" is not a known flag (known: ${PERMISSION_NAMES.map((n) => `allow-${n}`).join(', ')})`,
+      );
       continue;
     }
     current = name;

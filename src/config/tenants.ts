@@ -4,9 +4,13 @@ import { ConfigError } from '../core/index.js';
 
 export const TenantSchema = z
   .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant ids are lower-case letters, digits, _ and - (at most 63)'),
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant ids are lower-case letters, digits, _ and - (at most 63)'),
     /** hex SHA-256 of the bearer token: the token itself is never stored */
-    tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters (sha256 of the token)'),
+    tokenSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters (sha256 of the token)'),
     policy: z.string().min(1).default('default'),
     /** upstream MCP servers this tenant's code may use; `*` for all configured */
     servers: z.union([z.literal('*'), z.array(z.string().min(1))]).default([]),
@@ -24,8 +28,18 @@ export const TenantsFileSchema = z
     const ids = new Set<string>();
     const tokens = new Set<string>();
     file.tenants.forEach((t, i) => {
-      if (ids.has(t.id)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'id'], message: `duplicate tenant id "${t.id}"` });
-      if (tokens.has(t.tokenSha256)) ctx.addIssue({ code: 'custom', path: ['tenants', i, 'tokenSha256'], message: 'two tenants share a token' });
+      if (ids.has(t.id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenants', i, 'id'],
+          message: `duplicate tenant id "${t.id}"`,
+        });
+      if (tokens.has(t.tokenSha256))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenants', i, 'tokenSha256'],
+          message: 'two tenants share a token',
+        });
       ids.add(t.id);
       tokens.add(t.tokenSha256);
     });
@@ -37,7 +51,9 @@ export async function loadTenants(path: string): Promise<Tenant[]> {
   try {
     json = JSON.parse(await readFile(path, 'utf8'));
   } catch (error) {
-    throw new ConfigError(`cannot read the tenants file ${path}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`cannot read the tenants file ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const parsed = TenantsFileSchema.safeParse(json);
   if (!parsed.success) {

@@ -58,7 +58,12 @@ export interface DockerPort {
   ping(): Promise<void>;
   info(): Promise<EngineInfo>;
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
-  buildImage(context: Readable, tag: string, labels: Record<string, string>, onProgress: (p: BuildProgress) => void): Promise<void>;
+  buildImage(
+    context: Readable,
+    tag: string,
+    labels: Record<string, string>,
+    onProgress: (p: BuildProgress) => void,
+  ): Promise<void>;
   removeImage(ref: string): Promise<void>;
   exportImage(ref: string): Promise<Readable>;
   importImage(tar: Readable): Promise<void>;
@@ -106,7 +111,11 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
 
     info: () =>
       guard('read engine info', async () => {
-        const info = (await docker.info()) as { ServerVersion: string; Architecture: string; Runtimes?: object };
+        const info = (await docker.info()) as {
+          ServerVersion: string;
+          Architecture: string;
+          Runtimes?: object;
+        };
         return {
           serverVersion: info.ServerVersion,
           architecture: info.Architecture,
@@ -127,7 +136,13 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
 
     buildImage: (context, tag, labels, onProgress) =>
       guard('build the image', async () => {
-        const stream = await docker.buildImage(context, { t: tag, labels, rm: true, forcerm: true, nocache: false });
+        const stream = await docker.buildImage(context, {
+          t: tag,
+          labels,
+          rm: true,
+          forcerm: true,
+          nocache: false,
+        });
         await new Promise<void>((resolve, reject) => {
           docker.modem.followProgress(
             stream,
@@ -151,7 +166,8 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
         }
       }),
 
-    exportImage: (ref) => guard('export an image', async () => (await docker.getImage(ref).get()) as Readable),
+    exportImage: (ref) =>
+      guard('export an image', async () => (await docker.getImage(ref).get()) as Readable),
 
     importImage: (tar) =>
       guard('import an image', async () => {
@@ -216,7 +232,9 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
     wait: (id) =>
       guard('wait for a container', async () => {
         try {
-          const r = (await docker.getContainer(id).wait({ condition: 'next-exit' })) as { StatusCode: number };
+          const r = (await docker.getContainer(id).wait({ condition: 'next-exit' })) as {
+            StatusCode: number;
+          };
           return r.StatusCode;
         } catch (error) {
           if (statusOf(error) === 404) return -1;

@@ -56,9 +56,11 @@ export function createHttpApp(opts: HttpOptions): HttpApp {
   // DNS rebinding: a browser page on another origin must not reach a server bound to loopback.
   app.use('*', async (c, next) => {
     const host = c.req.header('host');
-    if (!host || !opts.allowedHosts.includes(host.toLowerCase())) throw new HTTPException(403, { message: 'host not allowed' });
+    if (!host || !opts.allowedHosts.includes(host.toLowerCase()))
+      throw new HTTPException(403, { message: 'host not allowed' });
     const origin = c.req.header('origin');
-    if (origin !== undefined && !opts.allowedOrigins.includes(origin)) throw new HTTPException(403, { message: 'origin not allowed' });
+    if (origin !== undefined && !opts.allowedOrigins.includes(origin))
+      throw new HTTPException(403, { message: 'origin not allowed' });
     await next();
   });
 
@@ -67,9 +69,17 @@ export function createHttpApp(opts: HttpOptions): HttpApp {
     const problem = await opts.ready();
     return problem ? c.json({ status: 'not ready', reason: problem }, 503) : c.json({ status: 'ready' });
   });
-  app.get('/metrics', async (c) => c.text(await opts.metrics.registry.metrics(), 200, { 'content-type': opts.metrics.registry.contentType }));
+  app.get('/metrics', async (c) =>
+    c.text(await opts.metrics.registry.metrics(), 200, { 'content-type': opts.metrics.registry.contentType }),
+  );
 
-  app.use('/mcp', bodyLimit({ maxSize: opts.maxBodyBytes, onError: (c) => c.json({ error: 'request body too large' }, 413) }));
+  app.use(
+    '/mcp',
+    bodyLimit({
+      maxSize: opts.maxBodyBytes,
+      onError: (c) => c.json({ error: 'request body too large' }, 413),
+    }),
+  );
   app.all('/mcp', async (c) => {
     const tenant = opts.authenticate(c.req.header('authorization'));
     if (!tenant) {
@@ -80,7 +90,10 @@ export function createHttpApp(opts: HttpOptions): HttpApp {
     if (closing) throw new HTTPException(503, { message: 'shutting down' });
 
     if (opts.stateless) {
-      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      const transport = new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: true,
+      });
       const server = tenant.createServer();
       await server.connect(transport);
       try {
@@ -95,11 +108,14 @@ export function createHttpApp(opts: HttpOptions): HttpApp {
       const session = sessions.get(sessionId);
       if (!session) throw new HTTPException(404, { message: 'unknown or expired session' });
       // A session id is not a credential: it only works with the token of the tenant that created it.
-      if (session.tenant !== tenant.id) throw new HTTPException(403, { message: 'this session belongs to another tenant' });
+      if (session.tenant !== tenant.id)
+        throw new HTTPException(403, { message: 'this session belongs to another tenant' });
       return session.transport.handleRequest(c.req.raw);
     }
-    if (c.req.method !== 'POST') throw new HTTPException(400, { message: 'a new session starts with an initialize POST' });
-    if (sessions.size >= opts.maxSessions) throw new HTTPException(503, { message: 'too many open sessions' });
+    if (c.req.method !== 'POST')
+      throw new HTTPException(400, { message: 'a new session starts with an initialize POST' });
+    if (sessions.size >= opts.maxSessions)
+      throw new HTTPException(503, { message: 'too many open sessions' });
     // One server and transport per session, so responses cannot cross between clients using equal JSON-RPC ids.
     const server = tenant.createServer();
     const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({

@@ -9,7 +9,9 @@ export interface TokenEntry<T> {
  * Resolves a bearer token to its tenant by comparing SHA-256 digests in constant time, against every entry
  * (no early exit), so timing reveals neither which tenant matched nor how much of a hash did.
  */
-export function createTokenResolver<T>(entries: TokenEntry<T>[]): (authorization: string | undefined) => T | undefined {
+export function createTokenResolver<T>(
+  entries: TokenEntry<T>[],
+): (authorization: string | undefined) => T | undefined {
   const digests = entries.map((e) => ({ digest: Buffer.from(e.tokenSha256, 'hex'), value: e.value }));
   return (authorization) => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');

@@ -6,7 +6,13 @@ import { promisify } from 'node:util';
 import { loadImageConfig, type ImageConfig } from '../config/image-config.js';
 import { ImageMissingError } from '../core/index.js';
 import { LABEL_IMAGE_HASH, type DockerPort } from '../docker/index.js';
-import { createBuildContext, dockerfileFor, hashEntries, readRuntimeFiles, type ImageEntry } from './context.js';
+import {
+  createBuildContext,
+  dockerfileFor,
+  hashEntries,
+  readRuntimeFiles,
+  type ImageEntry,
+} from './context.js';
 import { hostMatchesEngine, locateDenoBinary } from './deno-binary.js';
 import { resolveSharedLibraries } from './libs.js';
 import { resolveTool } from './tools.js';
@@ -51,14 +57,16 @@ export async function planImage(opts: PlanOptions): Promise<ImagePlan> {
   if (!hostMatchesEngine(architecture)) {
     throw new ImageMissingError(
       `The Docker engine runs ${architecture} but this host is ${process.arch}: the shared libraries copied into the image come from this host. ` +
-        'Build on a host of the engine\'s architecture and move the image with `mcp-conductor image --export/--import`.',
+        "Build on a host of the engine's architecture and move the image with `mcp-conductor image --export/--import`.",
     );
   }
   const deno = locateDenoBinary(architecture);
   try {
     await access(deno.path);
   } catch (error) {
-    throw new ImageMissingError(`The Deno binary is missing from ${deno.packageName}; run \`npm ci\`.`, { cause: error });
+    throw new ImageMissingError(`The Deno binary is missing from ${deno.packageName}; run \`npm ci\`.`, {
+      cause: error,
+    });
   }
   const config = await loadImageConfig(join(opts.imageDir, 'image.json'));
   const entries: ImageEntry[] = [{ kind: 'file', path: DENO_IN_IMAGE, mode: 0o755, hostPath: deno.path }];
@@ -80,15 +88,27 @@ export async function planImage(opts: PlanOptions): Promise<ImagePlan> {
       kind: 'content',
       path: '/etc/passwd',
       mode: 0o644,
-      content: Buffer.from('root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n'),
+      content: Buffer.from(
+        'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n',
+      ),
     },
-    { kind: 'content', path: '/etc/group', mode: 0o644, content: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
+    {
+      kind: 'content',
+      path: '/etc/group',
+      mode: 0o644,
+      content: Buffer.from('root:x:0:\nnogroup:x:65534:\n'),
+    },
     { kind: 'dir', path: '/tmp', mode: 0o1777 },
     { kind: 'dir', path: '/workspace', mode: 0o755 },
     { kind: 'dir', path: '/run/conductor', mode: 0o755 },
   );
   for (const f of await readRuntimeFiles(join(opts.imageDir, 'runtime'))) {
-    entries.push({ kind: 'content', path: `${RUNTIME_DIR_IN_IMAGE}/${f.name}`, mode: 0o644, content: f.content });
+    entries.push({
+      kind: 'content',
+      path: `${RUNTIME_DIR_IN_IMAGE}/${f.name}`,
+      mode: 0o644,
+      content: f.content,
+    });
   }
   const env: Record<string, string> = {
     DENO_DIR: DENO_DIR_IN_IMAGE,
@@ -103,18 +123,46 @@ export async function planImage(opts: PlanOptions): Promise<ImagePlan> {
   if (opts.registries.jsr) env.JSR_URL = opts.registries.jsr;
   const extra = JSON.stringify({ LAYOUT_VERSION, deps: config.dependencies, env, deno: deno.version });
   const hash = await hashEntries(entries, extra);
-  return { tag: `${IMAGE_REPOSITORY}:${hash.slice(0, 16)}`, hash, config, denoVersion: deno.version, entries, env, denoPath: deno.path };
+  return {
+    tag: `${IMAGE_REPOSITORY}:${hash.slice(0, 16)}`,
+    hash,
+    config,
+    denoVersion: deno.version,
+    entries,
+    env,
+    denoPath: deno.path,
+  };
 }
 
 /** Downloads the dependencies into a fresh DENO_DIR with the same Deno the image runs. */
-async function precache(plan: ImagePlan, registries: Registries, hostEnv: NodeJS.ProcessEnv): Promise<string> {
+async function precache(
+  plan: ImagePlan,
+  registries: Registries,
+  hostEnv: NodeJS.ProcessEnv,
+): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'mcp-conductor-image-'));
   const denoDir = join(work, 'deno-dir');
   const deps = join(work, 'deps.ts');
   await writeFile(deps, plan.config.dependencies.map((d) => `import ${JSON.stringify(d)};\n`).join(''));
-  const env: NodeJS.ProcessEnv = { PATH: hostEnv.PATH, HOME: hostEnv.HOME, DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: '1', NO_COLOR: '1' };
+  const env: NodeJS.ProcessEnv = {
+    PATH: hostEnv.PATH,
+    HOME: hostEnv.HOME,
+    DENO_DIR: denoDir,
+    DENO_NO_UPDATE_CHECK: '1',
+    NO_COLOR: '1',
+  };
   // Proxies and extra CAs the host uses to reach the registry (a TLS-inspecting proxy needs its CA trusted).
-  for (const k of ['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy', 'DENO_CERT', 'SSL_CERT_FILE', 'SSL_CERT_DIR']) {
+  for (const k of [
+    'HTTPS_PROXY',
+    'HTTP_PROXY',
+    'NO_PROXY',
+    'https_proxy',
+    'http_proxy',
+    'no_proxy',
+    'DENO_CERT',
+    'SSL_CERT_FILE',
+    'SSL_CERT_DIR',
+  ]) {
     if (hostEnv[k]) env[k] = hostEnv[k];
   }
   env.DENO_TLS_CA_STORE = hostEnv.DENO_TLS_CA_STORE ?? 'mozilla,system';
@@ -122,12 +170,18 @@ async function precache(plan: ImagePlan, registries: Registries, hostEnv: NodeJS
   if (registries.jsr) env.JSR_URL = registries.jsr;
   try {
     if (plan.config.dependencies.length > 0) {
-      await run(plan.denoPath, ['cache', '--no-config', '--no-lock', deps], { env, cwd: work, maxBuffer: 16 * 1024 * 1024 });
+      await run(plan.denoPath, ['cache', '--no-config', '--no-lock', deps], {
+        env,
+        cwd: work,
+        maxBuffer: 16 * 1024 * 1024,
+      });
     }
   } catch (error) {
     await rm(work, { recursive: true, force: true });
     const stderr = String((error as { stderr?: string }).stderr ?? '').trim();
-    throw new ImageMissingError(`pre-caching the image dependencies failed:\n${stderr.slice(-2000)}`, { cause: error });
+    throw new ImageMissingError(`pre-caching the image dependencies failed:\n${stderr.slice(-2000)}`, {
+      cause: error,
+    });
   }
   // SQLite side files would be read-only junk in the image.
   for (const name of await readdir(denoDir).catch(() => [] as string[])) {
@@ -162,7 +216,10 @@ export async function ensureImage(opts: EnsureImageOptions): Promise<ImageRef> {
   const work = await precache(plan, opts.registries, opts.hostEnv);
   try {
     say(`[3/4] building ${plan.tag} FROM scratch`);
-    const entries: ImageEntry[] = [...plan.entries, { kind: 'tree', path: DENO_DIR_IN_IMAGE, hostPath: join(work, 'deno-dir') }];
+    const entries: ImageEntry[] = [
+      ...plan.entries,
+      { kind: 'tree', path: DENO_DIR_IN_IMAGE, hostPath: join(work, 'deno-dir') },
+    ];
     const context = createBuildContext(entries, dockerfileFor(plan.env));
     await opts.docker.buildImage(context, plan.tag, { [LABEL_IMAGE_HASH]: plan.hash }, (p) => {
       const line = p.stream?.trim();

@@ -5,7 +5,9 @@ import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { createBuildContext, dockerfileFor, hashEntries, type ImageEntry } from './context.js';
 
-async function listTar(stream: NodeJS.ReadableStream): Promise<Map<string, { mode: number; body: string; type: string }>> {
+async function listTar(
+  stream: NodeJS.ReadableStream,
+): Promise<Map<string, { mode: number; body: string; type: string }>> {
   const extract = tar.extract();
   const out = new Map<string, { mode: number; body: string; type: string }>();
   const done = (async () => {
@@ -15,7 +17,7 @@ async function listTar(stream: NodeJS.ReadableStream): Promise<Map<string, { mod
       out.set(entry.header.name, { mode: entry.header.mode ?? 0, body, type: entry.header.type ?? 'file' });
     }
   })();
-  stream.pipe(extract as unknown as NodeJS.WritableStream);
+  stream.pipe(extract);
   await done;
   return out;
 }

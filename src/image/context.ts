@@ -27,7 +27,8 @@ export async function hashEntries(entries: ImageEntry[], extra: string): Promise
     if (e.kind === 'tree') continue;
     h.update(`${e.kind}\0${e.path}\0${e.mode.toString(8)}\0`);
     if (e.kind === 'content') h.update(e.content);
-    else if (e.kind === 'file') for await (const chunk of createReadStream(e.hostPath)) h.update(chunk as Buffer);
+    else if (e.kind === 'file')
+      for await (const chunk of createReadStream(e.hostPath)) h.update(chunk as Buffer);
     h.update('\0');
   }
   return h.digest('hex');
@@ -48,7 +49,14 @@ async function addFile(pack: tar.Pack, name: string, mode: number, hostPath: str
 }
 
 async function addTree(pack: tar.Pack, imagePath: string, hostPath: string): Promise<void> {
-  pack.entry({ name: tarName(imagePath), type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) });
+  pack.entry({
+    name: tarName(imagePath),
+    type: 'directory',
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtime: new Date(0),
+  });
   const items = await readdir(hostPath, { withFileTypes: true });
   items.sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const item of items) {
@@ -78,7 +86,14 @@ export function createBuildContext(entries: ImageEntry[], dockerfile: string): R
           const dir = `/${parts.slice(0, i).join('/')}`;
           if (!parents.has(dir)) {
             parents.add(dir);
-            pack.entry({ name: tarName(dir), type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: new Date(0) });
+            pack.entry({
+              name: tarName(dir),
+              type: 'directory',
+              mode: 0o755,
+              uid: 0,
+              gid: 0,
+              mtime: new Date(0),
+            });
           }
         }
       };

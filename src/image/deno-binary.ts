@@ -14,7 +14,9 @@ export function denoPackageFor(engineArchitecture: string): string {
     case 'arm64':
       return '@deno/linux-arm64-glibc';
     default:
-      throw new ImageMissingError(`Deno has no Linux build for the Docker engine's architecture "${engineArchitecture}"`);
+      throw new ImageMissingError(
+        `Deno has no Linux build for the Docker engine's architecture "${engineArchitecture}"`,
+      );
   }
 }
 
@@ -24,7 +26,10 @@ export interface DenoBinary {
   packageName: string;
 }
 
-export function locateDenoBinary(engineArchitecture: string, resolve: (id: string) => string = require.resolve): DenoBinary {
+export function locateDenoBinary(
+  engineArchitecture: string,
+  resolve: (id: string) => string = require.resolve,
+): DenoBinary {
   const packageName = denoPackageFor(engineArchitecture);
   let manifest: string;
   try {

@@ -15,7 +15,9 @@ export async function resolveSharedLibraries(binary: string): Promise<string[]> 
   } catch (error) {
     const out = String((error as { stdout?: string }).stdout ?? '');
     if (out.includes('not a dynamic executable')) return [];
-    throw new ImageMissingError(`cannot list the shared libraries of ${binary} (is ldd installed?)`, { cause: error });
+    throw new ImageMissingError(`cannot list the shared libraries of ${binary} (is ldd installed?)`, {
+      cause: error,
+    });
   }
   return parseLddOutput(stdout, binary);
 }
@@ -36,7 +38,9 @@ export function parseLddOutput(stdout: string, binary = 'the binary'): string[] 
     if (direct) libs.add(direct[1]!);
   }
   if (missing.length > 0) {
-    throw new ImageMissingError(`${binary} needs shared libraries this host does not have: ${missing.join(', ')}`);
+    throw new ImageMissingError(
+      `${binary} needs shared libraries this host does not have: ${missing.join(', ')}`,
+    );
   }
   return [...libs].sort();
 }

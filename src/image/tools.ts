@@ -19,7 +19,10 @@ export async function resolveTool(name: string): Promise<ResolvedTool> {
     try {
       located = (await run('which', [name])).stdout.trim();
     } catch (error) {
-      throw new ImageMissingError(`the image config lists the tool "${name}" but it is not on this host's PATH`, { cause: error });
+      throw new ImageMissingError(
+        `the image config lists the tool "${name}" but it is not on this host's PATH`,
+        { cause: error },
+      );
     }
   }
   const path = await realpath(located);

@@ -1,6 +1,10 @@
 import type { ExecutionResult } from '../core/index.js';
 
-const HEADLINE = { success: 'Execution successful', error: 'Execution failed', timeout: 'Execution timed out' } as const;
+const HEADLINE = {
+  success: 'Execution successful',
+  error: 'Execution failed',
+  timeout: 'Execution timed out',
+} as const;
 
 function truncationNote(what: string, limitBytes: number): string {
   return `[${what} truncated: only the first ${limitBytes} bytes are shown]`;
@@ -15,19 +19,27 @@ export interface FormatLimits {
 export function formatResultText(result: ExecutionResult, limits: FormatLimits): string {
   const parts: string[] = [HEADLINE[result.status]];
   if ('returnValue' in result && result.returnValue !== undefined) {
-    const json = result.truncated.returnValue ? String(result.returnValue) : JSON.stringify(result.returnValue);
-    parts.push(`Return value: ${json}${result.truncated.returnValue ? `\n${truncationNote('return value', limits.maxReturnBytes)}` : ''}`);
+    const json = result.truncated.returnValue
+      ? (result.returnValue as string)
+      : JSON.stringify(result.returnValue);
+    parts.push(
+      `Return value: ${json}${result.truncated.returnValue ? `\n${truncationNote('return value', limits.maxReturnBytes)}` : ''}`,
+    );
   }
   const section = (title: string, text: string, truncated: boolean) => {
     if (!text && !truncated) return;
-    parts.push(`--- ${title} ---\n${text}${truncated ? `${text.endsWith('\n') ? '' : '\n'}${truncationNote(title, limits.maxOutputBytes)}` : ''}`);
+    parts.push(
+      `--- ${title} ---\n${text}${truncated ? `${text.endsWith('\n') ? '' : '\n'}${truncationNote(title, limits.maxOutputBytes)}` : ''}`,
+    );
   };
   section('stdout', result.stdout, result.truncated.stdout);
   section('stderr', result.stderr, result.truncated.stderr);
   if (result.error) {
     const { name, message, stack } = result.error;
     const head = `${name}: ${message}`;
-    parts.push(`--- error ---\n${stack && stack.includes(message) ? stack : stack ? `${head}\n${stack}` : head}`);
+    parts.push(
+      `--- error ---\n${stack && stack.includes(message) ? stack : stack ? `${head}\n${stack}` : head}`,
+    );
   }
   return parts.join('\n');
 }

@@ -8,7 +8,6 @@ import type { SandboxProfile } from '../sandbox/profile.js';
 import { describeTool } from './describe.js';
 import { formatResultText } from './format.js';
 
-
 export interface ServerContext {
   executor: Executor;
   profile: SandboxProfile;
@@ -33,7 +32,11 @@ function errorText(error: unknown, logger: Logger): string {
 export function createServer(ctx: ServerContext): McpServer {
   const server = new McpServer(
     { name: 'mcp-conductor', version: ctx.version },
-    { capabilities: { tools: {} }, instructions: 'Run TypeScript in a sandbox with run_deno_code; call other MCP servers from that code through mcpFactory.' },
+    {
+      capabilities: { tools: {} },
+      instructions:
+        'Run TypeScript in a sandbox with run_deno_code; call other MCP servers from that code through mcpFactory.',
+    },
   );
   const { limits } = ctx.profile.policy;
 
@@ -57,9 +60,19 @@ export function createServer(ctx: ServerContext): McpServer {
     async ({ deno_code, timeout }) => {
       let result: ExecutionResult;
       try {
-        result = await ctx.executor.execute({ code: deno_code, timeoutMs: timeout, profile: ctx.profile, calls: ctx.directory ? (id) => ctx.directory!.callsFor(id) : undefined });
+        result = await ctx.executor.execute({
+          code: deno_code,
+          timeoutMs: timeout,
+          profile: ctx.profile,
+          calls: ctx.directory ? (id) => ctx.directory!.callsFor(id) : undefined,
+        });
       } catch (error) {
-        return { content: [{ type: 'text', text: `Execution failed\n--- error ---\n${errorText(error, ctx.logger)}` }], isError: true };
+        return {
+          content: [
+            { type: 'text', text: `Execution failed\n--- error ---\n${errorText(error, ctx.logger)}` },
+          ],
+          isError: true,
+        };
       }
       ctx.onExecution?.(result, deno_code);
       return {
@@ -76,7 +89,8 @@ export function createServer(ctx: ServerContext): McpServer {
       'list_mcp_servers',
       {
         title: 'List MCP servers',
-        description: 'The MCP servers that code run by run_deno_code may use through mcpFactory, one per line.',
+        description:
+          'The MCP servers that code run by run_deno_code may use through mcpFactory, one per line.',
         inputSchema: {},
         annotations: { readOnlyHint: true },
       },
@@ -94,7 +108,10 @@ export function createServer(ctx: ServerContext): McpServer {
           'The tools of one MCP server available through mcpFactory: names and one-line descriptions, or the full input schemas of the named tools.',
         inputSchema: {
           server: z.string().min(1).describe('server name from list_mcp_servers'),
-          tools: z.array(z.string().min(1)).optional().describe('tool names whose full input schema you need'),
+          tools: z
+            .array(z.string().min(1))
+            .optional()
+            .describe('tool names whose full input schema you need'),
         },
         annotations: { readOnlyHint: true },
       },

@@ -24,7 +24,8 @@ export interface DirectoryOptions {
 /** Intersects the policy's server allowlist with a tenant's. */
 export function narrowAllow(policy: Policy['mcp'], tenantServers: '*' | string[]): Policy['mcp'] {
   if (tenantServers === '*') return policy;
-  const servers = policy.servers === '*' ? tenantServers : policy.servers.filter((s) => tenantServers.includes(s));
+  const servers =
+    policy.servers === '*' ? tenantServers : policy.servers.filter((s) => tenantServers.includes(s));
   return { ...policy, servers };
 }
 
@@ -36,24 +37,32 @@ function firstLine(text: string | undefined): string {
 export function createMcpDirectory(opts: DirectoryOptions): McpDirectory {
   const allowed = (name: string) => opts.allow.servers === '*' || opts.allow.servers.includes(name);
   const servers = () => opts.pool.names().filter(allowed).sort();
-  const dispatcher = () => createCallDispatcher({ pool: opts.pool, allow: opts.allow, limits: opts.limits, onCall: opts.onCall });
+  const dispatcher = () =>
+    createCallDispatcher({ pool: opts.pool, allow: opts.allow, limits: opts.limits, onCall: opts.onCall });
 
   return {
     servers,
     callsFor: () => dispatcher(),
     async tools(server, names) {
       if (!servers().includes(server)) {
-        throw new UpstreamError(`Unknown MCP server "${server}". Available: ${servers().join(', ') || 'none'}`);
+        throw new UpstreamError(
+          `Unknown MCP server "${server}". Available: ${servers().join(', ') || 'none'}`,
+        );
       }
       const reply = await dispatcher().handle({ t: 'call', id: 0, op: 'listTools', server });
       if (!reply.ok) throw new UpstreamError(reply.error.message);
       const tools = reply.result as { name: string; description?: string; inputSchema?: unknown }[];
       if (!names || names.length === 0) {
-        return tools.map((t) => `${t.name}${t.description ? ` — ${firstLine(t.description)}` : ''}`).join('\n') || `${server} has no tools.`;
+        return (
+          tools.map((t) => `${t.name}${t.description ? ` — ${firstLine(t.description)}` : ''}`).join('\n') ||
+          `${server} has no tools.`
+        );
       }
       const missing = names.filter((n) => !tools.some((t) => t.name === n));
       const picked = tools.filter((t) => names.includes(t.name));
-      const parts = picked.map((t) => `## ${t.name}\n${t.description ?? ''}\ninputSchema: ${JSON.stringify(t.inputSchema)}`);
+      const parts = picked.map(
+        (t) => `## ${t.name}\n${t.description ?? ''}\ninputSchema: ${JSON.stringify(t.inputSchema)}`,
+      );
       if (missing.length) parts.push(`Not found on ${server}: ${missing.join(', ')}`);
       return parts.join('\n\n');
     },

@@ -32,7 +32,10 @@ class CallFailure extends Error {
   }
 }
 
-async function allPages<T>(fetch: (cursor?: string) => Promise<{ nextCursor?: string } & Record<string, unknown>>, key: string): Promise<T[]> {
+async function allPages<T>(
+  fetch: (cursor?: string) => Promise<{ nextCursor?: string } & Record<string, unknown>>,
+  key: string,
+): Promise<T[]> {
   const out: T[] = [];
   let cursor: string | undefined;
   for (let page = 0; page < 100; page++) {
@@ -72,13 +75,21 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
   const serverFor = (name: string | undefined): string => {
     const server = need(name, 'server name');
     if (!opts.pool.names().includes(server)) {
-      throw new CallFailure('unknown_server', `Unknown MCP server "${server}". Available: ${opts.pool.names().filter(allowedServer).join(', ') || 'none'}`);
+      throw new CallFailure(
+        'unknown_server',
+        `Unknown MCP server "${server}". Available: ${opts.pool.names().filter(allowedServer).join(', ') || 'none'}`,
+      );
     }
-    if (!allowedServer(server)) throw new CallFailure('denied', `MCP server "${server}" is not allowed by the policy`);
+    if (!allowedServer(server))
+      throw new CallFailure('denied', `MCP server "${server}" is not allowed by the policy`);
     return server;
   };
 
-  const perform = async (msg: CallMessage, client: () => Promise<Client>, server: string): Promise<unknown> => {
+  const perform = async (
+    msg: CallMessage,
+    client: () => Promise<Client>,
+    server: string,
+  ): Promise<unknown> => {
     const o = { timeout: limits.mcpCallTimeoutMs };
     switch (msg.op) {
       case 'load':
@@ -88,21 +99,35 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
           async (cursor) => (await client()).listTools(cursor ? { cursor } : undefined, o),
           'tools',
         );
-        return tools.filter((t) => allowedTool(server, t.name)).map((t) => ({ name: t.name, description: t.description ?? '', inputSchema: t.inputSchema }));
+        return tools
+          .filter((t) => allowedTool(server, t.name))
+          .map((t) => ({ name: t.name, description: t.description ?? '', inputSchema: t.inputSchema }));
       }
       case 'callTool': {
         const tool = need(msg.name, 'tool name');
-        if (!allowedTool(server, tool)) throw new CallFailure('denied', `Tool "${tool}" of server "${server}" is not allowed by the policy`);
+        if (!allowedTool(server, tool))
+          throw new CallFailure(
+            'denied',
+            `Tool "${tool}" of server "${server}" is not allowed by the policy`,
+          );
         return (await client()).callTool({ name: tool, arguments: msg.args ?? {} }, undefined, o);
       }
       case 'listResources':
-        return allPages(async (cursor) => (await client()).listResources(cursor ? { cursor } : undefined, o), 'resources');
+        return allPages(
+          async (cursor) => (await client()).listResources(cursor ? { cursor } : undefined, o),
+          'resources',
+        );
       case 'readResource':
         return (await client()).readResource({ uri: need(msg.uri, 'resource uri') }, o);
       case 'listPrompts':
-        return allPages(async (cursor) => (await client()).listPrompts(cursor ? { cursor } : undefined, o), 'prompts');
+        return allPages(
+          async (cursor) => (await client()).listPrompts(cursor ? { cursor } : undefined, o),
+          'prompts',
+        );
       case 'getPrompt': {
-        const args = Object.fromEntries(Object.entries(msg.args ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+        const args = Object.fromEntries(
+          Object.entries(msg.args ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+        );
         return (await client()).getPrompt({ name: need(msg.name, 'prompt name'), arguments: args }, o);
       }
       case 'list':
@@ -126,7 +151,11 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
         }
         server = serverFor(msg.server);
         if (msg.op !== 'load') {
-          if (calls >= limits.maxMcpCalls) throw new CallFailure('limit', `MCP call limit reached (${limits.maxMcpCalls} calls per execution)`);
+          if (calls >= limits.maxMcpCalls)
+            throw new CallFailure(
+              'limit',
+              `MCP call limit reached (${limits.maxMcpCalls} calls per execution)`,
+            );
           calls++;
         }
         await slot();
@@ -150,7 +179,9 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
           id: msg.id,
           ok: false,
           error: {
-            message: timedOut ? `MCP call to "${server}" timed out after ${limits.mcpCallTimeoutMs} ms` : `MCP server "${server}" failed: ${message}`,
+            message: timedOut
+              ? `MCP call to "${server}" timed out after ${limits.mcpCallTimeoutMs} ms`
+              : `MCP server "${server}" failed: ${message}`,
             code: timedOut ? 'timeout' : 'upstream',
           },
         };

@@ -3,12 +3,18 @@ import { createFrameDecoder, encodeFrame, FrameError, parseUntrustedJson } from 
 
 describe('frames', () => {
   it('round-trips messages split at every byte', () => {
-    const bytes = Buffer.concat([encodeFrame({ t: 'hello', v: 1 }), encodeFrame({ t: 'call', id: 1, op: 'list' })]);
+    const bytes = Buffer.concat([
+      encodeFrame({ t: 'hello', v: 1 }),
+      encodeFrame({ t: 'call', id: 1, op: 'list' }),
+    ]);
     for (let size = 1; size <= bytes.length; size++) {
       const d = createFrameDecoder(1024);
       const out: unknown[] = [];
       for (let i = 0; i < bytes.length; i += size) out.push(...d.push(bytes.subarray(i, i + size)));
-      expect(out).toEqual([{ t: 'hello', v: 1 }, { t: 'call', id: 1, op: 'list' }]);
+      expect(out).toEqual([
+        { t: 'hello', v: 1 },
+        { t: 'call', id: 1, op: 'list' },
+      ]);
     }
   });
 
@@ -31,7 +37,9 @@ describe('frames', () => {
   });
 
   it('drops prototype-polluting keys and bounds nesting', () => {
-    const parsed = parseUntrustedJson('{"__proto__":{"polluted":true},"a":{"constructor":{"prototype":{"x":1}}}}') as Record<string, unknown>;
+    const parsed = parseUntrustedJson(
+      '{"__proto__":{"polluted":true},"a":{"constructor":{"prototype":{"x":1}}}}',
+    ) as Record<string, unknown>;
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
     expect(parsed.a).toEqual({});

@@ -26,7 +26,9 @@ export const SOCKET_PATH_IN_CONTAINER = `${SOCKET_DIR_IN_CONTAINER}/${SOCKET_NAM
 const Name = z.string().min(1).max(200);
 const JsonObject = z.record(z.string(), z.unknown());
 
-export const HelloMessageSchema = z.object({ t: z.literal('hello'), v: z.literal(PROTOCOL_VERSION) }).strict();
+export const HelloMessageSchema = z
+  .object({ t: z.literal('hello'), v: z.literal(PROTOCOL_VERSION) })
+  .strict();
 
 export const ResultMessageSchema = z.discriminatedUnion('ok', [
   z

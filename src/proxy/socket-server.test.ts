@@ -8,7 +8,12 @@ import { createExecutionSocket, isProtocolViolation } from './socket-server.js';
 
 async function setup(maxFrameBytes = 1024) {
   const baseDir = await mkdtemp(join(tmpdir(), 'sock-'));
-  const sock = await createExecutionSocket({ baseDir, maxFrameBytes, helloTimeoutMs: 2000, sandboxUid: 65534 });
+  const sock = await createExecutionSocket({
+    baseDir,
+    maxFrameBytes,
+    helloTimeoutMs: 2000,
+    sandboxUid: 65534,
+  });
   const client: Socket = await new Promise((resolve) => {
     const c = connect(join(sock.dir, 'mcp.sock'), () => resolve(c));
   });
@@ -26,7 +31,9 @@ describe('execution socket', () => {
   it('serves only the first connection', async () => {
     const { sock } = await setup();
     const second: Socket = connect(join(sock.dir, 'mcp.sock'));
-    const closed = await new Promise<boolean>((resolve) => second.on('close', () => resolve(true)).on('error', () => undefined));
+    const closed = await new Promise<boolean>((resolve) =>
+      second.on('close', () => resolve(true)).on('error', () => undefined),
+    );
     expect(closed).toBe(true);
     expect(sock.alive).toBe(true);
     await sock.close();

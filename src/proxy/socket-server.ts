@@ -61,7 +61,10 @@ export async function createExecutionSocket(opts: ExecutionSocketOptions): Promi
     }
     conn = socket;
     const decoder = createFrameDecoder(opts.maxFrameBytes);
-    const helloTimer = setTimeout(() => fail(new ProtocolViolation('no hello from the sandbox runtime')), opts.helloTimeoutMs);
+    const helloTimer = setTimeout(
+      () => fail(new ProtocolViolation('no hello from the sandbox runtime')),
+      opts.helloTimeoutMs,
+    );
     const fail = (error: Error) => {
       clearTimeout(helloTimer);
       socket.destroy();
@@ -79,7 +82,8 @@ export async function createExecutionSocket(opts: ExecutionSocketOptions): Promi
       for (const raw of messages) {
         if (!helloSeen) {
           const parsed = ContainerMessageSchema.safeParse(raw);
-          if (!parsed.success || parsed.data.t !== 'hello') return fail(new ProtocolViolation('expected hello'));
+          if (!parsed.success || parsed.data.t !== 'hello')
+            return fail(new ProtocolViolation('expected hello'));
           helloSeen = true;
           clearTimeout(helloTimer);
           resolveReady();
@@ -108,10 +112,13 @@ export async function createExecutionSocket(opts: ExecutionSocketOptions): Promi
     run(message, calls) {
       return new Promise<ResultMessage>((resolve, reject) => {
         const socket = conn;
-        if (!socket || !helloSeen) return reject(new ProtocolViolation('the sandbox runtime is not connected'));
+        if (!socket || !helloSeen)
+          return reject(new ProtocolViolation('the sandbox runtime is not connected'));
         let settled = false;
         onEnd = (error) => {
-          if (!settled) ((settled = true), reject(error));
+          if (settled) return;
+          settled = true;
+          reject(error);
         };
         onMessage = (raw) => {
           const parsed = ContainerMessageSchema.safeParse(raw);
@@ -120,7 +127,14 @@ export async function createExecutionSocket(opts: ExecutionSocketOptions): Promi
             const id = (raw as { id?: unknown } | null)?.id;
             if ((raw as { t?: unknown } | null)?.t === 'call' && Number.isSafeInteger(id)) {
               const reason = CallMessageSchema.safeParse(raw).error?.issues[0]?.message ?? 'invalid call';
-              socket.write(encodeFrame({ t: 'reply', id, ok: false, error: { message: `invalid call: ${reason}`, code: 'bad_request' } }));
+              socket.write(
+                encodeFrame({
+                  t: 'reply',
+                  id,
+                  ok: false,
+                  error: { message: `invalid call: ${reason}`, code: 'bad_request' },
+                }),
+              );
               return;
             }
             socket.destroy();
@@ -133,7 +147,12 @@ export async function createExecutionSocket(opts: ExecutionSocketOptions): Promi
           } else if (msg.t === 'call') {
             const reply: Promise<ReplyMessage> = calls
               ? calls.handle(msg)
-              : Promise.resolve({ t: 'reply', id: msg.id, ok: false, error: { message: 'No MCP servers are configured.', code: 'unknown_server' } });
+              : Promise.resolve({
+                  t: 'reply',
+                  id: msg.id,
+                  ok: false,
+                  error: { message: 'No MCP servers are configured.', code: 'unknown_server' },
+                });
             void reply.then((r) => !socket.destroyed && socket.write(encodeFrame(r)));
           } else {
             socket.destroy();

@@ -41,22 +41,31 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
         stderr: 'pipe',
       });
       const stderr = stdio.stderr as Readable | null;
-      if (stderr) createInterface({ input: stderr }).on('line', (line) => log.info({ stderr: line }, 'upstream stderr'));
+      if (stderr)
+        createInterface({ input: stderr }).on('line', (line) =>
+          log.info({ stderr: line }, 'upstream stderr'),
+        );
       transport = stdio;
     } else {
-      transport = new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: server.headers } });
+      transport = new StreamableHTTPClientTransport(new URL(server.url), {
+        requestInit: { headers: server.headers },
+      });
     }
     // A closed transport (the process died, the server went away) drops the client so the next use reconnects.
     client.onclose = () => {
       log.warn('upstream connection closed');
       const current = clients.get(name);
-      void current?.then((c) => c === client && clients.get(name) === current && clients.delete(name)).catch(() => undefined);
+      void current
+        ?.then((c) => c === client && clients.get(name) === current && clients.delete(name))
+        .catch(() => undefined);
     };
     try {
       await client.connect(transport, { timeout: opts.connectTimeoutMs ?? 30_000 });
     } catch (error) {
       await client.close().catch(() => undefined);
-      throw new UpstreamError(`could not start MCP server "${name}": ${(error as Error).message}`, { cause: error });
+      throw new UpstreamError(`could not start MCP server "${name}": ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     log.info('upstream connected');
     return client;

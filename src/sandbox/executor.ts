@@ -52,7 +52,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
   const dispose = (sandbox: PreparedSandbox) => {
     const p = disposeSandbox(deps.docker, sandbox)
-      .catch((error: unknown) => deps.logger.warn({ err: error, executionId: sandbox.executionId }, 'container removal failed'))
+      .catch((error: unknown) =>
+        deps.logger.warn({ err: error, executionId: sandbox.executionId }, 'container removal failed'),
+      )
       .finally(() => cleanups.delete(p));
     cleanups.add(p);
   };
@@ -65,7 +67,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       const { limits } = request.profile.policy;
       const codeBytes = Buffer.byteLength(request.code, 'utf8');
       if (codeBytes > limits.maxCodeBytes) {
-        return rejected('CodeTooLargeError', `The code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes} bytes.`);
+        return rejected(
+          'CodeTooLargeError',
+          `The code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes} bytes.`,
+        );
       }
       const wrapped = wrapUserCode(request.code);
       if (!wrapped.ok) {

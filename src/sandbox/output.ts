@@ -57,7 +57,10 @@ export function createOutputCollector(maxBytes: number, marker: Buffer): OutputC
 export function utf8Boundary(bytes: Buffer): number {
   let i = bytes.length;
   let back = 0;
-  while (i > 0 && back < 4 && (bytes[i - 1]! & 0xc0) === 0x80) (i--, back++);
+  while (i > 0 && back < 4 && (bytes[i - 1]! & 0xc0) === 0x80) {
+    i--;
+    back++;
+  }
   if (i === 0) return bytes.length;
   const lead = bytes[i - 1]!;
   const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;

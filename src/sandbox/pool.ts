@@ -32,7 +32,10 @@ interface Slot {
   filling: number;
 }
 
-export function createWarmPool(deps: PrepareDeps & { docker: DockerPort; logger: Logger }, opts: PoolOptions): WarmPool {
+export function createWarmPool(
+  deps: PrepareDeps & { docker: DockerPort; logger: Logger },
+  opts: PoolOptions,
+): WarmPool {
   const slots = new Map<string, Slot>();
   const inFlight = new Set<Promise<unknown>>();
   let closed = false;
@@ -44,7 +47,11 @@ export function createWarmPool(deps: PrepareDeps & { docker: DockerPort; logger:
   };
 
   const discard = (sandbox: PreparedSandbox) =>
-    void track(disposeSandbox(deps.docker, sandbox).catch((err: unknown) => deps.logger.warn({ err }, 'could not remove an idle container')));
+    void track(
+      disposeSandbox(deps.docker, sandbox).catch((err: unknown) =>
+        deps.logger.warn({ err }, 'could not remove an idle container'),
+      ),
+    );
 
   const refill = (slot: Slot) => {
     while (!closed && slot.idle.length + slot.filling < opts.size) {
@@ -59,7 +66,10 @@ export function createWarmPool(deps: PrepareDeps & { docker: DockerPort; logger:
               const i = slot.idle.indexOf(sandbox);
               if (i >= 0) {
                 slot.idle.splice(i, 1);
-                deps.logger.warn({ executionId: sandbox.executionId }, 'an idle sandbox exited; replacing it');
+                deps.logger.warn(
+                  { executionId: sandbox.executionId },
+                  'an idle sandbox exited; replacing it',
+                );
                 discard(sandbox);
                 refill(slot);
               }
@@ -83,16 +93,19 @@ export function createWarmPool(deps: PrepareDeps & { docker: DockerPort; logger:
     return slot;
   };
 
-  const recycler = setInterval(() => {
-    const now = Date.now();
-    for (const slot of slots.values()) {
-      const stale = slot.idle.filter((s) => now - s.createdAt > opts.maxIdleAgeMs);
-      if (stale.length === 0) continue;
-      slot.idle = slot.idle.filter((s) => !stale.includes(s));
-      stale.forEach(discard);
-      refill(slot);
-    }
-  }, Math.max(1000, Math.floor(opts.maxIdleAgeMs / 4)));
+  const recycler = setInterval(
+    () => {
+      const now = Date.now();
+      for (const slot of slots.values()) {
+        const stale = slot.idle.filter((s) => now - s.createdAt > opts.maxIdleAgeMs);
+        if (stale.length === 0) continue;
+        slot.idle = slot.idle.filter((s) => !stale.includes(s));
+        stale.forEach(discard);
+        refill(slot);
+      }
+    },
+    Math.max(1000, Math.floor(opts.maxIdleAgeMs / 4)),
+  );
   recycler.unref();
 
   return {

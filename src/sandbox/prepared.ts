@@ -91,12 +91,25 @@ export async function prepareSandbox(deps: PrepareDeps, profile: SandboxProfile)
     });
     const exitedEarly = exited.then(async (code) => {
       await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 500))]);
-      throw new SandboxError(`the sandbox exited during start-up (code ${code}): ${stderr.text().slice(0, 500)}`);
+      throw new SandboxError(
+        `the sandbox exited during start-up (code ${code}): ${stderr.text().slice(0, 500)}`,
+      );
     });
     await Promise.race([socket.ready, exitedEarly, startupTimer]);
     exitedEarly.catch(() => undefined);
     log.debug({ step: 'ready', ms: Math.round(performance.now() - t0) }, 'sandbox runtime connected');
-    return { containerId, executionId, profile, socket, nonce, stdout, stderr, exited, streamEnded, createdAt: Date.now() };
+    return {
+      containerId,
+      executionId,
+      profile,
+      socket,
+      nonce,
+      stdout,
+      stderr,
+      exited,
+      streamEnded,
+      createdAt: Date.now(),
+    };
   } catch (error) {
     stream?.destroy();
     if (containerId) await deps.docker.remove(containerId).catch(() => undefined);

@@ -25,7 +25,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Points line-1 columns of `code.ts` back at the user's text. */
 export function fixLineOneColumns(text: string, line1Offset: number): string {
   if (line1Offset === 0) return text;
-  return text.replace(/code\.ts:1:(\d+)/g, (_, col: string) => `code.ts:1:${Math.max(1, Number(col) - line1Offset)}`);
+  return text.replace(
+    /code\.ts:1:(\d+)/g,
+    (_, col: string) => `code.ts:1:${Math.max(1, Number(col) - line1Offset)}`,
+  );
 }
 
 function isOutOfMemory(code: number, stderr: string): boolean {
@@ -37,7 +40,11 @@ function isOutOfMemory(code: number, stderr: string): boolean {
  * facts: the result frame, the engine's exit code and OOM state, our own deadline — never from output alone.
  * The container is not removed here: the caller answers first and cleans up off the response path.
  */
-export async function runInSandbox(docker: DockerPort, sandbox: PreparedSandbox, opts: RunOptions): Promise<ExecutionResult> {
+export async function runInSandbox(
+  docker: DockerPort,
+  sandbox: PreparedSandbox,
+  opts: RunOptions,
+): Promise<ExecutionResult> {
   const started = performance.now();
   const { maxReturnBytes } = sandbox.profile.policy.limits;
   let timer: NodeJS.Timeout | undefined;
@@ -53,7 +60,10 @@ export async function runInSandbox(docker: DockerPort, sandbox: PreparedSandbox,
         async (error: unknown): Promise<Outcome> => {
           const code = await Promise.race([sandbox.exited, sleep(2000).then(() => undefined)]);
           if (code !== undefined) return { kind: 'exited', code };
-          return { kind: 'violation', message: isProtocolViolation(error) ? (error as Error).message : String(error) };
+          return {
+            kind: 'violation',
+            message: isProtocolViolation(error) ? (error as Error).message : String(error),
+          };
         },
       ),
     sandbox.exited.then((code): Outcome => ({ kind: 'exited', code })),
@@ -67,7 +77,11 @@ export async function runInSandbox(docker: DockerPort, sandbox: PreparedSandbox,
     await docker.remove(sandbox.containerId);
     await Promise.race([sandbox.streamEnded, sleep(OUTPUT_SETTLE_MS)]);
   } else if (outcome.kind === 'result') {
-    await Promise.race([Promise.all([sandbox.stdout.markerSeen, sandbox.stderr.markerSeen]), sandbox.streamEnded, sleep(OUTPUT_SETTLE_MS)]);
+    await Promise.race([
+      Promise.all([sandbox.stdout.markerSeen, sandbox.stderr.markerSeen]),
+      sandbox.streamEnded,
+      sleep(OUTPUT_SETTLE_MS),
+    ]);
   } else {
     await Promise.race([sandbox.streamEnded, sleep(OUTPUT_SETTLE_MS)]);
   }
@@ -116,14 +130,20 @@ export async function runInSandbox(docker: DockerPort, sandbox: PreparedSandbox,
       return {
         ...base,
         status: 'timeout',
-        error: { name: 'TimeoutError', message: `The code did not finish within ${opts.timeoutMs} ms and was killed.` },
+        error: {
+          name: 'TimeoutError',
+          message: `The code did not finish within ${opts.timeoutMs} ms and was killed.`,
+        },
         resources: resources('timeout', null),
       };
     case 'violation':
       return {
         ...base,
         status: 'error',
-        error: { name: 'SandboxError', message: `The sandbox broke the conductor protocol and was killed (${outcome.message}).` },
+        error: {
+          name: 'SandboxError',
+          message: `The sandbox broke the conductor protocol and was killed (${outcome.message}).`,
+        },
         resources: resources('killed', null),
       };
     case 'exited': {
@@ -133,7 +153,10 @@ export async function runInSandbox(docker: DockerPort, sandbox: PreparedSandbox,
         return {
           ...base,
           status: 'error',
-          error: { name: 'OutOfMemoryError', message: `The code ran out of memory (limit ${limit} MB) and was killed.` },
+          error: {
+            name: 'OutOfMemoryError',
+            message: `The code ran out of memory (limit ${limit} MB) and was killed.`,
+          },
           resources: resources('out_of_memory', outcome.code),
         };
       }

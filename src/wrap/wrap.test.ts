@@ -6,7 +6,10 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { wrapUserCode } from './wrap.js';
 
-const deno = join(dirname(createRequire(import.meta.url).resolve('@deno/linux-x64-glibc/package.json')), 'deno');
+const deno = join(
+  dirname(createRequire(import.meta.url).resolve('@deno/linux-x64-glibc/package.json')),
+  'deno',
+);
 
 /** Runs each wrapped module for real with Deno, in one process, and returns each result (or error). */
 function runAll(sources: string[]): { value?: unknown; error?: string; stack?: string }[] {
@@ -22,10 +25,14 @@ function runAll(sources: string[]): { value?: unknown; error?: string; stack?: s
   });
   runner.push('console.log(JSON.stringify(out));');
   writeFileSync(join(dir, 'run.ts'), runner.join('\n'));
-  const stdout = execFileSync(deno, ['run', '--no-config', '--no-lock', `--allow-read=${dir}`, join(dir, 'run.ts')], {
-    env: { PATH: process.env.PATH, NO_COLOR: '1', DENO_DIR: join(dir, '.deno') },
-    encoding: 'utf8',
-  });
+  const stdout = execFileSync(
+    deno,
+    ['run', '--no-config', '--no-lock', `--allow-read=${dir}`, join(dir, 'run.ts')],
+    {
+      env: { PATH: process.env.PATH, NO_COLOR: '1', DENO_DIR: join(dir, '.deno') },
+      encoding: 'utf8',
+    },
+  );
   return JSON.parse(stdout) as { value?: unknown; error?: string; stack?: string }[];
 }
 
@@ -45,7 +52,12 @@ describe('wrapUserCode', () => {
   it('reports syntax errors at the user’s line and column', () => {
     expect(wrapUserCode('const a = 1;\nconst b = ;')).toEqual({
       ok: false,
-      error: { name: 'SyntaxError', message: expect.stringContaining('Unexpected token') as string, line: 2, column: 11 },
+      error: {
+        name: 'SyntaxError',
+        message: expect.stringContaining('Unexpected token') as string,
+        line: 2,
+        column: 11,
+      },
     });
     const ex = wrapUserCode("export { a } from './x';");
     expect(ex.ok).toBe(false);

@@ -45,7 +45,8 @@ function hasTopLevelReturn(node: unknown): boolean {
   if (n.type === 'ReturnStatement') return true;
   if (FUNCTION_TYPES.has(n.type)) return false;
   for (const [key, value] of Object.entries(n)) {
-    if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments' || key === 'innerComments') continue;
+    if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments' || key === 'innerComments')
+      continue;
     if (value && typeof value === 'object' && hasTopLevelReturn(value)) return true;
   }
   return false;
@@ -75,9 +76,13 @@ export function wrapUserCode(source: string): WrapResult {
 
   const imports: string[] = [];
   const edits: Edit[] = [];
-  const body = program.body as Statement[];
+  const body: Statement[] = program.body;
   if (program.interpreter) {
-    edits.push({ start: program.interpreter.start!, end: program.interpreter.end!, text: blank(source, program.interpreter.start!, program.interpreter.end!) });
+    edits.push({
+      start: program.interpreter.start!,
+      end: program.interpreter.end!,
+      text: blank(source, program.interpreter.start!, program.interpreter.end!),
+    });
   }
   for (const st of body) {
     const where = (n: Node) => [n.loc!.start.line, n.loc!.start.column + 1] as const;
@@ -118,7 +123,10 @@ export function wrapUserCode(source: string): WrapResult {
   } else if (resultStatement?.type === 'ExportDefaultDeclaration') {
     // `export default f` is the result, like a return of f (a declaration becomes a named expression).
     const decl = resultStatement.declaration;
-    edits.push({ start: resultStatement.start!, end: decl.start!, text: `${RESULT} = ` }, { start: decl.end!, end: decl.end!, text: ';' });
+    edits.push(
+      { start: resultStatement.start!, end: decl.start!, text: `${RESULT} = ` },
+      { start: decl.end!, end: decl.end!, text: ';' },
+    );
     captures = true;
   }
 
