@@ -11,57 +11,105 @@ export const PolicySchema = z
     deno: z
       .object({
         /** Granted to the code. MCP_CONDUCTOR_RUN_ARGS, when set, replaces this list (see README "Policies"). */
-        permissions: DenoPermissionsSchema.default({}),
+        permissions: DenoPermissionsSchema.default({}).describe(
+          'Deno permissions granted to the code (read, write, net, env, run, sys, import: true or a list); MCP_CONDUCTOR_RUN_ARGS, when set, replaces them',
+        ),
         /** Lifts --no-remote: the code may import http(s)/jsr modules (network permitting). */
-        allowRemoteImports: z.boolean().default(false),
+        allowRemoteImports: z
+          .boolean()
+          .default(false)
+          .describe('lift --no-remote: http(s)/jsr imports (network permitting)'),
         /** Lifts --cached-only: modules not pre-cached in the image may be downloaded at run time. */
-        allowUncachedImports: z.boolean().default(false),
+        allowUncachedImports: z
+          .boolean()
+          .default(false)
+          .describe('lift --cached-only: download modules not pre-cached in the image'),
       })
       .strict()
       .default({ permissions: {}, allowRemoteImports: false, allowUncachedImports: false }),
     container: z
       .object({
-        runtime: z.enum(['runc', 'runsc']).default('runc'),
+        runtime: z
+          .enum(['runc', 'runsc'])
+          .default('runc')
+          .describe('container runtime; runsc is gVisor, a user-space kernel'),
         /** `none`, or the name of a Docker network the conductor creates for this policy's egress. */
         network: z
           .union([z.literal('none'), z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/)])
-          .default('none'),
-        memoryMb: Mb(65536).min(64).default(512),
-        cpus: z.number().positive().max(64).default(1),
-        pidsLimit: z.number().int().min(8).max(32768).default(128),
-        tmpfsMb: Mb(65536).default(64),
+          .default('none')
+          .describe('`none`, or a Docker network the conductor creates for egress'),
+        memoryMb: Mb(65536)
+          .min(64)
+          .default(512)
+          .describe('memory limit (swap equals memory); the V8 heap gets 75%'),
+        cpus: z.number().positive().max(64).default(1).describe('CPU limit'),
+        pidsLimit: z.number().int().min(8).max(32768).default(128).describe('process and thread limit'),
+        tmpfsMb: Mb(65536).default(64).describe('size of the /tmp tmpfs (noexec, owned by the sandbox user)'),
       })
       .strict()
       .default({ runtime: 'runc', network: 'none', memoryMb: 512, cpus: 1, pidsLimit: 128, tmpfsMb: 64 }),
     workspace: z
-      .object({ mode: z.enum(['rw', 'ro', 'none']).default('rw') })
+      .object({ mode: z.enum(['rw', 'ro', 'none']).default('rw').describe('how /workspace is mounted') })
       .strict()
       .default({ mode: 'rw' }),
     limits: z
       .object({
-        defaultTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
-        maxTimeoutMs: z.number().int().min(100).max(3_600_000).default(120_000),
+        defaultTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(3_600_000)
+          .default(30_000)
+          .describe('timeout when the call gives none'),
+        maxTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(3_600_000)
+          .default(120_000)
+          .describe('largest timeout a call may ask for'),
         maxCodeBytes: z
           .number()
           .int()
           .min(1024)
           .max(16 * 1024 * 1024)
-          .default(1024 * 1024),
+          .default(1024 * 1024)
+          .describe('largest code accepted'),
         maxOutputBytes: z
           .number()
           .int()
           .min(1024)
           .max(64 * 1024 * 1024)
-          .default(64 * 1024),
+          .default(64 * 1024)
+          .describe('stdout and stderr kept, each'),
         maxReturnBytes: z
           .number()
           .int()
           .min(1024)
           .max(64 * 1024 * 1024)
-          .default(256 * 1024),
-        maxMcpCalls: z.number().int().min(0).max(100_000).default(200),
-        maxConcurrentMcpCalls: z.number().int().min(1).max(256).default(16),
-        mcpCallTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+          .default(256 * 1024)
+          .describe('rendered return value kept'),
+        maxMcpCalls: z
+          .number()
+          .int()
+          .min(0)
+          .max(100_000)
+          .default(200)
+          .describe('mcpFactory calls per execution'),
+        maxConcurrentMcpCalls: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .default(16)
+          .describe('mcpFactory calls in flight at once; more wait'),
+        mcpCallTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(3_600_000)
+          .default(60_000)
+          .describe('timeout of one mcpFactory call'),
       })
       .strict()
       .refine((l) => l.defaultTimeoutMs <= l.maxTimeoutMs, {
@@ -80,9 +128,15 @@ export const PolicySchema = z
     mcp: z
       .object({
         /** Upstream servers the code may load: `*` for every configured server. */
-        servers: z.union([z.literal('*'), z.array(z.string().min(1))]).default('*'),
+        servers: z
+          .union([z.literal('*'), z.array(z.string().min(1))])
+          .default('*')
+          .describe('upstream servers the code may load; `*` for all'),
         /** Per server, the tools the code may call; a server not named here allows all of its tools. */
-        tools: z.record(z.string(), z.array(z.string().min(1))).default({}),
+        tools: z
+          .record(z.string(), z.array(z.string().min(1)))
+          .default({})
+          .describe('per server, the tools allowed; unlisted servers allow all'),
       })
       .strict()
       .default({ servers: '*', tools: {} }),
