@@ -47,6 +47,11 @@ export const PolicySchema = z
         tmpfsMb: Mb(65536).default(64).describe('size of the /tmp tmpfs (noexec, owned by the sandbox user)'),
       })
       .strict()
+      // Under gVisor the sandbox kernel's own threads count against the pids cgroup: below ~96 it cannot start.
+      .refine((c) => c.runtime !== 'runsc' || c.pidsLimit >= 96, {
+        message: 'pidsLimit must be at least 96 with runsc (gVisor threads count against it)',
+        path: ['pidsLimit'],
+      })
       .default({ runtime: 'runc', network: 'none', memoryMb: 512, cpus: 1, pidsLimit: 128, tmpfsMb: 64 }),
     workspace: z
       .object({ mode: z.enum(['rw', 'ro', 'none']).default('rw').describe('how /workspace is mounted') })

@@ -91,8 +91,9 @@ export async function prepareSandbox(deps: PrepareDeps, profile: SandboxProfile)
     });
     const exitedEarly = exited.then(async (code) => {
       await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 500))]);
+      const said = stderr.text().slice(0, 500).trim();
       throw new SandboxError(
-        `the sandbox exited during start-up (code ${code}): ${stderr.text().slice(0, 500)}`,
+        `the sandbox exited during start-up (code ${code}): ${said || 'no output; the container runtime could not start it (check the policy limits and `mcp-conductor doctor`)'}`,
       );
     });
     await Promise.race([socket.ready, exitedEarly, startupTimer]);
