@@ -65,7 +65,13 @@ describe.skipIf(!docker)('the sandbox image', () => {
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ uid: 65534, zod: 7, rootWritable: false, shell: false, ifaces: ['lo'] });
+    expect(JSON.parse(r.stdout)).toEqual({
+      uid: 65534,
+      zod: 7,
+      rootWritable: false,
+      shell: false,
+      ifaces: ['lo'],
+    });
   });
 
   it('has only what it needs: no package manager or shell, and the runtime in place', async () => {
