@@ -2,13 +2,15 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { request } from 'node:http';
+import { promisify } from 'node:util';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
-import { expectNoLeftovers, fixturePolicy, startHttpServer } from './helpers.js';
+import { cliPath, expectNoLeftovers, fixturePolicy, startHttpServer } from './helpers.js';
 
 const docker = inject('docker');
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
@@ -121,6 +123,20 @@ describe.skipIf(!docker)('serve: multi-tenant Streamable HTTP', () => {
     expect(text).not.toMatch(/\/tmp\/|at .*\.js/);
   });
 
+  it('caps request bodies', async () => {
+    const big = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer acme-token', 'content-type': 'application/json' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'ping',
+        params: { pad: 'x'.repeat(5 * 1024 * 1024) },
+      }),
+    });
+    expect(big.status).toBe(413);
+  });
+
   it('keeps tenants apart: workspaces, and sessions bound to their tenant', async () => {
     const acme = await connect(server.url, 'acme-token');
     const globex = await connect(server.url, 'globex-token');
@@ -185,6 +201,30 @@ describe.skipIf(!docker)('serve: multi-tenant Streamable HTTP', () => {
     const r = await inFlight;
     expect(r.returnValue).toBe('finished');
     expect(await exit).toBe(0);
+    await expectNoLeftovers();
+  });
+});
+
+describe.skipIf(!docker)('serve without a tenants file', () => {
+  it('refuses to bind a non-loopback address unless told to', async () => {
+    const run = promisify(execFile);
+    const err = (await run(process.execPath, [cliPath, 'serve', '--host', '0.0.0.0', '--port', '0'], {
+      env: { PATH: process.env.PATH, HOME: tmpdir() },
+    }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(err.code).toBe(1);
+    expect(err.stderr).toContain('refusing to serve 0.0.0.0 without authentication');
+  });
+
+  it('serves stateless requests, each with a fresh server', async () => {
+    const server = await startHttpServer({}, ['--stateless']);
+    try {
+      const { client, transport, run } = await connect(server.url, undefined);
+      expect((await run('6 * 7')).returnValue).toBe(42);
+      expect(transport.sessionId).toBeUndefined();
+      await client.close();
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
     await expectNoLeftovers();
   });
 });

@@ -1,12 +1,21 @@
 import { PERMISSION_NAMES, type DenoPermissions, type PermissionGrant } from './permissions.js';
 
-/** `--allow-x` / `--allow-x=a,b` flags in a stable order; nothing for what is not granted. */
+/**
+ * Deno's `--allow-x` / `--allow-x=a,b` flags for the grants, in the order of PERMISSION_NAMES (so equal grants give
+ * equal command lines); nothing for what is absent or false.
+ */
 export function denoPermissionFlags(p: DenoPermissions): string[] {
   const flags: string[] = [];
   for (const name of PERMISSION_NAMES) {
     const grant = p[name];
     if (grant === true) flags.push(`--allow-${name}`);
-    else if (Array.isArray(grant) && grant.length > 0) flags.push(`--allow-${name}=${grant.join(',')}`);
+    else if (Array.isArray(grant) && grant.length > 0) {
+      // Deno splits the list on commas: a comma inside a value would grant something nobody wrote. Config loading
+      // refuses such values, so reaching this is a bug.
+      const bad = grant.find((v) => v.includes(','));
+      if (bad !== undefined) throw new Error(`allow-${name} value ${JSON.stringify(bad)} contains a comma`);
+      flags.push(`--allow-${name}=${grant.join(',')}`);
+    }
   }
   return flags;
 }
@@ -20,7 +29,10 @@ function unionGrant(
   return list.length > 0 ? list : undefined;
 }
 
-/** Union of two grants: unscoped wins over lists, lists are merged without duplicates. */
+/**
+ * The union of two sets of grants: an unscoped grant (`true`) wins over any list; lists are united without
+ * duplicates, in a stable order (a's entries first, then b's new ones); absent/false on both sides stays absent.
+ */
 export function mergePermissions(a: DenoPermissions, b: DenoPermissions): DenoPermissions {
   const out: DenoPermissions = {};
   for (const name of PERMISSION_NAMES) {
@@ -30,7 +42,7 @@ export function mergePermissions(a: DenoPermissions, b: DenoPermissions): DenoPe
   return out;
 }
 
-const UNSCOPED: Record<string, string> = {
+const UNSCOPED: Record<(typeof PERMISSION_NAMES)[number], string> = {
   read: 'any file',
   write: 'any file',
   net: 'any host',
@@ -40,7 +52,10 @@ const UNSCOPED: Record<string, string> = {
   import: 'any host',
 };
 
-/** A short human text of the grants, for the tool description. */
+/**
+ * A short human text of the grants, for the tool description, e.g.
+ * `read: /workspace; write: /workspace; net: any host; run: gh, git`.
+ */
 export function describePermissions(p: DenoPermissions): string {
   const parts = PERMISSION_NAMES.flatMap((name) => {
     const g = p[name];

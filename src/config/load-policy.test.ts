@@ -1,91 +1,215 @@
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { denoPermissionFlags, describePermissions, mergePermissions } from './deno-flags.js';
+import { ConfigError } from '../core/index.js';
 import { effectivePermissions, listPolicyNames, loadPolicy } from './load-policy.js';
 import { PolicySchema } from './policy.js';
 
 const policiesDir = new URL('../../policies', import.meta.url).pathname;
 
-describe('policies', () => {
-  it('ships default, strict and networked, each valid', async () => {
+/** loadPolicy over an in-memory file, so each case states its input. */
+async function loadText(text: string): Promise<Policy> {
+  return loadPolicy('p', { policiesDir, readFile: () => Promise.resolve(text) });
+}
+type Policy = Awaited<ReturnType<typeof loadPolicy>>;
+
+async function failure(load: Promise<unknown>): Promise<string> {
+  const error = await load.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ConfigError);
+  return (error as ConfigError).message;
+}
+
+describe('shipped policies', () => {
+  it('lists default, networked and strict (not the JSON Schema)', async () => {
     expect(await listPolicyNames(policiesDir)).toEqual(['default', 'networked', 'strict']);
-    for (const f of await readdir(policiesDir)) {
-      if (!f.endsWith('.json') || f.endsWith('.schema.json')) continue;
-      const p = await loadPolicy(f.replace('.json', ''), { policiesDir });
-      expect(p.deno.permissions).toBeDefined();
+  });
+
+  it('every file parses with PolicySchema and loadPolicy, and points at the JSON Schema', async () => {
+    const files = (await readdir(policiesDir)).filter(
+      (f) => f.endsWith('.json') && !f.endsWith('.schema.json'),
+    );
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const file of files) {
+      const json = JSON.parse(await readFile(join(policiesDir, file), 'utf8')) as Record<string, unknown>;
+      expect(json.$schema, file).toBe('./policy.schema.json');
+      expect(json.description, file).toEqual(expect.any(String));
+      const parsed = PolicySchema.parse(json);
+      expect(await loadPolicy(file.replace(/\.json$/, ''), { policiesDir })).toEqual(parsed);
+      expect(await loadPolicy(join(policiesDir, file), { policiesDir })).toEqual(parsed);
     }
-    expect((await loadPolicy('strict', { policiesDir })).container.runtime).toBe('runsc');
-    expect((await loadPolicy('default', { policiesDir })).container).toEqual(
-      PolicySchema.parse({}).container,
-    );
   });
 
-  it('names an unknown policy and lists the available ones', async () => {
-    await expect(loadPolicy('nope', { policiesDir })).rejects.toThrow(
-      'no policy named "nope" (available: default, networked, strict)',
-    );
-  });
-
-  it('lists every schema problem with its path', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'pol-'));
-    const file = join(dir, 'bad.json');
-    await writeFile(
-      file,
-      JSON.stringify({
-        container: { memoryMb: 1, runtime: 'kata' },
-        limits: { defaultTimeoutMs: 9e6 },
-        extra: 1,
-      }),
-    );
-    const err = await loadPolicy(file, { policiesDir }).catch((e: Error) => e.message);
-    expect(err).toContain('container.memoryMb');
-    expect(err).toContain('container.runtime');
-    expect(err).toContain('limits.defaultTimeoutMs');
-    expect(err).toContain('extra');
-    await writeFile(file, '{ nope');
-    await expect(loadPolicy(file, { policiesDir })).rejects.toThrow('not valid JSON');
-  });
-
-  it('RUN_ARGS replaces the policy permissions; the workspace mode clamps both', () => {
-    const rw = PolicySchema.parse({ deno: { permissions: { read: ['/workspace'], write: ['/workspace'] } } });
-    expect(effectivePermissions(rw, undefined)).toEqual({ read: ['/workspace'], write: ['/workspace'] });
-    expect(effectivePermissions(rw, { net: true })).toEqual({ net: true });
-    expect(effectivePermissions(rw, {})).toEqual({ read: ['/workspace'], write: ['/workspace'] });
-    const ro = PolicySchema.parse({ workspace: { mode: 'ro' } });
-    expect(effectivePermissions(ro, { read: ['/workspace'], write: ['/workspace/x', '/tmp'] })).toEqual({
-      read: ['/workspace'],
-      write: ['/tmp'],
+  it('default spells out the schema defaults, granting read and write on /workspace', async () => {
+    const p = await loadPolicy('default', { policiesDir });
+    const defaults = PolicySchema.parse({});
+    expect({ ...p, $schema: undefined, description: undefined }).toEqual({
+      ...defaults,
+      deno: { ...defaults.deno, permissions: { read: ['/workspace'], write: ['/workspace'] } },
     });
-    const none = PolicySchema.parse({ workspace: { mode: 'none' } });
-    expect(effectivePermissions(none, { read: ['/workspace'], write: ['/workspace'], net: true })).toEqual({
-      net: true,
+  });
+
+  it('strict runs under gVisor with a read-only workspace and tight limits', async () => {
+    const p = await loadPolicy('strict', { policiesDir });
+    expect(p.container).toMatchObject({ runtime: 'runsc', network: 'none', memoryMb: 256, tmpfsMb: 16 });
+    expect(p.workspace.mode).toBe('ro');
+    expect(p.limits).toMatchObject({
+      defaultTimeoutMs: 10_000,
+      maxTimeoutMs: 30_000,
+      maxOutputBytes: 32_768,
+      maxReturnBytes: 65_536,
+      maxMcpCalls: 50,
     });
-    expect(effectivePermissions(none, { read: true })).toEqual({ read: true });
+    expect(p.deno.permissions).toEqual({ read: ['/workspace'] });
+  });
+
+  it('networked uses its own Docker network and a host list', async () => {
+    const p = await loadPolicy('networked', { policiesDir });
+    expect(p.container.network).toBe('mcp-conductor-egress');
+    expect(p.deno.permissions.net).toEqual(['api.github.com', 'registry.npmjs.org']);
+    expect(p.deno.allowRemoteImports).toBe(false);
   });
 });
 
-describe('deno flags', () => {
-  it('renders grants in a stable order and merges with the socket grant', () => {
-    const merged = mergePermissions(
-      { net: ['a.com'], read: ['/workspace'] },
-      { read: ['/run/conductor/mcp.sock'], net: ['unix:/s'] },
-    );
-    expect(denoPermissionFlags(merged)).toEqual([
-      '--allow-read=/workspace,/run/conductor/mcp.sock',
-      '--allow-net=a.com,unix:/s',
-    ]);
-    expect(denoPermissionFlags(mergePermissions({ net: true }, { net: ['unix:/s'] }))).toEqual([
-      '--allow-net',
-    ]);
-    expect(denoPermissionFlags({})).toEqual([]);
+describe('loadPolicy: finding the file', () => {
+  it('reads <policiesDir>/<name>.json for a name, and a path as given', async () => {
+    const seen: string[] = [];
+    const readFile = (p: string) => (seen.push(p), Promise.resolve('{}'));
+    await loadPolicy('my_policy-2', { policiesDir: '/etc/p', readFile });
+    await loadPolicy('/srv/x.json', { policiesDir: '/etc/p', readFile });
+    await loadPolicy('./rel/y', { policiesDir: '/etc/p', readFile });
+    expect(seen).toEqual(['/etc/p/my_policy-2.json', '/srv/x.json', join(process.cwd(), 'rel/y')]);
   });
 
-  it('describes grants for the model', () => {
-    expect(describePermissions({})).toMatch(/^none/);
-    expect(describePermissions({ read: ['/workspace'], net: true, run: ['gh', 'git'] })).toBe(
-      'read: /workspace; net: any host; run: gh, git',
+  it('names an unknown policy and lists the available ones', async () => {
+    expect(await failure(loadPolicy('nope', { policiesDir }))).toBe(
+      `there is no policy named "nope" (available in ${policiesDir}: default, networked, strict)`,
     );
+  });
+
+  it('names a missing file', async () => {
+    const message = await failure(loadPolicy('/nonexistent/p.json', { policiesDir }));
+    expect(message).toBe(
+      `the policy file /nonexistent/p.json is not found (available in ${policiesDir}: default, networked, strict)`,
+    );
+  });
+
+  it('refuses what is neither a name nor a path', async () => {
+    expect(await failure(loadPolicy('Strict Mode', { policiesDir }))).toMatch(
+      /^policy "Strict Mode" is neither a policy name .* nor a path .*; available in .*: default, networked, strict$/,
+    );
+  });
+
+  it('says when the policies folder is empty or missing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'policies-'));
+    expect(await failure(loadPolicy('x', { policiesDir: dir }))).toContain(`available in ${dir}: none`);
+    expect(await listPolicyNames(join(dir, 'missing'))).toEqual([]);
+  });
+});
+
+describe('loadPolicy: validation', () => {
+  it('reports invalid JSON with its position', async () => {
+    const message = await failure(loadText('{\n  "workspace": {},\n  nope\n}'));
+    expect(message).toMatch(
+      /^the policy "p" \(.*p\.json\) is not valid JSON: .*position 23.* \(line 3, column 3\)$/,
+    );
+  });
+
+  it('accepts a byte-order mark', async () => {
+    expect((await loadText('\uFEFF{"workspace":{"mode":"ro"}}')).workspace.mode).toBe('ro');
+  });
+
+  it('lists every schema problem with its JSON path', async () => {
+    const message = await failure(
+      loadText(
+        JSON.stringify({
+          container: { memoryMb: 1, runtime: 'kata' },
+          limits: { defaultTimeoutMs: 9e6 },
+          deno: { permissions: { read: 'x', net: [''] } },
+          extra: 1,
+        }),
+      ),
+    );
+    expect(message.split('\n')).toEqual([
+      `the policy "p" (${join(policiesDir, 'p.json')}) is invalid:`,
+      '- deno.permissions.read: Invalid input: expected boolean or array, received string',
+      '- deno.permissions.net[0]: Too small: expected string to have >=1 characters',
+      '- container.runtime: Invalid option: expected one of "runc"|"runsc"',
+      '- container.memoryMb: Too small: expected number to be >=64',
+      '- limits.defaultTimeoutMs: Too big: expected number to be <=3600000',
+      '- limits: defaultTimeoutMs must not exceed maxTimeoutMs',
+      '- (root): Unrecognized key: "extra"',
+    ]);
+  });
+
+  it('checks permission values the way MCP_CONDUCTOR_RUN_ARGS does', async () => {
+    const message = await failure(
+      loadText(
+        JSON.stringify({
+          deno: { permissions: { read: ['/ok', 'relative'], write: ['/a,/etc'], net: ['https://x.com'] } },
+        }),
+      ),
+    );
+    expect(message.split('\n').slice(1)).toEqual([
+      '- deno.permissions.read[1]: "relative" must be an absolute path',
+      '- deno.permissions.write[0]: "/a,/etc" contains a comma, which Deno would read as a separator',
+      '- deno.permissions.net[0]: "https://x.com" is not host[:port]',
+    ]);
+  });
+
+  it('explains a failed union by what went wrong in the form that fits', async () => {
+    const message = await failure(loadText('{"container":{"network":"bad net"},"mcp":{"servers":["a",""]}}'));
+    expect(message.split('\n').slice(1)).toEqual([
+      '- container.network: Invalid string: must match pattern /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/',
+      '- mcp.servers[1]: Too small: expected string to have >=1 characters',
+    ]);
+  });
+
+  it('reads a policy from a real file by path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'policy-'));
+    const file = join(dir, 'mine.json');
+    await writeFile(file, JSON.stringify({ workspace: { mode: 'none' } }));
+    expect((await loadPolicy(file, { policiesDir })).workspace.mode).toBe('none');
+  });
+});
+
+describe('effectivePermissions', () => {
+  const rw = PolicySchema.parse({ deno: { permissions: { read: ['/workspace'], write: ['/workspace'] } } });
+  const ro = PolicySchema.parse({ workspace: { mode: 'ro' } });
+  const none = PolicySchema.parse({ workspace: { mode: 'none' } });
+
+  it('uses the policy when RUN_ARGS is unset or empty', () => {
+    expect(effectivePermissions(rw, undefined)).toEqual({ read: ['/workspace'], write: ['/workspace'] });
+    expect(effectivePermissions(rw, {})).toEqual({ read: ['/workspace'], write: ['/workspace'] });
+  });
+
+  it('lets RUN_ARGS replace the policy permissions, not add to them', () => {
+    expect(effectivePermissions(rw, { net: true })).toEqual({ net: true });
+  });
+
+  it('drops write grants on /workspace and below when the workspace is read-only', () => {
+    expect(
+      effectivePermissions(ro, { read: ['/workspace'], write: ['/workspace/x', '/tmp', '/workspacex'] }),
+    ).toEqual({ read: ['/workspace'], write: ['/tmp', '/workspacex'] });
+    expect(effectivePermissions(ro, { write: ['//workspace/./sub', '/workspace/'] })).toEqual({});
+  });
+
+  it('drops read and write grants on /workspace when there is no workspace', () => {
+    expect(effectivePermissions(none, { read: ['/workspace'], write: ['/workspace'], net: true })).toEqual({
+      net: true,
+    });
+    expect(effectivePermissions(none, { read: true, write: ['/tmp'] })).toEqual({
+      read: true,
+      write: ['/tmp'],
+    });
+  });
+
+  it('never hands out the policy’s own arrays', () => {
+    const out = effectivePermissions(rw, undefined);
+    (out.read as string[]).push('/etc');
+    expect(rw.deno.permissions.read).toEqual(['/workspace']);
   });
 });

@@ -1,76 +1,171 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
+import type { core } from 'zod';
 import { ConfigError } from '../core/index.js';
-import type { DenoPermissions, PermissionGrant } from './permissions.js';
+import {
+  PERMISSION_NAMES,
+  permissionValueProblem,
+  type DenoPermissions,
+  type PermissionGrant,
+} from './permissions.js';
 import { PolicySchema, type Policy } from './policy.js';
 
+const POLICY_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+
+/** The policies shipped in (or added to) `policiesDir`: its `*.json` files but the JSON Schema, sorted. */
 export async function listPolicyNames(policiesDir: string): Promise<string[]> {
-  const names = await readdir(policiesDir).catch(() => [] as string[]);
-  return names
-    .filter((n) => n.endsWith('.json') && !n.endsWith('.schema.json'))
-    .map((n) => basename(n, '.json'))
+  const files = await readdir(policiesDir).catch(() => [] as string[]);
+  return files
+    .filter((f) => f.endsWith('.json') && !f.endsWith('.schema.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .filter((n) => POLICY_NAME.test(n))
     .sort();
 }
 
-/** A bare name (`strict`) is looked up in the policies folder; anything with a `/` or ending in .json is a path. */
+/** `deno.permissions.read[0]` for `['deno', 'permissions', 'read', 0]`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  const text = path
+    .map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`))
+    .join('')
+    .replace(/^\./, '');
+  return text || '(root)';
+}
+
+/**
+ * One line per problem. zod reports a failed union as a bare "Invalid input"; say instead which forms were expected,
+ * or, when only one form got past the type check, what is wrong inside it.
+ */
+function issueLines(issues: readonly core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code !== 'invalid_union' || issue.errors.length === 0) {
+      return [`${formatPath(path)}: ${issue.message}`];
+    }
+    const typeOnly = (b: core.$ZodIssue[]) =>
+      b.length === 1 && b[0]?.code === 'invalid_type' && !b[0].path.length;
+    const deeper = issue.errors.filter((b) => !typeOnly(b));
+    const [only] = deeper;
+    if (deeper.length === 1 && only) return issueLines(only, path);
+    if (deeper.length === 0) {
+      const expected = issue.errors.map((b) => (b[0]?.code === 'invalid_type' ? b[0].expected : '?'));
+      const received = /received (\S+)/.exec(issue.errors[0]?.[0]?.message ?? '')?.[1];
+      return [
+        `${formatPath(path)}: Invalid input: expected ${expected.join(' or ')}${received ? `, received ${received}` : ''}`,
+      ];
+    }
+    const forms = deeper.map((b) => b.map((i) => i.message).join(', '));
+    return [`${formatPath(path)}: Invalid input: ${forms.join('; or ')}`];
+  });
+}
+
+/** Values the schema lets through but Deno would misread (relative paths, commas, hosts with schemes...). */
+function permissionValueLines(json: unknown): string[] {
+  const deno = (json as { deno?: unknown } | null)?.deno;
+  const perms = (deno as { permissions?: unknown } | null | undefined)?.permissions;
+  if (typeof perms !== 'object' || perms === null) return [];
+  return PERMISSION_NAMES.flatMap((name) => {
+    const grant: unknown = (perms as Record<string, unknown>)[name];
+    if (!Array.isArray(grant)) return [];
+    return grant.flatMap((value: unknown, i) => {
+      if (typeof value !== 'string' || value === '') return []; // the schema reports these
+      const problem = permissionValueProblem(name, value);
+      return problem ? [`deno.permissions.${name}[${i}]: ${JSON.stringify(value)} ${problem}`] : [];
+    });
+  });
+}
+
+/** Node 20 says only "at position N"; an editor wants a line and a column. */
+function jsonErrorText(error: unknown, text: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const at = /at position (\d+)/.exec(message);
+  if (!at || /line \d+/.test(message)) return message;
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `${message} (line ${line}, column ${column})`;
+}
+
+/**
+ * Loads and validates a policy. A bare name (`strict`: lower-case letters, digits, `_` and `-`) means
+ * `<policiesDir>/<name>.json`; anything containing `/` or ending in `.json` is a path (relative to the working
+ * directory). Every failure is a ConfigError saying which policy and listing what is available, or listing every
+ * schema problem with its JSON path.
+ */
 export async function loadPolicy(
   nameOrPath: string,
   opts: { policiesDir: string; readFile?: (p: string) => Promise<string> },
 ): Promise<Policy> {
   const read = opts.readFile ?? ((p: string) => readFile(p, 'utf8'));
-  const isName = /^[a-z0-9][a-z0-9_-]*$/.test(nameOrPath);
+  const available = async () => {
+    const names = await listPolicyNames(opts.policiesDir);
+    return `available in ${opts.policiesDir}: ${names.join(', ') || 'none'}`;
+  };
+  const isName = POLICY_NAME.test(nameOrPath);
   if (!isName && !nameOrPath.includes('/') && !nameOrPath.endsWith('.json')) {
-    throw new ConfigError(`MCP_CONDUCTOR_POLICY "${nameOrPath}" is neither a policy name nor a path`);
+    throw new ConfigError(
+      `policy ${JSON.stringify(nameOrPath)} is neither a policy name (lower-case letters, digits, _ and -) nor a path (containing / or ending in .json); ${await available()}`,
+    );
   }
   const path = isName ? join(opts.policiesDir, `${nameOrPath}.json`) : resolve(nameOrPath);
+  const label = isName ? `policy "${nameOrPath}" (${path})` : `policy file ${path}`;
+
   let text: string;
   try {
     text = await read(path);
   } catch (error) {
-    const available = (await listPolicyNames(opts.policiesDir)).join(', ') || 'none';
-    throw new ConfigError(
-      isName
-        ? `there is no policy named "${nameOrPath}" (available: ${available})`
-        : `cannot read the policy file ${path}`,
-      { cause: error },
-    );
+    const why = (error as { code?: unknown }).code === 'ENOENT' ? 'not found' : 'unreadable';
+    const head = isName ? `there is no policy named "${nameOrPath}"` : `the policy file ${path} is ${why}`;
+    throw new ConfigError(`${head} (${await available()})`, { cause: error });
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
-    throw new ConfigError(`the policy ${path} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`the ${label} is not valid JSON: ${jsonErrorText(error, text)}`, { cause: error });
   }
   const parsed = PolicySchema.safeParse(json);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `- ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`the policy ${path} is invalid:\n${lines.join('\n')}`);
+  const lines = [...(parsed.success ? [] : issueLines(parsed.error.issues)), ...permissionValueLines(json)];
+  if (!parsed.success || lines.length > 0) {
+    throw new ConfigError(`the ${label} is invalid:\n${lines.map((l) => `- ${l}`).join('\n')}`);
   }
   return parsed.data;
 }
 
-const underWorkspace = (p: string) => p === '/workspace' || p.startsWith('/workspace/');
+function isUnderWorkspace(path: string): boolean {
+  // `//workspace/./x` is the same directory to Deno: compare what it resolves to.
+  const p = posix.normalize(path);
+  return p === '/workspace' || p === '/workspace/' || p.startsWith('/workspace/');
+}
 
 function withoutWorkspace(grant: PermissionGrant | undefined): PermissionGrant | undefined {
   if (!Array.isArray(grant)) return grant;
-  const kept = grant.filter((p) => !underWorkspace(p));
+  const kept = grant.filter((p) => !isUnderWorkspace(p));
   return kept.length > 0 ? kept : undefined;
 }
 
 /**
- * The permissions code runs with. Rule (also in the README):
- * 1. MCP_CONDUCTOR_RUN_ARGS, when set and non-empty, REPLACES the policy's `deno.permissions`; otherwise the
- *    policy's permissions apply. (A plain deployment keeps the seed's meaning: RUN_ARGS is the whole grant.)
- * 2. The workspace mode then clamps them: `ro` drops write grants on /workspace, `none` drops read and write grants
- *    on /workspace. (The container mount enforces the same; this keeps the description honest.)
+ * The Deno permissions an execution under `policy` runs with. The rule:
+ *
+ * 1. When MCP_CONDUCTOR_RUN_ARGS is set and grants anything, it REPLACES the policy's `deno.permissions` (the two are
+ *    not merged); when it is unset or empty, the policy's `deno.permissions` apply. A plain deployment thus keeps
+ *    the seed's meaning (RUN_ARGS is the whole grant), and a deployment without it is governed by its policy.
+ * 2. The policy's `workspace.mode` then clamps the result: `ro` drops `/workspace` and every path under it from the
+ *    write grant; `none` drops them from both the read and the write grant. A grant left with no path is removed.
+ *    An unscoped grant (`allow-read` with no list) is left as it is: the container mount (read-only, or absent) is
+ *    what keeps the code from the workspace; the clamp keeps the command line and the tool description honest.
+ *
+ * The runtime's own socket grant is added on top later (see the sandbox), and nothing else.
  */
 export function effectivePermissions(policy: Policy, runArgs: DenoPermissions | undefined): DenoPermissions {
-  const base: DenoPermissions = {
-    ...(runArgs && Object.keys(runArgs).length > 0 ? runArgs : policy.deno.permissions),
-  };
+  const source = runArgs && Object.keys(runArgs).length > 0 ? runArgs : policy.deno.permissions;
   const mode = policy.workspace.mode;
-  if (mode === 'ro' || mode === 'none') base.write = withoutWorkspace(base.write);
-  if (mode === 'none') base.read = withoutWorkspace(base.read);
-  for (const k of Object.keys(base) as (keyof DenoPermissions)[]) if (base[k] === undefined) delete base[k];
-  return base;
+  const out: DenoPermissions = {};
+  for (const name of PERMISSION_NAMES) {
+    let grant = source[name];
+    if (Array.isArray(grant)) grant = [...grant];
+    if ((name === 'write' && mode !== 'rw') || (name === 'read' && mode === 'none'))
+      grant = withoutWorkspace(grant);
+    if (grant !== undefined && grant !== false) out[name] = grant;
+  }
+  return out;
 }

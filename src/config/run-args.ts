@@ -1,139 +1,138 @@
 import { ConfigError } from '../core/index.js';
-import { PERMISSION_NAMES, type DenoPermissions, type PermissionName } from './permissions.js';
+import {
+  PERMISSION_NAMES,
+  permissionValueProblem,
+  type DenoPermissions,
+  type PermissionName,
+} from './permissions.js';
 
-const REFUSED: [RegExp, string][] = [
-  [/^(allow-all|a)$/i, 'it would grant every permission'],
+/** Flags an admin might reach for that would undo the sandbox, each with the reason it is refused. */
+const REFUSED: readonly [RegExp, string][] = [
+  [/^(allow-all|A)$/, 'it would grant every permission'],
   [/^allow-ffi$/, 'native code escapes every other permission'],
-  [/^allow-hrtime$/, 'it no longer exists in Deno 2 and is not needed'],
-  [/^inspect/, 'a debugger port would expose the sandbox'],
-  [/^v8-flags$/, 'V8 flags are set by the conductor'],
-  [/^config$/, 'a config file changes how code resolves; code runs with --no-config'],
-  [/^(p|permission-set)$/i, 'permission sets come from policies, not flags'],
+  [/^allow-hrtime$/, 'high-resolution time only sharpens timing attacks (and Deno 2 removed the flag)'],
+  [/^inspect/, 'a debugger port would hand the process to whoever connects'],
+  [/^v8-flags$/, 'the conductor sets V8 flags (the heap limit) itself'],
+  [/^config$/, 'a config file changes how code resolves; the code runs with --no-config'],
+  [/^(P|permission-set)$/, 'permission sets live in deno.json, which is never read; use a policy'],
   [/^unstable/, 'unstable features are not enabled in the sandbox'],
   [/^deny-/, 'deny-* flags are not supported here; grant less, or use a policy'],
 ];
 
-const SYS_KINDS = new Set([
-  'hostname',
-  'osRelease',
-  'osUptime',
-  'loadavg',
-  'networkInterfaces',
-  'systemMemoryInfo',
-  'uid',
-  'gid',
-  'cpus',
-  'homedir',
-  'getegid',
-  'username',
-  'statfs',
-  'getPriority',
-  'setPriority',
-]);
+const KNOWN = PERMISSION_NAMES.map((n) => `allow-${n}`).join(', ');
 
-const HOST = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+/** What the previous flag leaves behind for a following bare token. */
+type State =
+  | { kind: 'start' }
+  | { kind: 'list'; name: PermissionName }
+  | { kind: 'bare'; name: PermissionName }
+  | { kind: 'skip' }; // the list of a flag already reported: its items add nothing
 
-function checkValue(name: PermissionName, value: string): string | undefined {
-  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  if (/[\x00-\x1f\x7f]/.test(value)) return `"${name}" value contains a control character`;
-  switch (name) {
-    case 'read':
-    case 'write':
-      if (!value.startsWith('/')) return `allow-${name} paths must be absolute: "${value}"`;
-      if (value.split('/').includes('..')) return `allow-${name} paths must not contain "..": "${value}"`;
-      return undefined;
-    case 'net':
-    case 'import': {
-      const m = /^(\[[0-9a-f:.]+\]|[^:\s]+)(?::(\d{1,5}))?$/i.exec(value);
-      if (!m) return `allow-${name} expects host[:port]: "${value}"`;
-      const host = m[1]!;
-      if (!(host.startsWith('[') || IPV4.test(host) || HOST.test(host)))
-        return `allow-${name} has an invalid host: "${value}"`;
-      if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535))
-        return `allow-${name} has an invalid port: "${value}"`;
-      return undefined;
-    }
-    case 'run':
-      return /^[A-Za-z0-9._+/-]+$/.test(value)
-        ? undefined
-        : `allow-run expects command names or absolute paths: "${value}"`;
-    case 'env':
-      return /^[A-Za-z_][A-Za-z0-9_]*\*?$/.test(value)
-        ? undefined
-        : `allow-env expects variable names (optionally ending in *): "${value}"`;
-    case 'sys':
-      return SYS_KINDS.has(value)
-        ? undefined
-        : `allow-sys does not know "${value}" (one of: ${[...SYS_KINDS].join(', ')})`;
-  }
+interface Flag {
+  key: string;
+  value: string | undefined;
+}
+
+/** The flag a token spells, or undefined for a bare list item. */
+function asFlag(token: string): Flag | undefined {
+  const dashes = token.startsWith('--') ? 2 : token.startsWith('-') ? 1 : 0;
+  const body = token.slice(dashes);
+  const eq = body.indexOf('=');
+  const key = eq >= 0 ? body.slice(0, eq) : body;
+  const value = eq >= 0 ? body.slice(eq + 1) : undefined;
+  const flagLike = /^(allow|deny)-/i.test(key) || REFUSED.some(([re]) => re.test(key));
+  if (dashes === 0 && value === undefined && !flagLike) return undefined;
+  // -A and -P are Deno's only single-dash forms worth naming; `-allow-net` is no spelling Deno reads.
+  return { key: dashes === 1 && key.length > 1 ? `-${key}` : key, value };
+}
+
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/** A token quoted for the message, with control and invisible characters (bidi overrides too) spelled out. */
+function q(s: string): string {
+  return JSON.stringify(s).replace(new RegExp(HIDDEN.source, 'gu'), (c) => {
+    const code = c.codePointAt(0) ?? 0;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 /**
  * Parses MCP_CONDUCTOR_RUN_ARGS in the seed's format, e.g.
- * `allow-read=/workspace,allow-write=/workspace,allow-net,allow-run=gh,git`: comma- (or space-) separated tokens; a
- * token `allow-X[=v]` (leading `--` optional) starts a flag, a bare token after a flag with a list continues it.
- * Every problem is collected into one ConfigError.
+ * `allow-read=/workspace,allow-write=/workspace,allow-net,allow-run=gh,git`.
+ *
+ * Tokens are separated by commas and/or whitespace. A token `allow-X` or `allow-X=v` (a leading `--` is optional)
+ * starts a flag; a bare token after a flag with a `=list` continues that list (`git` above belongs to allow-run); a
+ * bare token anywhere else is an error. A flag given twice merges: lists are united, and a bare grant (`true`) wins.
+ * Only the permission flags of DenoPermissionsSchema are accepted, each value is checked, and every problem is
+ * reported at once in one ConfigError. Undefined, empty or blank input grants nothing: `{}`.
  */
 export function parseRunArgs(raw: string | undefined): DenoPermissions {
-  const result: DenoPermissions = {};
-  if (!raw || !raw.trim()) return result;
+  const grants = new Map<PermissionName, true | Set<string>>();
   const problems: string[] = [];
-  let current: PermissionName | undefined;
-  let currentHasList = false;
+  let state: State = { kind: 'start' };
+
   const grant = (name: PermissionName, value: string | true) => {
-    const prev = result[name];
-    if (value === true || prev === true) result[name] = true;
-    else result[name] = [...new Set([...(Array.isArray(prev) ? prev : []), value])];
+    const prev = grants.get(name);
+    if (value === true || prev === true) grants.set(name, true);
+    else grants.set(name, (prev ?? new Set<string>()).add(value));
   };
-  for (const token of raw.split(/[,\s]+/).filter(Boolean)) {
-    const flag = token.replace(/^--?/, '');
-    const eq = flag.indexOf('=');
-    const key = eq >= 0 ? flag.slice(0, eq) : flag;
-    const isFlag =
-      token.startsWith('-') || eq >= 0 || /^(allow|deny)-/.test(key) || REFUSED.some(([re]) => re.test(key));
-    if (!isFlag) {
-      if (current && currentHasList) {
-        const bad = checkValue(current, token);
-        if (bad) problems.push(bad);
-        else grant(current, token);
-      } else {
+  const addValue = (name: PermissionName, value: string, token: string) => {
+    const problem = permissionValueProblem(name, value);
+    if (problem) problems.push(`${q(token)}: allow-${name} value ${q(value)} ${problem}`);
+    else grant(name, value);
+  };
+
+  for (const token of (raw ?? '').split(/[\s,]+/u).filter((t) => t !== '')) {
+    const flag = asFlag(token);
+    if (!flag) {
+      if (state.kind === 'list') addValue(state.name, token, token);
+      else if (state.kind === 'bare') {
         problems.push(
-          `"${token}" is not a known flag${current ? ` (allow-${current} takes no list here: write allow-${current}=${token})` : ''}`,
+          `${q(token)} follows allow-${state.name}, which has no list to continue (to scope it, write allow-${state.name}=${q(token).slice(1, -1)})`,
         );
+      } else if (state.kind === 'start') {
+        problems.push(`${q(token)} is not a flag and continues no list (flags: ${KNOWN})`);
       }
       continue;
     }
-    current = undefined;
-    const refused = REFUSED.find(([re]) => re.test(key));
-    if (refused) {
-      problems.push(`"${token}" is refused: ${refused[1]}`);
-      continue;
+    const hasList = flag.value !== undefined;
+    // `allow-run=gh,inspect`: a word that spells a refused flag is read as that flag, never as a list item.
+    const inList =
+      state.kind === 'list' && !hasList && !token.startsWith('-')
+        ? ` (read as a flag, not as an item of the allow-${state.name} list)`
+        : '';
+    const refused = REFUSED.find(([re]) => re.test(flag.key));
+    const name = flag.key.startsWith('allow-') ? flag.key.slice('allow-'.length) : '';
+    if (HIDDEN.test(flag.key)) {
+      problems.push(`${q(token)} contains a control or invisible character`);
+      state = hasList ? { kind: 'skip' } : { kind: 'start' };
+    } else if (refused) {
+      problems.push(`${q(token)} is refused: ${refused[1]}${inList}`);
+      state = hasList ? { kind: 'skip' } : { kind: 'start' };
+    } else if (!(PERMISSION_NAMES as readonly string[]).includes(name)) {
+      problems.push(`${q(token)} is not a known flag (accepted: ${KNOWN})`);
+      state = hasList ? { kind: 'skip' } : { kind: 'start' };
+    } else {
+      const perm = name as PermissionName;
+      if (flag.value === undefined) {
+        grant(perm, true);
+        state = { kind: 'bare', name: perm };
+      } else {
+        if (flag.value === '') {
+          problems.push(`${q(token)} has an empty value (write allow-${perm} alone to grant it unscoped)`);
+        } else addValue(perm, flag.value, token);
+        state = { kind: 'list', name: perm };
+      }
     }
-    const name = key.replace(/^allow-/, '') as PermissionName;
-    if (!key.startsWith('allow-') || !PERMISSION_NAMES.includes(name)) {
-      problems.push(
-        `"${token}" is not a known flag (known: ${PERMISSION_NAMES.map((n) => `allow-${n}`).join(', ')})`,
-      );
-      continue;
-    }
-    current = name;
-    currentHasList = eq >= 0;
-    if (eq < 0) {
-      grant(name, true);
-      continue;
-    }
-    const value = flag.slice(eq + 1);
-    if (!value) {
-      problems.push(`"${token}" has an empty value`);
-      continue;
-    }
-    const bad = checkValue(name, value);
-    if (bad) problems.push(bad);
-    else grant(name, value);
   }
+
   if (problems.length > 0) {
     throw new ConfigError(`MCP_CONDUCTOR_RUN_ARGS is invalid:\n${problems.map((p) => `- ${p}`).join('\n')}`);
+  }
+  const result: DenoPermissions = {};
+  for (const name of PERMISSION_NAMES) {
+    const g = grants.get(name);
+    if (g !== undefined) result[name] = g === true ? true : [...g];
   }
   return result;
 }
