@@ -131,12 +131,17 @@ export async function startConductor(
   // Validate the deployment's policy now, so a bad one fails start-up rather than the first call.
   await policy(settings.policy);
 
+  /**
+   * `grant` is MCP_CONDUCTOR_RUN_ARGS for the deployment's own (local) context only: a tenant of `serve` runs with
+   * exactly its policy's permissions, so one environment variable can never widen every tenant's grant.
+   */
   const context = async (
     id: string,
     policyName: string,
     workspaceDir: string,
     limiter: Limiter,
     servers: Tenant['servers'],
+    grant: typeof runArgs,
   ) => {
     const pol = await policy(policyName);
     if (pol.workspace.mode !== 'none') await prepareWorkspace(workspaceDir, logger);
@@ -145,7 +150,7 @@ export async function startConductor(
     const profile: SandboxProfile = {
       image: plan.tag,
       policy: pol,
-      permissions: effectivePermissions(pol, runArgs),
+      permissions: effectivePermissions(pol, grant),
       tenant: id,
       workspaceDir: pol.workspace.mode === 'none' ? undefined : workspaceDir,
     };
@@ -184,7 +189,7 @@ export async function startConductor(
     dependencies: plan.config.dependencies,
     instanceId,
     local() {
-      return (local ??= context('local', settings.policy, settings.workspaceDir, global, '*'));
+      return (local ??= context('local', settings.policy, settings.workspaceDir, global, '*', runArgs));
     },
     tenant(t) {
       let ctx = tenants.get(t.id);
@@ -193,7 +198,12 @@ export async function startConductor(
           createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`),
           global,
         );
-        ctx = context(t.id, t.policy, join(settings.workspaceDir, t.id), limiter, t.servers);
+        if (runArgs)
+          logger.warn(
+            { tenant: t.id },
+            'MCP_CONDUCTOR_RUN_ARGS is ignored for tenants: each tenant runs with its own policy’s permissions',
+          );
+        ctx = context(t.id, t.policy, join(settings.workspaceDir, t.id), limiter, t.servers, undefined);
         tenants.set(t.id, ctx);
       }
       return ctx;

@@ -1,7 +1,8 @@
 import { access } from 'node:fs/promises';
 import type { ConductorSettings } from './config/env.js';
 import { loadMcpConfig } from './config/mcp-config.js';
-import { listPolicyNames, loadPolicy } from './config/load-policy.js';
+import { describePermissions } from './config/deno-flags.js';
+import { effectivePermissions, listPolicyNames, loadPolicy } from './config/load-policy.js';
 import { parseRunArgs } from './config/run-args.js';
 import { isAppError } from './core/index.js';
 import type { DockerPort } from './docker/index.js';
@@ -63,11 +64,12 @@ export async function runDoctor(
       return `${plan.tag} present (${(found.sizeBytes / 1e6).toFixed(1)} MB, Deno ${plan.denoVersion})`;
     });
   }
-  await check('run args', () => {
-    const perms = parseRunArgs(settings.runArgs);
-    return Object.keys(perms).length
-      ? `grants ${Object.keys(perms).join(', ')}`
-      : 'none granted: the code has no permissions';
+  await check('permissions', async () => {
+    const runArgs = parseRunArgs(settings.runArgs);
+    const policy = await loadPolicy(settings.policy, { policiesDir: paths.policiesDir });
+    const source =
+      Object.keys(runArgs).length > 0 ? 'MCP_CONDUCTOR_RUN_ARGS' : `the policy "${settings.policy}"`;
+    return `${describePermissions(effectivePermissions(policy, runArgs))} (from ${source}; tenants use their own policy)`;
   });
   await check('mcp config', async () => {
     if (!settings.mcpConfigPath) return 'none';

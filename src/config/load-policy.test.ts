@@ -43,13 +43,11 @@ describe('shipped policies', () => {
     }
   });
 
-  it('default spells out the schema defaults, granting read and write on /workspace', async () => {
+  it('default spells out the schema defaults: no permissions until MCP_CONDUCTOR_RUN_ARGS grants some', async () => {
     const p = await loadPolicy('default', { policiesDir });
-    const defaults = PolicySchema.parse({});
-    expect({ ...p, $schema: undefined, description: undefined }).toEqual({
-      ...defaults,
-      deno: { ...defaults.deno, permissions: { read: ['/workspace'], write: ['/workspace'] } },
-    });
+    expect({ ...p, $schema: undefined, description: undefined }).toEqual(PolicySchema.parse({}));
+    expect(effectivePermissions(p, undefined)).toEqual({});
+    expect(effectivePermissions(p, { read: ['/workspace'] })).toEqual({ read: ['/workspace'] });
   });
 
   it('strict runs under gVisor with a read-only workspace and tight limits', async () => {

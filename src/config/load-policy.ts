@@ -154,7 +154,9 @@ function withoutWorkspace(grant: PermissionGrant | undefined): PermissionGrant |
  *    An unscoped grant (`allow-read` with no list) is left as it is: the container mount (read-only, or absent) is
  *    what keeps the code from the workspace; the clamp keeps the command line and the tool description honest.
  *
- * The runtime's own socket grant is added on top later (see the sandbox), and nothing else.
+ * RUN_ARGS is passed only for the deployment's own policy (stdio, or serve without a tenants file); a tenant of
+ * `serve` runs with exactly its policy's permissions. The runtime's own socket grant is added on top later (see the
+ * sandbox), and nothing else.
  */
 export function effectivePermissions(policy: Policy, runArgs: DenoPermissions | undefined): DenoPermissions {
   const source = runArgs && Object.keys(runArgs).length > 0 ? runArgs : policy.deno.permissions;
