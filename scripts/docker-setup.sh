@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make a Docker engine with the gVisor runtime available on this machine (Debian, as root).
 # Idempotent: installs docker.io and runsc only when missing, registers runsc, starts dockerd only when
-# no engine answers. Prints "started" on stdout when it started dockerd itself, so a caller can stop it later.
+# no engine answers. Prints "started <pid>" on stdout when it started dockerd itself, so a caller can stop exactly
+# that process later (scripts/docker-stop.sh).
 set -euo pipefail
 
 log() { printf 'docker-setup: %s\n' "$*" >&2; }
@@ -43,14 +44,18 @@ fi
 
 log "starting dockerd"
 nohup dockerd >/var/log/dockerd.log 2>&1 &
+pid=$!
 for _ in $(seq 1 60); do
   if docker info >/dev/null 2>&1; then
-    log "dockerd is up"
-    echo started
+    log "dockerd is up (pid $pid)"
+    echo "started $pid"
     exit 0
+  fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    break
   fi
   sleep 1
 done
-log "dockerd did not come up within 60 s; last lines of /var/log/dockerd.log:"
+log "dockerd did not come up; last lines of /var/log/dockerd.log:"
 tail -n 30 /var/log/dockerd.log >&2 || true
 exit 1
