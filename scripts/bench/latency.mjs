@@ -1,18 +1,17 @@
 // Latency of a trivial execution: a bare `deno eval` subprocess (the seed's process model) against the conductor
-// over real MCP stdio, measured in the same run. Usage: node scripts/bench/latency.mjs [runs]
+// over real MCP stdio, measured in the same run: cold path (pool 0), and the warm pool both back to back (the pool
+// refilling behind the calls) and with a pause between calls (as between a model's turns).
+// Usage: node scripts/bench/latency.mjs [--runs 30]
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { printTable, timeRuns } from './lib.mjs';
+import { denoPath, flags, printTable, timeRuns } from './lib.mjs';
 
 const run = promisify(execFile);
-const require = createRequire(import.meta.url);
-const deno = join(dirname(require.resolve('@deno/linux-x64-glibc/package.json')), 'deno');
 const root = new URL('../..', import.meta.url).pathname;
-const runs = Number(process.argv[2] ?? 30);
+const { runs } = flags({ runs: 30 });
 
 async function conductor(extraEnv) {
   const client = new Client({ name: 'bench', version: '1' });
@@ -37,7 +36,7 @@ const rows = [];
 rows.push({
   name: 'bare deno eval subprocess',
   ...(await timeRuns(runs, () =>
-    run(deno, ['eval', '--no-config', 'console.log(1 + 1)'], {
+    run(denoPath, ['eval', '--no-config', 'console.log(1 + 1)'], {
       env: { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
     }),
   )),
@@ -47,16 +46,14 @@ rows.push({ name: 'conductor, cold path (pool 0)', ...(await timeRuns(runs, () =
 await cold.close();
 const pooled = await conductor({ MCP_CONDUCTOR_POOL_SIZE: '2' });
 await new Promise((r) => setTimeout(r, 3000)); // let the pool fill
-// Sequential calls with a pause: the pool refills between calls, as it would between a model's turns.
 rows.push({
-  name: 'conductor, pooled (pool 2)',
-  ...(await timeRuns(
-    runs,
-    async () => {
-      await trivial(pooled);
-    },
-    { warmup: 2, pauseMs: 400 },
-  )),
+  name: 'conductor, pooled (pool 2), back to back',
+  ...(await timeRuns(runs, () => trivial(pooled))),
+});
+// A pause between calls lets the pool refill, as it would between a model's turns.
+rows.push({
+  name: 'conductor, pooled (pool 2), 400 ms apart',
+  ...(await timeRuns(runs, () => trivial(pooled), { warmup: 2, pauseMs: 400 })),
 });
 await pooled.close();
 printTable(`Trivial execution latency (${runs} runs each)`, rows);

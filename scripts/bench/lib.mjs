@@ -1,4 +1,25 @@
-// Shared helpers for the benchmark scripts: percentiles and a table with ratios to a baseline from the same run.
+// Shared helpers for the benchmark scripts: percentiles, the host's Deno binary, flags, and a table with ratios to a
+// baseline measured in the same run.
+import { parseArgs } from 'node:util';
+import { locateDenoBinary } from '../../dist/image/deno-binary.js';
+
+/** The Deno the image is built from, for the host's own architecture (the bare-subprocess baseline). */
+export const denoPath = locateDenoBinary(process.arch === 'x64' ? 'x86_64' : process.arch).path;
+
+/** Whole-number flags with defaults, e.g. flags({ runs: 30 }) reads `--runs 50`; anything else is an error. */
+export function flags(defaults) {
+  const { values } = parseArgs({
+    options: Object.fromEntries(Object.keys(defaults).map((k) => [k, { type: 'string' }])),
+    strict: true,
+  });
+  return Object.fromEntries(
+    Object.entries(defaults).map(([k, d]) => {
+      const n = values[k] === undefined ? d : Number(values[k]);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--${k} must be a positive whole number`);
+      return [k, n];
+    }),
+  );
+}
 export function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

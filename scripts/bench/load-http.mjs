@@ -1,6 +1,6 @@
 // Load on `mcp-conductor serve`: N trivial executions at concurrency C over real Streamable HTTP sessions, then a
 // graceful shutdown. Reports throughput, latency, failures, containers left behind and the server's memory.
-// Usage: node scripts/bench/load-http.mjs [executions] [concurrency]. Also used by test/load.test.ts.
+// Usage: node scripts/bench/load-http.mjs [--executions 200] [--concurrency 8]. Also used by test/load.test.ts.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { execFileSync, spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { percentile } from './lib.mjs';
+import { flags, percentile } from './lib.mjs';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -100,10 +100,8 @@ export async function runLoad({ total = 200, concurrency = 8 } = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = await runLoad({
-    total: Number(process.argv[2] ?? 200),
-    concurrency: Number(process.argv[3] ?? 8),
-  });
+  const { executions, concurrency } = flags({ executions: 200, concurrency: 8 });
+  const r = await runLoad({ total: executions, concurrency });
   process.stdout.write(
     [
       `\nHTTP load: ${r.total} executions at concurrency ${r.concurrency} (serve, pool ${r.concurrency})`,

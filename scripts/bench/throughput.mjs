@@ -1,17 +1,15 @@
 // Throughput of trivial executions through the conductor (warm pool) at concurrency 1, 4 and 8, against bare
-// `deno eval` subprocesses at the same concurrency, in one run. Usage: node scripts/bench/throughput.mjs [executions]
+// `deno eval` subprocesses at the same concurrency, in one run. Usage: node scripts/bench/throughput.mjs [--executions 200]
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { denoPath, flags } from './lib.mjs';
 
 const run = promisify(execFile);
-const require = createRequire(import.meta.url);
-const deno = join(dirname(require.resolve('@deno/linux-x64-glibc/package.json')), 'deno');
 const root = new URL('../..', import.meta.url).pathname;
-const total = Number(process.argv[2] ?? 200);
+const { executions: total } = flags({ executions: 200 });
 
 async function measure(concurrency, fn) {
   let next = 0;
@@ -49,7 +47,7 @@ const trivial = async () => {
   if (r.isError || r.structuredContent?.returnValue !== 2) throw new Error('bad result');
 };
 const bare = () =>
-  run(deno, ['eval', '--no-config', 'console.log(1 + 1)'], {
+  run(denoPath, ['eval', '--no-config', 'console.log(1 + 1)'], {
     env: { NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
   });
 
