@@ -26,6 +26,18 @@ describe('frames', () => {
     expect(d.bufferedBytes).toBe(0);
   });
 
+  it('says when a frame is partly received', () => {
+    const d = createFrameDecoder(100);
+    const frame = encodeFrame({ t: 'hello', v: 1 });
+    expect(d.partial).toBe(false);
+    d.push(frame.subarray(0, 2));
+    expect(d.partial).toBe(true);
+    d.push(frame.subarray(2, 6));
+    expect(d.partial).toBe(true);
+    expect(d.push(frame.subarray(6))).toEqual([{ t: 'hello', v: 1 }]);
+    expect(d.partial).toBe(false);
+  });
+
   it('refuses malformed JSON and invalid UTF-8', () => {
     const bad = (body: Buffer) => {
       const h = Buffer.alloc(4);
@@ -36,13 +48,18 @@ describe('frames', () => {
     expect(bad(Buffer.from([0xff, 0xfe]))).toThrow('not valid UTF-8');
   });
 
-  it('drops prototype-polluting keys and bounds nesting', () => {
+  it('drops __proto__ keys at any depth, keeps constructor and prototype as data, and bounds nesting', () => {
     const parsed = parseUntrustedJson(
-      '{"__proto__":{"polluted":true},"a":{"constructor":{"prototype":{"x":1}}}}',
+      '{"__proto__":{"polluted":true},"a":{"constructor":{"prototype":{"x":1}},"b":{"__proto__":{"p":2}}}}',
     ) as Record<string, unknown>;
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
-    expect(parsed.a).toEqual({});
+    expect(Object.keys(parsed)).toEqual(['a']);
+    expect(parsed.a).toEqual({ constructor: { prototype: { x: 1 } }, b: {} });
+    // Merging what was parsed into a fresh object (as a zod record does) must not reach any prototype.
+    const merged: object = Object.assign({}, (parsed.a as Record<string, unknown>).b);
+    expect(Object.getPrototypeOf(merged)).toBe(Object.prototype);
+    expect((merged as Record<string, unknown>).p).toBeUndefined();
     expect(() => parseUntrustedJson('['.repeat(100) + ']'.repeat(100))).toThrow('nests deeper');
     expect(parseUntrustedJson('["[[[[", "\\"[[["]')).toEqual(['[[[[', '"[[[']);
   });

@@ -1,7 +1,7 @@
 /**
  * Length-prefixed JSON framing for the execution socket. The decoder is fed raw chunks from an untrusted peer: it
  * checks each declared length against the limit before buffering the body, so a peer cannot make the host hold more
- * than `maxFrameBytes` (+4) at a time, and it parses JSON with a reviver that drops `__proto__`/`constructor` keys.
+ * than `maxFrameBytes` (+4) at a time, and it parses JSON with a reviver that drops `__proto__` keys.
  */
 export const FRAME_HEADER_BYTES = 4;
 
@@ -19,8 +19,10 @@ export function encodeFrame(message: unknown): Buffer {
   return Buffer.concat([header, body]);
 }
 
+// JSON.parse makes `__proto__` an own data property, harmless until a later merge (Object.assign, a zod record)
+// assigns it and swaps a prototype. `constructor` and `prototype` are ordinary keys as data: tool arguments keep them.
 function safeReviver(key: string, value: unknown): unknown {
-  return key === '__proto__' || key === 'constructor' || key === 'prototype' ? undefined : value;
+  return key === '__proto__' ? undefined : value;
 }
 
 /** Parses JSON text without letting it reach Object.prototype, and bounds nesting depth. */
@@ -45,6 +47,8 @@ export interface FrameDecoder {
   push(chunk: Buffer): unknown[];
   /** Bytes held while waiting for the rest of a frame. */
   readonly bufferedBytes: number;
+  /** true while a frame has started (some of its header or body arrived) but is not complete */
+  readonly partial: boolean;
 }
 
 export function createFrameDecoder(maxFrameBytes: number): FrameDecoder {
@@ -64,6 +68,9 @@ export function createFrameDecoder(maxFrameBytes: number): FrameDecoder {
   return {
     get bufferedBytes() {
       return held;
+    },
+    get partial() {
+      return need >= 0 || held > 0;
     },
     push(chunk) {
       chunks.push(chunk);
