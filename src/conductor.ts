@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { access, chown, mkdir } from 'node:fs/promises';
+import { access, chown, lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConductorSettings } from './config/env.js';
 import { effectivePermissions, loadPolicy } from './config/load-policy.js';
@@ -9,7 +9,7 @@ import type { Tenant } from './config/tenants.js';
 import { loadMcpConfig, type McpConfig } from './config/mcp-config.js';
 import { createMcpDirectory, narrowAllow, type McpDirectory } from './proxy/directory.js';
 import { createUpstreamPool, type UpstreamPool } from './proxy/upstreams.js';
-import { ImageMissingError } from './core/index.js';
+import { ConfigError, ImageMissingError } from './core/index.js';
 import type { DockerPort } from './docker/index.js';
 import { planImage } from './image/index.js';
 import type { Logger } from './obs/index.js';
@@ -82,6 +82,21 @@ async function prepareWorkspace(dir: string, logger: Logger): Promise<void> {
     );
 }
 
+/**
+ * The per-execution sockets live here, usually under the shared /tmp: the first process to listen on a socket path
+ * wins, so a directory another user made (or can write) would let them intercept executions. Refuse it.
+ */
+async function prepareSocketBaseDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await lstat(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new ConfigError(
+      `the socket directory ${dir} must be a directory owned by this user with mode 0700 (remove it and restart)`,
+    );
+  }
+}
+
 /** Checks Docker and the image, reaps what a dead conductor left, and wires the execution machinery. */
 export async function startConductor(
   docker: DockerPort,
@@ -92,6 +107,17 @@ export async function startConductor(
   defaultPoolSize: number,
   hooks: { onMcpCall?: (e: { server: string; status: string }) => void } = {},
 ): Promise<Conductor> {
+  // The admin's own input first: a bad RUN_ARGS, mcp.json or policy is reported as such, whatever Docker's state.
+  const runArgs = settings.runArgs?.trim() ? parseRunArgs(settings.runArgs) : undefined;
+  const mcpConfig = await readMcpConfig(settings, env);
+  const policies = new Map<string, Promise<Policy>>();
+  const policy = (name: string) => {
+    let p = policies.get(name);
+    if (!p) policies.set(name, (p = loadPolicy(name, { policiesDir: paths.policiesDir })));
+    return p;
+  };
+  await policy(settings.policy);
+
   await docker.ping();
   const plan = await planImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
   if (!(await docker.inspectImage(plan.tag))) {
@@ -99,11 +125,9 @@ export async function startConductor(
       `The sandbox image ${plan.tag} is not built yet. Run \`mcp-conductor image\` (or \`make image\`).`,
     );
   }
-  const mcpConfig = await readMcpConfig(settings, env);
   const upstreamPools: UpstreamPool[] = [];
-  const runArgs = settings.runArgs?.trim() ? parseRunArgs(settings.runArgs) : undefined;
   const instanceId = randomUUID();
-  await mkdir(paths.socketBaseDir, { recursive: true, mode: 0o700 });
+  await prepareSocketBaseDir(paths.socketBaseDir);
   const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir });
   if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
 
@@ -122,14 +146,6 @@ export async function startConductor(
       : undefined;
   const global = createLimiter(settings.maxConcurrency, settings.maxQueued);
   const executors: Executor[] = [];
-  const policies = new Map<string, Promise<Policy>>();
-  const policy = (name: string) => {
-    let p = policies.get(name);
-    if (!p) policies.set(name, (p = loadPolicy(name, { policiesDir: paths.policiesDir })));
-    return p;
-  };
-  // Validate the deployment's policy now, so a bad one fails start-up rather than the first call.
-  await policy(settings.policy);
 
   /**
    * `grant` is MCP_CONDUCTOR_RUN_ARGS for the deployment's own (local) context only: a tenant of `serve` runs with
