@@ -1,5 +1,5 @@
 import { parse, type ParseError } from '@babel/parser';
-import type { Node, Statement } from '@babel/types';
+import type { ExportDefaultDeclaration, Node, Statement } from '@babel/types';
 
 export const USER_CODE_FILENAME = 'code.ts';
 
@@ -10,7 +10,17 @@ export type WrapResult =
 const RESULT = '__conductor$result';
 const MAIN = '__conductorMain';
 
-type Edit = { start: number; end: number; text: string };
+type Range = { start: number; end: number };
+type Edit = Range & { text: string };
+
+class Refusal extends Error {
+  constructor(
+    message: string,
+    readonly node: Node,
+  ) {
+    super(message);
+  }
+}
 
 function fail(message: string, line: number, column: number): WrapResult {
   return { ok: false, error: { name: 'SyntaxError', message, line, column } };
@@ -19,6 +29,19 @@ function fail(message: string, line: number, column: number): WrapResult {
 /** Spaces for every character of the range except line breaks, so lines and columns keep their places. */
 function blank(source: string, start: number, end: number): string {
   return source.slice(start, end).replace(/[^\n\r\u2028\u2029]/g, ' ');
+}
+
+/** Only the line breaks of the range, for replacements that cannot keep the columns but must keep the lines. */
+function lineBreaks(source: string, start: number, end: number): string {
+  return source.slice(start, end).replace(/[^\n\r\u2028\u2029]/g, '');
+}
+
+/**
+ * Replaces a complete top-level statement (or its leading keywords) by an empty statement of the same shape: the `;`
+ * keeps the neighbours apart, so `f` + newline + `import …` + newline + `(x)` does not become `f(x)`.
+ */
+function emptyStatement(source: string, start: number, end: number): Edit {
+  return { start, end, text: `;${blank(source, start + 1, end)}` };
 }
 
 const FUNCTION_TYPES = new Set([
@@ -53,81 +76,169 @@ function hasTopLevelReturn(node: unknown): boolean {
 }
 
 /**
+ * An import declaration as one line for the module's first line: comments inside it become a space (a `//` comment
+ * would swallow the rest of line 1) and it always ends with `;` (the next import or `export default` follows it).
+ */
+function importLine(source: string, st: Node, comments: Range[]): string {
+  let text = '';
+  let at = st.start!;
+  for (const c of comments) {
+    if (c.start < st.start! || c.end > st.end!) continue;
+    text += `${source.slice(at, c.start)} `;
+    at = c.end;
+  }
+  text += source.slice(at, st.end!);
+  text = text.replace(/[\n\r\u2028\u2029]+/g, ' ').trim();
+  return text.endsWith(';') ? text : `${text};`;
+}
+
+/** The end of the `default` keyword of `export default`, skipping comments between the two keywords. */
+function afterDefaultKeyword(source: string, st: ExportDefaultDeclaration, comments: Range[]): number {
+  let from = st.start! + 'export'.length;
+  for (;;) {
+    const at = source.indexOf('default', from);
+    if (at < 0 || at >= st.declaration.start!) throw new Error('export default without its keyword');
+    const inComment = comments.find((c) => c.start <= at && at < c.end);
+    if (!inComment) return at + 'default'.length;
+    from = inComment.end;
+  }
+}
+
+/** Where an expression statement's value ends: before its `;`, after any parentheses babel leaves outside it. */
+function valueEnd(source: string, st: Node): number {
+  return source[st.end! - 1] === ';' ? st.end! - 1 : st.end!;
+}
+
+/**
+ * `export default X` assigns the result when it runs (the code goes on, and a later `return` still wins); a named
+ * function or class stays a declaration, so the code can also use it by name.
+ */
+function exportDefaultEdits(source: string, st: ExportDefaultDeclaration, comments: Range[]): Edit[] {
+  const decl = st.declaration;
+  const keywordsEnd = afterDefaultKeyword(source, st, comments);
+  if (decl.type.startsWith('TS')) return [emptyStatement(source, st.start!, keywordsEnd)];
+  if ((decl.type === 'FunctionDeclaration' || decl.type === 'ClassDeclaration') && decl.id) {
+    return [
+      emptyStatement(source, st.start!, keywordsEnd),
+      { start: st.end!, end: st.end!, text: `;${RESULT} = ${decl.id.name};` },
+    ];
+  }
+  if (decl.type === 'ClassDeclaration' && decl.abstract) {
+    throw new Refusal('`export default abstract class` needs a class name', st);
+  }
+  // `(0, X)`: an anonymous function or class must not take the variable's name.
+  const end = valueEnd(source, st);
+  return [
+    {
+      start: st.start!,
+      end: keywordsEnd,
+      text: `;${RESULT} = (0, ${lineBreaks(source, st.start!, keywordsEnd)}`,
+    },
+    { start: end, end, text: ');' },
+  ];
+}
+
+/** The edits that turn top-level `export` forms into plain code, or a refusal for forms that mean nothing here. */
+function exportEdits(source: string, st: Statement, comments: Range[]): Edit[] {
+  switch (st.type) {
+    case 'ExportNamedDeclaration':
+      if (st.source) {
+        throw new Refusal('`export … from` is not supported: import the module and return what you need', st);
+      }
+      if (st.declaration) return [emptyStatement(source, st.start!, st.declaration.start!)];
+      // `export { a, b }`: the names are already local; only a default export would change the result.
+      if (st.specifiers.some((s) => s.exported.type === 'Identifier' && s.exported.name === 'default')) {
+        throw new Refusal(
+          '`export { x as default }` is not supported: use `export default x` or `return x`',
+          st,
+        );
+      }
+      return [emptyStatement(source, st.start!, st.end!)];
+    case 'ExportAllDeclaration':
+      throw new Refusal('`export * from` is not supported: import the module and return what you need', st);
+    case 'TSExportAssignment':
+      throw new Refusal('`export =` is not supported: use `return x` or `export default x`', st);
+    case 'TSNamespaceExportDeclaration':
+      throw new Refusal('`export as namespace` is not supported', st);
+    case 'ExportDefaultDeclaration':
+      return exportDefaultEdits(source, st, comments);
+    default:
+      return [];
+  }
+}
+
+/**
  * Turns the model's code into an ES module whose default export is an async function that runs it and returns the
- * result: static imports are hoisted (they cannot live inside a function), a top-level `return` returns, and
- * otherwise the last top-level expression statement is the result. Line N of the code stays line N of the module;
- * only line 1 gains a prefix (`line1Offset` characters) so stack traces point at the user's own lines.
+ * result. Static imports are hoisted (they cannot live inside a function); `export const`/`function`/… become plain
+ * declarations. The result is chosen like this:
+ * 1. a top-level `return x` ends the code with x;
+ * 2. otherwise, with `export default x`, x (evaluated where the statement stands; the code after it still runs);
+ * 3. otherwise, when the code has no top-level `return`, the value of the last top-level expression statement.
+ * Line N of the code stays line N of the module; only line 1 gains a prefix (`line1Offset` characters), so stack
+ * traces and syntax errors point at the user's own lines.
  */
 export function wrapUserCode(source: string): WrapResult {
-  let program;
+  let file;
   try {
-    program = parse(source, {
+    file = parse(source, {
       sourceType: 'module',
       plugins: ['typescript', 'explicitResourceManagement', 'importAttributes', 'topLevelAwait'],
       allowReturnOutsideFunction: true,
       allowAwaitOutsideFunction: true,
       errorRecovery: false,
-    }).program;
+    });
   } catch (error) {
     const e = error as ParseError & { loc?: { line: number; column: number }; message: string };
     const message = e.message.replace(/\s*\(\d+:\d+\)$/, '');
     return fail(message, e.loc?.line ?? 1, (e.loc?.column ?? 0) + 1);
   }
+  const { program } = file;
+  const comments = (file.comments ?? []).map((c) => ({ start: c.start!, end: c.end! }));
 
   const imports: string[] = [];
   const edits: Edit[] = [];
   const body: Statement[] = program.body;
   if (program.interpreter) {
-    edits.push({
-      start: program.interpreter.start!,
-      end: program.interpreter.end!,
-      text: blank(source, program.interpreter.start!, program.interpreter.end!),
-    });
+    const { start, end } = program.interpreter;
+    edits.push({ start: start!, end: end!, text: blank(source, start!, end!) });
   }
-  for (const st of body) {
-    const where = (n: Node) => [n.loc!.start.line, n.loc!.start.column + 1] as const;
-    if (st.type === 'ImportDeclaration') {
-      imports.push(source.slice(st.start!, st.end!).replace(/[\r\n\u2028\u2029]+/g, ' '));
-      edits.push({ start: st.start!, end: st.end!, text: blank(source, st.start!, st.end!) });
-    } else if (st.type === 'TSImportEqualsDeclaration') {
-      return fail('`import x = require(...)` is not supported; use a static import', ...where(st));
-    } else if (st.type === 'ExportNamedDeclaration' && st.declaration && !st.source) {
-      const declStart = st.declaration.start!;
-      edits.push({ start: st.start!, end: declStart, text: blank(source, st.start!, declStart) });
-    } else if (st.type === 'ExportNamedDeclaration' || st.type === 'ExportAllDeclaration') {
-      return fail('exports are not supported: return the value instead', ...where(st));
+  let exportDefault: Statement | undefined;
+  try {
+    for (const st of body) {
+      if (st.type === 'ImportDeclaration') {
+        imports.push(importLine(source, st, comments));
+        edits.push(emptyStatement(source, st.start!, st.end!));
+      } else if (st.type === 'TSImportEqualsDeclaration') {
+        throw new Refusal('`import x = require(...)` is not supported; use a static import', st);
+      } else {
+        if (st.type === 'ExportDefaultDeclaration' && !st.declaration.type.startsWith('TS')) {
+          if (exportDefault) throw new Refusal('only one `export default` is allowed', st);
+          exportDefault = st;
+        }
+        edits.push(...exportEdits(source, st, comments));
+      }
     }
+  } catch (error) {
+    if (!(error instanceof Refusal)) throw error;
+    return fail(error.message, error.node.loc!.start.line, error.node.loc!.start.column + 1);
   }
 
   const returns = hasTopLevelReturn(body);
-  let resultStatement: Statement | undefined;
-  if (!returns) {
-    for (let i = body.length - 1; i >= 0; i--) {
-      const st = body[i]!;
-      if (st.type === 'ExpressionStatement' || st.type === 'ExportDefaultDeclaration') {
-        resultStatement = st;
-        break;
-      }
+  let captures = exportDefault !== undefined;
+  if (!returns && !exportDefault) {
+    const last = body.findLast((st) => st.type === 'ExpressionStatement');
+    // A lone string statement at the top is a directive in the AST ("use strict"), but still an expression.
+    const node: Node | undefined = last ?? program.directives.at(-1);
+    if (node) {
+      // The statement's range, not the expression's: babel leaves the parentheses of `({ a: 1 })` outside it.
+      // `(0, x)`: an anonymous function or class must not take the variable's name.
+      const end = valueEnd(source, node);
+      edits.push(
+        { start: node.start!, end: node.start!, text: `${RESULT} = (0, ` },
+        { start: end, end, text: ');' },
+      );
+      captures = true;
     }
-  }
-  // A lone string statement at the top is a directive in the AST ("use strict"), but still an expression.
-  const directive = !returns && !resultStatement ? program.directives.at(-1) : undefined;
-  let captures = false;
-  if (resultStatement?.type === 'ExpressionStatement' || directive) {
-    const node = (resultStatement ?? directive)!;
-    // The statement's range, not the expression's: babel leaves the parentheses of `({ a: 1 })` outside it.
-    const start = node.start!;
-    const end = source[node.end! - 1] === ';' ? node.end! - 1 : node.end!;
-    edits.push({ start, end: start, text: `${RESULT} = (` }, { start: end, end, text: ');' });
-    captures = true;
-  } else if (resultStatement?.type === 'ExportDefaultDeclaration') {
-    // `export default f` is the result, like a return of f (a declaration becomes a named expression).
-    const decl = resultStatement.declaration;
-    edits.push(
-      { start: resultStatement.start!, end: decl.start!, text: `${RESULT} = ` },
-      { start: decl.end!, end: decl.end!, text: ';' },
-    );
-    captures = true;
   }
 
   edits.sort((a, b) => a.start - b.start || a.end - b.end);
@@ -139,7 +250,7 @@ export function wrapUserCode(source: string): WrapResult {
   }
   out += source.slice(at);
 
-  const prefix = `${imports.join(' ')}${imports.length ? ' ' : ''}export default async function ${MAIN}() { ${captures ? `let ${RESULT}; ` : ''}`;
+  const prefix = `${imports.map((i) => `${i} `).join('')}export default async function ${MAIN}() { ${captures ? `let ${RESULT}; ` : ''}`;
   const suffix = `\n${captures ? `return ${RESULT};\n` : ''}}\n`;
   return { ok: true, module: prefix + out + suffix, line1Offset: prefix.length };
 }
