@@ -8,6 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { locateDenoBinary } from '../src/image/deno-binary.js';
 import { createFrameDecoder, encodeFrame } from '../src/proxy/frames.js';
 import {
   CallMessageSchema,
@@ -19,7 +20,7 @@ import {
 } from '../src/proxy/protocol.js';
 
 const repoRoot = new URL('..', import.meta.url).pathname;
-const denoPath = join(repoRoot, 'node_modules/@deno/linux-x64-glibc/deno');
+const denoPath = locateDenoBinary(process.arch === 'x64' ? 'x86_64' : process.arch).path;
 const bootstrapPath = join(repoRoot, 'images/deno/runtime/bootstrap.ts');
 
 interface HostControl {
