@@ -1,27 +1,82 @@
 import { describePermissions } from '../config/deno-flags.js';
-import type { ServerContext } from './server.js';
+import type { McpDirectory } from '../proxy/directory.js';
+import type { SandboxProfile } from '../sandbox/profile.js';
 
-/** The run_deno_code description: what a model needs to write working code on the first try. */
-export function describeTool(ctx: ServerContext): string {
-  const { policy, permissions } = ctx.profile;
-  const servers = ctx.directory?.servers() ?? [];
-  const lines = [
-    'Runs TypeScript/JavaScript in a fresh, isolated Deno sandbox (one throwaway container per call) and returns only the final value, so intermediate data never enters the conversation.',
-    '',
-    'How the result is chosen: a top-level `return x` returns x; otherwise the value of the last expression statement is returned. Top-level `await` works. console.log output is returned separately (capped).',
-    'Return plain data (objects, arrays, strings, numbers); Map, Set, BigInt, Date and similar are converted to a JSON form.',
-    '',
-    `Imports: static \`import\` statements work anywhere at top level. Pre-installed packages (no network needed): ${ctx.dependencies.join(', ') || 'none'}, plus Deno's \`node:\` built-ins. ${policy.deno.allowRemoteImports ? 'Remote imports are allowed.' : 'Nothing else can be downloaded.'}`,
-    `Permissions: ${describePermissions(permissions)}.${policy.workspace.mode !== 'none' ? ` The directory /workspace is ${policy.workspace.mode === 'ro' ? 'read-only' : 'writable'} and persists between calls; /tmp is a small scratch area that does not.` : ''}`,
-    `Limits: ${policy.limits.defaultTimeoutMs} ms by default (timeout parameter, up to ${policy.limits.maxTimeoutMs} ms), ${policy.container.memoryMb} MB of memory, network ${policy.container.network === 'none' ? 'off' : 'restricted to the permissions above'}.`,
+export interface DescribeInput {
+  profile: SandboxProfile;
+  /** specifiers pre-cached in the image */
+  dependencies: string[];
+  directory: Pick<McpDirectory, 'servers'> | undefined;
+}
+
+function importsText({ dependencies, profile }: DescribeInput): string {
+  const { allowRemoteImports, allowUncachedImports } = profile.policy.deno;
+  const example = dependencies[0] ?? 'node:path';
+  const listed = dependencies.length
+    ? `these pre-installed packages, with exactly these specifiers: ${dependencies.join(', ')}; and Deno's \`node:\` built-ins`
+    : "Deno's `node:` built-ins (no packages are pre-installed)";
+  const more = [
+    allowUncachedImports
+      ? 'other npm:/jsr: packages are downloaded at run time where the network allows'
+      : '',
+    allowRemoteImports ? 'http(s) URL imports are allowed where the network allows' : '',
+  ].filter(Boolean);
+  return [
+    `Imports: static \`import\` statements, anywhere at top level, of ${listed}.`,
+    `Example: \`import * as lib from "${example}";\`.`,
+    more.length ? `Also: ${more.join('; ')}.` : 'Nothing else can be imported (no downloads).',
+  ].join(' ');
+}
+
+function mcpText(directory: DescribeInput['directory']): string[] {
+  const servers = directory?.servers() ?? [];
+  const api =
+    'The global `mcpFactory` (no import needed) calls the tools of other MCP servers from inside the code, so their results can be filtered and combined before anything returns: `const s = await mcpFactory.load("name"); const r = await s.callTool("tool", { arg: 1 });`. callTool returns the structuredContent, else the parsed JSON text, else the text, and throws on a tool error; calls can run in parallel with Promise.all. Also: `await mcpFactory.list()` (server names), s.listTools(), s.callToolRaw(name, args), s.listResources(), s.readResource(uri), s.listPrompts(), s.getPrompt(name, args).';
+  if (servers.length === 0) {
+    return [
+      api,
+      'No MCP servers are configured for this conductor right now: `await mcpFactory.list()` returns [] and `mcpFactory.load(name)` throws.',
+    ];
+  }
+  return [
+    api,
+    `MCP servers available: ${servers.join(', ')}. The get_tools tool shows a server's tools and their input schemas; read it before calling a tool.`,
   ];
-  if (servers.length > 0) {
+}
+
+function accessText({ profile }: DescribeInput): string[] {
+  const { policy, permissions } = profile;
+  const lines = [
+    `Permissions: ${describePermissions(permissions)}. Anything not granted fails at once with a Deno.errors.NotCapable error (there is no prompt).`,
+  ];
+  if (permissions.run) {
     lines.push(
-      '',
-      `MCP servers callable from the code through the global \`mcpFactory\`: ${servers.join(', ')}. Use the get_tools tool to see a server's tools before calling them.`,
-      'Example: `const s = await mcpFactory.load("name"); const r = await s.callTool("tool", { arg: 1 }); return r.items.length;`',
-      'callTool returns structuredContent, else the parsed JSON text, else the text; it throws on a tool error. Calls may run in parallel with Promise.all. Also: mcpFactory.list(), s.listTools(), s.callToolRaw(), s.listResources(), s.readResource(uri), s.listPrompts(), s.getPrompt(name, args).',
+      'Permitted programs run with `await new Deno.Command("name", { args: [...] }).output()` (stdout is bytes: decode with TextDecoder).',
     );
   }
-  return lines.join('\n');
+  if (policy.workspace.mode !== 'none') {
+    lines.push(
+      `Files, as far as the permissions allow: /workspace persists between calls (mounted ${policy.workspace.mode === 'ro' ? 'read-only' : 'read-write'}); /tmp is a small scratch area that does not.`,
+    );
+  }
+  const { limits, container } = policy;
+  lines.push(
+    `Limits: ${limits.defaultTimeoutMs} ms by default (the timeout parameter allows up to ${limits.maxTimeoutMs} ms), ${container.memoryMb} MB of memory, ${container.network === 'none' ? 'no network at all (the container has none, whatever the permissions say)' : 'network as far as the permissions allow'}; stdout/stderr are kept up to ${limits.maxOutputBytes} bytes each and the return value up to ${limits.maxReturnBytes} bytes, beyond that they are truncated.`,
+  );
+  return lines;
+}
+
+/** The run_deno_code description: what a model needs to write working code on the first try. */
+export function describeTool(input: DescribeInput): string {
+  return [
+    'Runs TypeScript or JavaScript in a fresh, isolated Deno sandbox (one throwaway container per call) and returns only the final value, so intermediate data never enters the conversation.',
+    '',
+    'Result: a top-level `return x` ends the code with x. Without a return that runs, `export default x` makes x the result; otherwise the value of the last top-level expression statement is the result (as in a REPL: `const a = 2; a * 21` gives 42). Top-level `await` works. Return plain data (objects, arrays, strings, numbers); Map, Set, BigInt, Date, undefined and class instances come back in a JSON form. console.log output is returned separately.',
+    '',
+    importsText(input),
+    '',
+    ...mcpText(input.directory),
+    '',
+    ...accessText(input),
+  ].join('\n');
 }

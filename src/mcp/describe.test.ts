@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import type { DenoPermissions } from '../config/permissions.js';
+import { PolicySchema } from '../config/policy.js';
+import { describeTool, type DescribeInput } from './describe.js';
+
+function input(opts: {
+  policy?: unknown;
+  permissions?: DenoPermissions;
+  dependencies?: string[];
+  servers?: string[];
+}): DescribeInput {
+  return {
+    profile: {
+      image: 'img',
+      policy: PolicySchema.parse(opts.policy ?? {}),
+      permissions: opts.permissions ?? {},
+      tenant: 'default',
+      workspaceDir: undefined,
+    },
+    dependencies: opts.dependencies ?? ['npm:zod@^3', 'npm:date-fns@^3'],
+    directory: opts.servers ? { servers: () => opts.servers! } : undefined,
+  };
+}
+
+describe('describeTool', () => {
+  it('teaches the result rules, await, the cached imports with their exact specifiers', () => {
+    const text = describeTool(input({}));
+    expect(text).toContain('a top-level `return x` ends the code with x');
+    expect(text).toContain('`export default x` makes x the result');
+    expect(text).toContain('the value of the last top-level expression statement is the result');
+    expect(text).toContain('Top-level `await` works');
+    expect(text).toContain('with exactly these specifiers: npm:zod@^3, npm:date-fns@^3');
+    expect(text).toContain('import * as lib from "npm:zod@^3"');
+    expect(text).toContain('Nothing else can be imported');
+    expect(describeTool(input({ dependencies: [] }))).toContain('no packages are pre-installed');
+  });
+
+  it('always teaches mcpFactory, and says when no server is configured', () => {
+    for (const servers of [undefined, []]) {
+      const text = describeTool(input({ servers }));
+      expect(text).toContain('The global `mcpFactory`');
+      expect(text).toContain('await mcpFactory.load("name")');
+      expect(text).toContain('No MCP servers are configured');
+      expect(text).not.toContain('get_tools');
+    }
+    const text = describeTool(input({ servers: ['github', 'memory'] }));
+    expect(text).toContain('The global `mcpFactory`');
+    expect(text).toContain('MCP servers available: github, memory.');
+    expect(text).toContain('get_tools');
+    expect(text).not.toContain('No MCP servers');
+  });
+
+  it('states the permissions, files and limits in force', () => {
+    const none = describeTool(input({ policy: { workspace: { mode: 'none' } } }));
+    expect(none).toContain('Permissions: none (no file, network, environment or subprocess access)');
+    expect(none).toContain('Deno.errors.NotCapable');
+    expect(none).not.toContain('/workspace');
+    expect(none).not.toContain('Deno.Command');
+    expect(none).toContain('30000 ms by default');
+    expect(none).toContain('up to 120000 ms');
+    expect(none).toContain('512 MB of memory');
+    expect(none).toContain('no network at all');
+
+    const granted = describeTool(
+      input({
+        permissions: { read: ['/workspace'], write: ['/workspace'], run: ['git'] },
+        policy: {
+          workspace: { mode: 'ro' },
+          container: { network: 'egress', memoryMb: 256 },
+          deno: { allowUncachedImports: true },
+        },
+      }),
+    );
+    expect(granted).toContain('Permissions: read: /workspace; write: /workspace; run: git.');
+    expect(granted).toContain('new Deno.Command("name"');
+    expect(granted).toContain('/workspace persists between calls (mounted read-only)');
+    expect(granted).toContain('256 MB of memory, network as far as the permissions allow');
+    expect(granted).toContain('other npm:/jsr: packages are downloaded at run time');
+    expect(granted).not.toContain('Nothing else can be imported');
+  });
+});
