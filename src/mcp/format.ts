@@ -29,7 +29,7 @@ export function formatResultText(result: ExecutionResult, limits: FormatLimits):
   const section = (title: string, text: string, truncated: boolean) => {
     if (!text && !truncated) return;
     parts.push(
-      `--- ${title} ---\n${text}${truncated ? `${text.endsWith('\n') ? '' : '\n'}${truncationNote(title, limits.maxOutputBytes)}` : ''}`,
+      `--- ${title} ---\n${text}${truncated ? `${text === '' || text.endsWith('\n') ? '' : '\n'}${truncationNote(title, limits.maxOutputBytes)}` : ''}`,
     );
   };
   section('stdout', result.stdout, result.truncated.stdout);
