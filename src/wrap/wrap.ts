@@ -44,37 +44,6 @@ function emptyStatement(source: string, start: number, end: number): Edit {
   return { start, end, text: `;${blank(source, start + 1, end)}` };
 }
 
-const FUNCTION_TYPES = new Set([
-  'FunctionDeclaration',
-  'FunctionExpression',
-  'ArrowFunctionExpression',
-  'ObjectMethod',
-  'ClassMethod',
-  'ClassPrivateMethod',
-  'ClassDeclaration',
-  'ClassExpression',
-  'ClassProperty',
-  'ClassPrivateProperty',
-  'StaticBlock',
-  'TSModuleDeclaration',
-]);
-
-/** Whether a `return` sits in top-level code (not inside any function or class). */
-function hasTopLevelReturn(node: unknown): boolean {
-  if (!node || typeof node !== 'object') return false;
-  if (Array.isArray(node)) return node.some(hasTopLevelReturn);
-  const n = node as Node;
-  if (typeof n.type !== 'string') return false;
-  if (n.type === 'ReturnStatement') return true;
-  if (FUNCTION_TYPES.has(n.type)) return false;
-  for (const [key, value] of Object.entries(n)) {
-    if (key === 'loc' || key === 'leadingComments' || key === 'trailingComments' || key === 'innerComments')
-      continue;
-    if (value && typeof value === 'object' && hasTopLevelReturn(value)) return true;
-  }
-  return false;
-}
-
 /**
  * An import declaration as one line for the module's first line: comments inside it become a space (a `//` comment
  * would swallow the rest of line 1) and it always ends with `;` (the next import or `export default` follows it).
@@ -172,8 +141,8 @@ function exportEdits(source: string, st: Statement, comments: Range[]): Edit[] {
  * result. Static imports are hoisted (they cannot live inside a function); `export const`/`function`/… become plain
  * declarations. The result is chosen like this:
  * 1. a top-level `return x` ends the code with x;
- * 2. otherwise, with `export default x`, x (evaluated where the statement stands; the code after it still runs);
- * 3. otherwise, when the code has no top-level `return`, the value of the last top-level expression statement.
+ * 2. code that runs to its end gives x of `export default x` (evaluated where the statement stands; the code after it
+ *    still runs) or, without one, the value of the last top-level expression statement.
  * Line N of the code stays line N of the module; only line 1 gains a prefix (`line1Offset` characters), so stack
  * traces and syntax errors point at the user's own lines.
  */
@@ -223,9 +192,8 @@ export function wrapUserCode(source: string): WrapResult {
     return fail(error.message, error.node.loc!.start.line, error.node.loc!.start.column + 1);
   }
 
-  const returns = hasTopLevelReturn(body);
   let captures = exportDefault !== undefined;
-  if (!returns && !exportDefault) {
+  if (!exportDefault) {
     const last = body.findLast((st) => st.type === 'ExpressionStatement');
     // A lone string statement at the top is a directive in the AST ("use strict"), but still an expression.
     const node: Node | undefined = last ?? program.directives.at(-1);
