@@ -6,33 +6,43 @@ import { z } from 'zod';
 import { PolicySchema } from '../config/policy.js';
 import { createCallDispatcher } from './dispatcher.js';
 import type { CallMessage } from './protocol.js';
-import type { UpstreamPool } from './upstreams.js';
+import { abortable, type UpstreamPool } from './upstreams.js';
 
-async function memoryPool(): Promise<UpstreamPool & { peak: () => number }> {
+async function memoryPool(connectMs = 0) {
   const server = new McpServer({ name: 'mem', version: '1' });
   let running = 0;
   let peak = 0;
+  let started = 0;
+  const cancelled: string[] = [];
   server.registerTool('echo', { inputSchema: { text: z.string() } }, ({ text }) => ({
     content: [{ type: 'text', text }],
   }));
   server.registerTool('secret', { inputSchema: {} }, () => ({ content: [{ type: 'text', text: 'hidden' }] }));
-  server.registerTool('slow', { inputSchema: { ms: z.number() } }, async ({ ms }) => {
+  server.registerTool('slow', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
     running++;
+    started++;
     peak = Math.max(peak, running);
+    extra.signal.addEventListener('abort', () => cancelled.push(String(extra.requestId)));
     await new Promise((r) => setTimeout(r, ms));
     running--;
     return { content: [{ type: 'text', text: 'done' }] };
   });
+  server.registerResource('readme', 'mem://readme', {}, (uri) => ({
+    contents: [{ uri: uri.href, text: 'hello' }],
+  }));
   const [a, b] = InMemoryTransport.createLinkedPair();
   await server.connect(a);
   const client = new Client({ name: 't', version: '1' });
   await client.connect(b);
-  return {
+  // A lazy connect that takes `connectMs` the first time, like a slow upstream start.
+  const connected = new Promise<Client>((r) => setTimeout(() => r(client), connectMs));
+  const pool: UpstreamPool = {
     names: () => ['mem', 'other'],
-    get: () => Promise.resolve(client),
+    get: () => connected,
+    use: async (_name, fn, signal) => fn(await abortable(connected, signal)),
     close: () => client.close(),
-    peak: () => peak,
   };
+  return { ...pool, peak: () => peak, started: () => started, cancelled };
 }
 
 const limits = { maxMcpCalls: 5, maxConcurrentMcpCalls: 2, mcpCallTimeoutMs: 200 };
@@ -107,5 +117,63 @@ describe('call dispatcher', () => {
       ok: false,
       error: { code: 'timeout', message: 'MCP call to "mem" timed out after 200 ms' },
     });
+  });
+
+  it('starts the per-call clock when the call arrives, covering the queue and a slow connect', async () => {
+    const pool = await memoryPool();
+    const d = createCallDispatcher({
+      pool,
+      allow: { servers: '*', tools: {} },
+      limits: { maxMcpCalls: 5, maxConcurrentMcpCalls: 1, mcpCallTimeoutMs: 300 },
+    });
+    const slow = (id: number) => call(id, 'callTool', { server: 'mem', name: 'slow', args: { ms: 200 } });
+    // Each alone fits in 300 ms; the second waits 200 ms for the slot first.
+    const [first, second] = await Promise.all([d.handle(slow(1)), d.handle(slow(2))]);
+    expect(first).toMatchObject({ ok: true });
+    expect(second).toMatchObject({ ok: false, error: { code: 'timeout' } });
+
+    const connecting = await memoryPool(500);
+    const d2 = createCallDispatcher({ pool: connecting, allow: { servers: '*', tools: {} }, limits });
+    const t0 = performance.now();
+    expect(
+      await d2.handle(call(1, 'callTool', { server: 'mem', name: 'echo', args: { text: 'x' } })),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'timeout', message: 'MCP call to "mem" timed out after 200 ms' },
+    });
+    expect(performance.now() - t0).toBeLessThan(450);
+  });
+
+  it('stops upstream work and rejects queued calls when the execution ends', async () => {
+    const pool = await memoryPool();
+    const d = createCallDispatcher({
+      pool,
+      allow: { servers: '*', tools: {} },
+      limits: { maxMcpCalls: 5, maxConcurrentMcpCalls: 1, mcpCallTimeoutMs: 10_000 },
+    });
+    const execution = new AbortController();
+    const slow = (id: number) => call(id, 'callTool', { server: 'mem', name: 'slow', args: { ms: 5000 } });
+    const replies = Promise.all([d.handle(slow(1), execution.signal), d.handle(slow(2), execution.signal)]);
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    execution.abort();
+    for (const reply of await replies) expect(reply).toMatchObject({ ok: false, error: { code: 'aborted' } });
+    expect(performance.now() - t0).toBeLessThan(500);
+    // The running call was cancelled at the upstream (notifications/cancelled); the queued one never started.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pool.cancelled).toHaveLength(1);
+    expect(pool.started()).toBe(1);
+    expect(await d.handle(slow(3), execution.signal)).toMatchObject({
+      ok: false,
+      error: { code: 'aborted' },
+    });
+  });
+
+  it('classifies a timeout by the SDK error code, not by the words of an upstream error', async () => {
+    const pool = await memoryPool();
+    const d = createCallDispatcher({ pool, allow: { servers: '*', tools: {} }, limits });
+    const reply = await d.handle(call(1, 'readResource', { server: 'mem', uri: 'timeout://timed-out' }));
+    expect(reply).toMatchObject({ ok: false, error: { code: 'upstream' } });
+    expect(!reply.ok && reply.error.message).toContain('timeout://timed-out');
   });
 });

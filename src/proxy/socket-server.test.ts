@@ -1,31 +1,65 @@
-import { mkdtemp } from 'node:fs/promises';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { access, mkdtemp } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createCallDispatcher } from './dispatcher.js';
 import { createFrameDecoder, encodeFrame } from './frames.js';
-import { createExecutionSocket, isProtocolViolation } from './socket-server.js';
+import type { CallMessage, ReplyMessage } from './protocol.js';
+import {
+  createExecutionSocket,
+  isProtocolViolation,
+  type CallHandler,
+  type ExecutionSocketOptions,
+} from './socket-server.js';
+import type { UpstreamPool } from './upstreams.js';
 
-async function setup(maxFrameBytes = 1024) {
+async function setup(options: Partial<ExecutionSocketOptions> = {}) {
   const baseDir = await mkdtemp(join(tmpdir(), 'sock-'));
   const sock = await createExecutionSocket({
     baseDir,
-    maxFrameBytes,
+    maxFrameBytes: 1024,
     helloTimeoutMs: 2000,
     sandboxUid: 65534,
+    ...options,
   });
   const client: Socket = await new Promise((resolve) => {
     const c = connect(join(sock.dir, 'mcp.sock'), () => resolve(c));
   });
-  const decoder = createFrameDecoder(1 << 20);
+  client.on('error', () => undefined);
+  const decoder = createFrameDecoder(1 << 24);
   const inbox: unknown[] = [];
-  client.on('data', (d: Buffer) => inbox.push(...decoder.push(d)));
+  let bytesIn = 0;
+  client.on('data', (d: Buffer) => {
+    bytesIn += d.length;
+    inbox.push(...decoder.push(d));
+  });
   client.write(encodeFrame({ t: 'hello', v: 1 }));
   await sock.ready;
-  return { sock, client, inbox };
+  const replies = () => inbox.filter((m): m is ReplyMessage => (m as { t?: unknown }).t === 'reply');
+  return { sock, client, inbox, replies, bytesIn: () => bytesIn };
+}
+
+/** A frame whose body is exactly this JSON text (JSON.stringify would drop or rewrite `__proto__`). */
+function rawFrame(text: string): Buffer {
+  const body = Buffer.from(text, 'utf8');
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(body.length, 0);
+  return Buffer.concat([header, body]);
 }
 
 const run = { t: 'run' as const, code: 'x', nonce: 'n', maxReturnBytes: 100 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const until = async (check: () => boolean, ms = 2000) => {
+  for (const end = Date.now() + ms; !check() && Date.now() < end;) await sleep(10);
+  return check();
+};
+const call = (id: number, extra: Partial<CallMessage> = {}) =>
+  encodeFrame({ t: 'call', id, op: 'callTool', server: 's', name: 'big', ...extra });
 
 describe('execution socket', () => {
   it('serves only the first connection', async () => {
@@ -40,7 +74,7 @@ describe('execution socket', () => {
   });
 
   it('ends the run on an oversized frame without buffering it', async () => {
-    const { sock, client } = await setup(1024);
+    const { sock, client } = await setup();
     const result = sock.run(run, undefined);
     const header = Buffer.alloc(4);
     header.writeUInt32BE(50 * 1024 * 1024, 0);
@@ -52,15 +86,207 @@ describe('execution socket', () => {
   });
 
   it('answers a malformed call that has an id, and ends the link on garbage', async () => {
-    const { sock, client, inbox } = await setup();
+    const { sock, client, replies } = await setup();
     const result = sock.run(run, undefined);
-    client.write(encodeFrame({ t: 'call', id: 7, op: 'rm -rf', __proto__: { polluted: true } }));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(inbox.at(-1)).toMatchObject({ t: 'reply', id: 7, ok: false, error: { code: 'bad_request' } });
+    client.write(rawFrame('{"t":"call","id":7,"op":"rm -rf","__proto__":{"polluted":true}}'));
+    expect(await until(() => replies().length === 1)).toBe(true);
+    expect(replies()[0]).toMatchObject({ t: 'reply', id: 7, ok: false, error: { code: 'bad_request' } });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     client.write(encodeFrame({ nonsense: true }));
     await expect(result).rejects.toThrow('invalid message');
     await sock.close();
+  });
+
+  it('lists no servers and names every server unknown when none is configured', async () => {
+    const { sock, client, replies } = await setup();
+    const result = sock.run(run, undefined);
+    client.write(encodeFrame({ t: 'call', id: 1, op: 'list' }));
+    client.write(encodeFrame({ t: 'call', id: 2, op: 'load', server: 'github' }));
+    expect(await until(() => replies().length === 2)).toBe(true);
+    expect(replies().find((r) => r.id === 1)).toEqual({ t: 'reply', id: 1, ok: true, result: [] });
+    expect(replies().find((r) => r.id === 2)).toMatchObject({
+      ok: false,
+      error: {
+        code: 'unknown_server',
+        message: expect.stringContaining('Unknown MCP server "github"') as string,
+      },
+    });
+    client.write(encodeFrame({ t: 'result', ok: true, valueTruncated: false }));
+    await result;
+    await sock.close();
+  });
+
+  it('counts every message, answered or malformed, against the budget', async () => {
+    for (const frame of [
+      (id: number) => encodeFrame({ t: 'call', id, op: 'list' }),
+      (id: number) => encodeFrame({ t: 'call', id, op: 'nope' }),
+    ]) {
+      const { sock, client, replies } = await setup({ maxMessages: 5 });
+      const result = sock.run(run, undefined);
+      for (let id = 1; id <= 5; id++) client.write(frame(id));
+      expect(await until(() => replies().length === 5)).toBe(true);
+      expect(sock.alive).toBe(true);
+      client.write(frame(6));
+      await expect(result).rejects.toThrow('sent more than 5 messages');
+      expect(replies()).toHaveLength(5);
+      await sock.close();
+    }
+  });
+
+  it('stops reading while replies pile up unread, and ends the run when they stay unread', async () => {
+    let handled = 0;
+    const big: CallHandler = {
+      handle: (msg) => {
+        handled++;
+        return Promise.resolve({ t: 'reply', id: msg.id, ok: true, result: 'x'.repeat(100_000) });
+      },
+    };
+    const { sock, client } = await setup({
+      maxOutstandingCalls: 20,
+      maxUnsentBytes: 200_000,
+      stallTimeoutMs: 300,
+    });
+    client.pause();
+    const result = sock.run(run, big);
+    // 1,000 calls asking for 100 KB each: 100 MB if the host kept answering a peer that never reads.
+    client.write(Buffer.concat(Array.from({ length: 1000 }, (_, i) => call(i + 1))));
+    const error = await result.catch((e: unknown) => e);
+    expect(isProtocolViolation(error)).toBe(true);
+    expect(String(error)).toContain('stopped reading replies');
+    // At most maxOutstandingCalls were taken on, plus the few replies the kernel buffers of the pair absorbed.
+    expect(handled).toBeGreaterThanOrEqual(20);
+    expect(handled).toBeLessThan(40);
+    await sock.close();
+  });
+
+  it('serves a peer that reads slowly, holding back new calls rather than queueing them', async () => {
+    let running = 0;
+    let peak = 0;
+    const slow: CallHandler = {
+      handle: async (msg) => {
+        peak = Math.max(peak, ++running);
+        await sleep(5);
+        running--;
+        return { t: 'reply', id: msg.id, ok: true, result: 'y'.repeat(20_000) };
+      },
+    };
+    const { sock, client, replies } = await setup({
+      maxOutstandingCalls: 4,
+      maxUnsentBytes: 50_000,
+      stallTimeoutMs: 2000,
+    });
+    const result = sock.run(run, slow);
+    client.write(Buffer.concat(Array.from({ length: 200 }, (_, i) => call(i + 1))));
+    // Read in bursts with pauses, as a busy runtime would.
+    const reader = setInterval(() => (client.isPaused() ? client.resume() : client.pause()), 20);
+    expect(await until(() => replies().length === 200, 10_000)).toBe(true);
+    clearInterval(reader);
+    client.resume();
+    expect(peak).toBe(4);
+    expect(new Set(replies().map((r) => r.id)).size).toBe(200);
+    client.write(encodeFrame({ t: 'result', ok: true, valueTruncated: false }));
+    await result;
+    await sock.close();
+  });
+
+  it('ends the run when a started frame does not complete in time, even if it dribbles', async () => {
+    const { sock, client } = await setup({ frameTimeoutMs: 300 });
+    const result = sock.run(run, undefined);
+    const frame = encodeFrame({ t: 'call', id: 1, op: 'list', server: 'x'.repeat(100) });
+    let i = 0;
+    const dribble = setInterval(() => i < frame.length && client.write(frame.subarray(i, ++i)), 30);
+    const error = await result.catch((e: unknown) => e);
+    clearInterval(dribble);
+    expect(String(error)).toContain('a frame did not complete within 300 ms');
+    expect(i).toBeLessThan(frame.length);
+    await sock.close();
+  });
+
+  it('keeps an idle connection between complete frames', async () => {
+    const { sock, client, replies } = await setup({ frameTimeoutMs: 100 });
+    const result = sock.run(run, undefined);
+    await sleep(250);
+    const frame = encodeFrame({ t: 'call', id: 1, op: 'list' });
+    client.write(frame.subarray(0, 3));
+    await sleep(50);
+    client.write(frame.subarray(3));
+    expect(await until(() => replies().length === 1)).toBe(true);
+    expect(sock.alive).toBe(true);
+    client.write(encodeFrame({ t: 'result', ok: true, valueTruncated: false }));
+    await result;
+    await sock.close();
+  });
+
+  it('aborts the calls of an execution when its result arrives or its link closes', async () => {
+    for (const end of ['result', 'close'] as const) {
+      const signals: AbortSignal[] = [];
+      const hang: CallHandler = {
+        handle: (msg, signal) => {
+          signals.push(signal!);
+          return new Promise((resolve) =>
+            signal!.addEventListener('abort', () =>
+              resolve({ t: 'reply', id: msg.id, ok: false, error: { message: 'aborted', code: 'aborted' } }),
+            ),
+          );
+        },
+      };
+      const { sock, client } = await setup();
+      const result = sock.run(run, hang);
+      client.write(call(1));
+      expect(await until(() => signals.length === 1)).toBe(true);
+      expect(signals[0]!.aborted).toBe(false);
+      if (end === 'result') {
+        client.write(encodeFrame({ t: 'result', ok: true, valueTruncated: false }));
+        await result;
+      } else {
+        client.destroy();
+        await expect(result).rejects.toThrow('closed its connection');
+      }
+      expect(signals[0]!.aborted).toBe(true);
+      await sock.close();
+    }
+  });
+
+  it('delivers arguments with constructor and prototype keys intact; __proto__ cannot pollute', async () => {
+    const server = new McpServer({ name: 'args', version: '1' });
+    server.registerTool('keys', { inputSchema: { data: z.record(z.string(), z.unknown()) } }, ({ data }) => ({
+      content: [{ type: 'text', text: JSON.stringify({ keys: Object.keys(data), data }) }],
+    }));
+    const [a, b] = InMemoryTransport.createLinkedPair();
+    await server.connect(a);
+    const upstream = new Client({ name: 't', version: '1' });
+    await upstream.connect(b);
+    const pool: UpstreamPool = {
+      names: () => ['args'],
+      get: () => Promise.resolve(upstream),
+      use: (_name, fn) => fn(upstream),
+      close: () => upstream.close(),
+    };
+    const calls = createCallDispatcher({
+      pool,
+      allow: { servers: '*', tools: {} },
+      limits: { maxMcpCalls: 10, maxConcurrentMcpCalls: 2, mcpCallTimeoutMs: 2000 },
+    });
+    const { sock, client, replies } = await setup();
+    const result = sock.run(run, calls);
+    client.write(
+      rawFrame(
+        '{"t":"call","id":1,"op":"callTool","server":"args","name":"keys","args":{"data":{"constructor":"c","prototype":{"x":1},"__proto__":{"polluted":true},"ok":1}},"__proto__":{"polluted":true}}',
+      ),
+    );
+    expect(await until(() => replies().length === 1)).toBe(true);
+    const reply = replies()[0]!;
+    expect(reply.ok).toBe(true);
+    const text = (reply as { result: { content: { text: string }[] } }).result.content[0]!.text;
+    expect(JSON.parse(text)).toEqual({
+      keys: ['constructor', 'prototype', 'ok'],
+      data: { constructor: 'c', prototype: { x: 1 }, ok: 1 },
+    });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    client.write(encodeFrame({ t: 'result', ok: true, valueTruncated: false }));
+    await result;
+    await sock.close();
+    await upstream.close();
   });
 
   it('resolves with the result and removes its directory on close', async () => {
@@ -69,7 +295,6 @@ describe('execution socket', () => {
     client.write(encodeFrame({ t: 'result', ok: true, value: '42', valueTruncated: false }));
     expect(await result).toEqual({ t: 'result', ok: true, value: '42', valueTruncated: false });
     await sock.close();
-    const { access } = await import('node:fs/promises');
     await expect(access(sock.dir)).rejects.toThrow();
   });
 });

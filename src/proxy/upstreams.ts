@@ -1,6 +1,11 @@
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { McpConfig } from '../config/mcp-config.js';
@@ -10,7 +15,14 @@ import type { Logger } from '../obs/index.js';
 /** SDK clients to the configured upstream MCP servers: started on first use, shared, restarted after a crash. */
 export interface UpstreamPool {
   names(): string[];
+  /** the server's shared client, connected on first use */
   get(name: string): Promise<Client>;
+  /**
+   * Runs `fn` with the server's client. A failure showing the connection is dead drops the client, so the next use
+   * reconnects. A request the server refused because it no longer knows the session (it restarted) never ran, so it
+   * is retried once on a fresh connection. `signal` stops the wait for a connection, not the shared connect.
+   */
+  use<T>(name: string, fn: (client: Client) => Promise<T>, signal?: AbortSignal): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -21,10 +33,94 @@ export interface UpstreamPoolOptions {
   version?: string;
 }
 
+/** The server refused a request for its session id: it restarted or expired the session, and ran nothing. */
+export function isSessionLost(error: unknown): boolean {
+  return (
+    error instanceof StreamableHTTPError &&
+    (error.code === 404 || (error.code === 400 && /session/i.test(error.message)))
+  );
+}
+
+/** An HTTP transport error after which the connection cannot serve requests: the server died or forgot us. */
+function isConnectionBroken(error: unknown): boolean {
+  if (isSessionLost(error)) return true;
+  // undici: `TypeError: fetch failed` (refused, reset) and `terminated` (a response stream cut off).
+  if (error instanceof TypeError) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /^(SSE stream disconnected|Failed to reconnect|Maximum reconnection attempts)/.test(message);
+}
+
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOENT: 'command not found (or its working directory does not exist)',
+  EACCES: 'permission denied (the command is not executable)',
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found',
+  ETIMEDOUT: 'connection timed out',
+  EPIPE: 'the server stopped reading',
+  UND_ERR_SOCKET: 'connection lost',
+};
+
+function systemCode(error: unknown): string | undefined {
+  for (let e = error, i = 0; e instanceof Error && i < 4; e = e.cause, i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/**
+ * What a client may read about an upstream failure: the server's own error text, or a description of the transport
+ * failure without host paths, URLs or headers (the full error goes to the conductor's log).
+ */
+export function describeUpstreamFailure(error: unknown): string {
+  if (error instanceof McpError) {
+    if (error.code === (ErrorCode.ConnectionClosed as number))
+      return 'the connection to the server closed (it exited or went away)';
+    return error.message;
+  }
+  if (error instanceof UnauthorizedError) return 'the server refused the credentials (HTTP 401)';
+  if (error instanceof StreamableHTTPError)
+    return (error.code ?? 0) > 0
+      ? `the server answered HTTP ${error.code}`
+      : 'the server sent an unexpected response';
+  const code = systemCode(error);
+  if (code !== undefined) return SYSTEM_ERRORS[code] ?? `transport error ${code.replace(/[^A-Z0-9_]/g, '')}`;
+  if (error instanceof Error && error.name === 'ZodError') return 'the server sent an invalid response';
+  if (error instanceof TypeError) return 'the connection to the server failed';
+  return 'unexpected transport error (see the conductor log)';
+}
+
+/** Waits for `promise` unless `signal` fires first; the work behind the promise goes on for its other users. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e as Error)),
+    );
+  });
+}
+
+type Entry = { promise: Promise<Client>; client?: Client };
+
 export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
   const servers = new Map(Object.entries(opts.servers));
-  const clients = new Map<string, Promise<Client>>();
+  const entries = new Map<string, Entry>();
+  const dead = new WeakSet<Client>();
   let closed = false;
+
+  /** Forgets this client if it is still the current one, so the next use reconnects; true when it was. */
+  const forget = (name: string, client: Client): boolean => {
+    dead.add(client);
+    if (entries.get(name)?.client !== client) return false;
+    entries.delete(name);
+    return true;
+  };
 
   const connect = async (name: string): Promise<Client> => {
     const server = servers.get(name)!;
@@ -50,47 +146,75 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
       transport = new StreamableHTTPClientTransport(new URL(server.url), {
         requestInit: { headers: server.headers },
       });
+      // An HTTP server that dies does not close the transport: its session is gone and every later request would
+      // fail. Close on the first sign of that; closing also fails the requests still waiting on it.
+      client.onerror = (error) => {
+        if (!isConnectionBroken(error) || !forget(name, client)) return;
+        log.warn({ err: error }, 'upstream connection broken; reconnecting on next use');
+        void client.close().catch(() => undefined);
+      };
     }
     // A closed transport (the process died, the server went away) drops the client so the next use reconnects.
     client.onclose = () => {
-      log.warn('upstream connection closed');
-      const current = clients.get(name);
-      void current
-        ?.then((c) => c === client && clients.get(name) === current && clients.delete(name))
-        .catch(() => undefined);
+      if (forget(name, client)) log.warn('upstream connection closed');
     };
     try {
       await client.connect(transport, { timeout: opts.connectTimeoutMs ?? 30_000 });
     } catch (error) {
+      log.warn({ err: error }, 'upstream failed to start');
       await client.close().catch(() => undefined);
-      throw new UpstreamError(`could not start MCP server "${name}": ${(error as Error).message}`, {
-        cause: error,
-      });
+      const why =
+        error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number)
+          ? 'it did not answer initialize in time'
+          : error instanceof McpError && error.code === (ErrorCode.ConnectionClosed as number)
+            ? 'it exited before it was ready (its stderr is in the conductor log)'
+            : describeUpstreamFailure(error);
+      throw new UpstreamError(`could not start MCP server "${name}": ${why}`, { cause: error });
     }
     log.info('upstream connected');
     return client;
   };
 
+  const get = (name: string): Promise<Client> => {
+    if (closed) return Promise.reject(new UpstreamError('the conductor is shutting down'));
+    if (!servers.has(name)) return Promise.reject(new UpstreamError(`Unknown MCP server "${name}"`));
+    const existing = entries.get(name);
+    if (existing) return existing.promise;
+    const entry: Entry = { promise: connect(name) };
+    entries.set(name, entry);
+    entry.promise.then(
+      (client) => {
+        if (dead.has(client)) {
+          if (entries.get(name) === entry) entries.delete(name);
+        } else entry.client = client;
+      },
+      () => {
+        if (entries.get(name) === entry) entries.delete(name);
+      },
+    );
+    return entry.promise;
+  };
+
   return {
     names: () => [...servers.keys()].sort(),
-    get(name) {
-      if (closed) return Promise.reject(new UpstreamError('the conductor is shutting down'));
-      if (!servers.has(name)) return Promise.reject(new UpstreamError(`Unknown MCP server "${name}"`));
-      let client = clients.get(name);
-      if (!client) {
-        client = connect(name);
-        clients.set(name, client);
-        client.catch(() => {
-          if (clients.get(name) === client) clients.delete(name);
-        });
+    get,
+    async use(name, fn, signal) {
+      for (let attempt = 0; ; attempt++) {
+        const client = await abortable(get(name), signal);
+        try {
+          return await fn(client);
+        } catch (error) {
+          if (!isSessionLost(error)) throw error;
+          if (forget(name, client)) void client.close().catch(() => undefined);
+          if (attempt > 0 || signal?.aborted) throw error;
+        }
       }
-      return client;
     },
     async close() {
       closed = true;
-      const all = [...clients.values()];
-      clients.clear();
-      await Promise.allSettled(all.map(async (c) => (await c).close()));
+      const all = [...entries.values()];
+      entries.clear();
+      await Promise.allSettled(all.map(async (e) => (await e.promise).close()));
     },
   };
 }
