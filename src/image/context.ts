@@ -10,6 +10,10 @@ export type ImageEntry =
   | { kind: 'file'; path: string; mode: number; hostPath: string }
   | { kind: 'content'; path: string; mode: number; content: Buffer }
   | { kind: 'dir'; path: string; mode: number }
+  /** a symbolic link; `target` as the host's readlink gives it (relative or absolute) */
+  | { kind: 'symlink'; path: string; target: string }
+  /** a hard link to an earlier `file` entry of the same bytes and mode (the tar header sets the shared mode) */
+  | { kind: 'hardlink'; path: string; target: string; mode: number }
   /** a host directory copied recursively: files 0644 (0755 if executable), dirs 0755 */
   | { kind: 'tree'; path: string; hostPath: string };
 
@@ -25,6 +29,14 @@ export async function hashEntries(entries: ImageEntry[], extra: string): Promise
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const e of sorted) {
     if (e.kind === 'tree') continue;
+    if (e.kind === 'symlink') {
+      h.update(`symlink\0${e.path}\0${e.target}\0`);
+      continue;
+    }
+    if (e.kind === 'hardlink') {
+      h.update(`hardlink\0${e.path}\0${e.target}\0${e.mode.toString(8)}\0`);
+      continue;
+    }
     h.update(`${e.kind}\0${e.path}\0${e.mode.toString(8)}\0`);
     if (e.kind === 'content') h.update(e.content);
     else if (e.kind === 'file')
@@ -32,6 +44,43 @@ export async function hashEntries(entries: ImageEntry[], extra: string): Promise
     h.update('\0');
   }
   return h.digest('hex');
+}
+
+async function fileDigest(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/**
+ * Host files with the same bytes and mode (git is both /usr/bin/git and /usr/lib/git-core/git) are stored once:
+ * the later ones become hard links to the first.
+ */
+export async function linkIdenticalFiles(entries: ImageEntry[]): Promise<ImageEntry[]> {
+  const sizes = new Map<string, number>();
+  const bySize = new Map<number, number>();
+  for (const e of entries) {
+    if (e.kind !== 'file') continue;
+    const { size } = await stat(e.hostPath);
+    sizes.set(e.path, size);
+    bySize.set(size, (bySize.get(size) ?? 0) + 1);
+  }
+  const first = new Map<string, string>();
+  const out: ImageEntry[] = [];
+  for (const e of entries) {
+    if (e.kind !== 'file' || (bySize.get(sizes.get(e.path)!) ?? 0) < 2) {
+      out.push(e);
+      continue;
+    }
+    const key = `${e.mode}:${await fileDigest(e.hostPath)}`;
+    const target = first.get(key);
+    if (target) out.push({ kind: 'hardlink', path: e.path, target, mode: e.mode });
+    else {
+      first.set(key, e.path);
+      out.push(e);
+    }
+  }
+  return out;
 }
 
 function tarName(path: string): string {
@@ -100,7 +149,13 @@ export function createBuildContext(entries: ImageEntry[], dockerfile: string): R
       for (const e of entries) {
         addParents(e.path);
         const header = { name: tarName(e.path), uid: 0, gid: 0, mtime: new Date(0) };
-        if (e.kind === 'dir') pack.entry({ ...header, type: 'directory', mode: e.mode });
+        if (e.kind === 'dir') {
+          parents.add(e.path);
+          pack.entry({ ...header, type: 'directory', mode: e.mode });
+        } else if (e.kind === 'symlink')
+          pack.entry({ ...header, type: 'symlink', linkname: e.target, mode: 0o777 });
+        else if (e.kind === 'hardlink')
+          pack.entry({ ...header, type: 'link', linkname: tarName(e.target), mode: e.mode });
         else if (e.kind === 'content') pack.entry({ ...header, mode: e.mode }, e.content);
         else if (e.kind === 'file') await addFile(pack, header.name, e.mode, e.hostPath);
         else await addTree(pack, e.path, e.hostPath);
