@@ -8,8 +8,15 @@ export const LABEL_SOCKET_DIR = 'mcp-conductor.socket-dir';
 /** Host name and process id of the conductor, so start-up cleanup can tell a dead conductor from a live one. */
 export const LABEL_HOST = 'mcp-conductor.host';
 export const LABEL_PID = 'mcp-conductor.pid';
+/**
+ * `<boot id>:<pid>:<process start time>` of the conductor. A pid alone is not enough: a conductor restarted in its
+ * container is pid 1 again, so the old one's leftovers would look owned forever.
+ */
+export const LABEL_OWNER = 'mcp-conductor.owner';
 /** On images: the content hash of every build input. */
 export const LABEL_IMAGE_HASH = 'mcp-conductor.image-hash';
+/** On images: the hash of the inputs that do not come from the build host (an imported image is found by it). */
+export const LABEL_IMAGE_RECIPE = 'mcp-conductor.image-recipe';
 
 export interface ContainerIdentity {
   instanceId: string;
@@ -18,6 +25,7 @@ export interface ContainerIdentity {
   socketDir: string;
   host: string;
   pid: number;
+  owner: string;
 }
 
 export function containerLabels(id: ContainerIdentity): Record<string, string> {
@@ -29,5 +37,6 @@ export function containerLabels(id: ContainerIdentity): Record<string, string> {
     [LABEL_SOCKET_DIR]: id.socketDir,
     [LABEL_HOST]: id.host,
     [LABEL_PID]: String(id.pid),
+    [LABEL_OWNER]: id.owner,
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OverloadedError } from '../core/index.js';
-import { createLimiter } from './limiter.js';
+import { createContainerBudget, createLimiter } from './limiter.js';
 
 describe('limiter', () => {
   it('runs at most maxActive at once, queues up to maxQueued, refuses the rest', async () => {
@@ -28,5 +28,31 @@ describe('limiter', () => {
     await Promise.all([a, b, c]);
     expect(peak).toBe(2);
     expect(limiter.active).toBe(0);
+  });
+});
+
+describe('container budget', () => {
+  it('lets waiters go first, tells the pool when to give up idle room and when room is free', async () => {
+    const budget = createContainerBudget(2);
+    let waits = 0;
+    let rooms = 0;
+    budget.listen({ onWait: () => waits++, onRoom: () => rooms++ });
+    const a = budget.tryAcquire();
+    const b = await budget.acquire();
+    expect(a).toBeDefined();
+    expect(budget.tryAcquire()).toBeUndefined();
+    const c = budget.acquire();
+    expect(waits).toBe(1);
+    expect(budget.waiting).toBe(1);
+    a!.release();
+    a!.release(); // idempotent: must not free a second place
+    const leaseC = await c;
+    expect(budget.used).toBe(2);
+    expect(rooms).toBe(0); // the room went to the waiter, not to the pool
+    expect(budget.tryAcquire()).toBeUndefined();
+    b.release();
+    leaseC.release();
+    expect(budget.used).toBe(0);
+    expect(rooms).toBe(2);
   });
 });

@@ -57,3 +57,75 @@ export function nestLimiters(inner: Limiter, outer: Limiter): Limiter {
     run: (fn) => inner.run(() => outer.run(fn)),
   };
 }
+
+/** One container's claim on the budget, held from before its creation until its removal has finished. */
+export interface ContainerLease {
+  /** Idempotent. */
+  release(): void;
+}
+
+/**
+ * Bounds how many containers exist at once (starting, idle, running or being removed), across every tenant and
+ * profile. Executions wait for room; the warm pool only takes room that nobody is waiting for, so it always yields.
+ */
+export interface ContainerBudget {
+  readonly capacity: number;
+  readonly used: number;
+  readonly waiting: number;
+  /** Waits for room (first come, first served). */
+  acquire(): Promise<ContainerLease>;
+  /** Room now and no one waiting, or undefined. */
+  tryAcquire(): ContainerLease | undefined;
+  /**
+   * `onWait` runs each time an acquire has to wait (the pool then gives up an idle container); `onRoom` runs when
+   * room frees up that no waiter takes (the pool then refills).
+   */
+  listen(hooks: { onWait?: () => void; onRoom?: () => void }): void;
+}
+
+export function createContainerBudget(capacity: number): ContainerBudget {
+  let used = 0;
+  const waiting: ((lease: ContainerLease) => void)[] = [];
+  let hooks: { onWait?: () => void; onRoom?: () => void } = {};
+  const lease = (): ContainerLease => {
+    let held = true;
+    return {
+      release() {
+        if (!held) return;
+        held = false;
+        const next = waiting.shift();
+        if (next) next(lease());
+        else {
+          used--;
+          hooks.onRoom?.();
+        }
+      },
+    };
+  };
+  return {
+    capacity,
+    get used() {
+      return used;
+    },
+    get waiting() {
+      return waiting.length;
+    },
+    acquire() {
+      if (used < capacity && waiting.length === 0) {
+        used++;
+        return Promise.resolve(lease());
+      }
+      const p = new Promise<ContainerLease>((resolve) => waiting.push(resolve));
+      hooks.onWait?.();
+      return p;
+    },
+    tryAcquire() {
+      if (used >= capacity || waiting.length > 0) return undefined;
+      used++;
+      return lease();
+    },
+    listen(h) {
+      hooks = h;
+    },
+  };
+}

@@ -6,6 +6,7 @@ import { containerLabels, createDemuxer, type DockerPort } from '../docker/index
 import type { Logger } from '../obs/index.js';
 import { createExecutionSocket, type ExecutionSocket } from '../proxy/socket-server.js';
 import { containerSpec, SANDBOX_UID } from './container-spec.js';
+import type { ContainerLease } from './limiter.js';
 import { createOutputCollector, type OutputCollector } from './output.js';
 import type { SandboxProfile } from './profile.js';
 
@@ -21,11 +22,16 @@ export interface PreparedSandbox {
   readonly nonce: string;
   readonly stdout: OutputCollector;
   readonly stderr: OutputCollector;
-  /** resolves with the exit code when the container exits */
+  /**
+   * Resolves with the exit code when the container exits; rejects (DockerUnavailableError) when the engine stops
+   * answering, after which the container's fate is unknown and it must not be used. Always has a handler attached.
+   */
   readonly exited: Promise<number>;
   /** resolves when the attach stream has ended (all output received) */
   readonly streamEnded: Promise<void>;
   readonly createdAt: number;
+  /** this container's place in the container budget, given back once it is removed */
+  readonly lease: ContainerLease | undefined;
 }
 
 export interface PrepareDeps {
@@ -34,6 +40,8 @@ export interface PrepareDeps {
   instanceId: string;
   socketBaseDir: string;
   startupTimeoutMs: number;
+  /** what goes into the owner label, so reap can tell a dead conductor from a live one */
+  ownerToken: string;
 }
 
 function frameLimit(profile: SandboxProfile): number {
@@ -41,18 +49,30 @@ function frameLimit(profile: SandboxProfile): number {
   return profile.policy.limits.maxReturnBytes * 6 + 1024 * 1024;
 }
 
-export async function prepareSandbox(deps: PrepareDeps, profile: SandboxProfile): Promise<PreparedSandbox> {
+/** Makes a started, connected sandbox. The lease (if any) is given back here on failure, else by disposeSandbox. */
+export async function prepareSandbox(
+  deps: PrepareDeps,
+  profile: SandboxProfile,
+  lease?: ContainerLease,
+): Promise<PreparedSandbox> {
   const executionId = randomUUID();
   const log = deps.logger.child({ executionId });
   const t0 = performance.now();
-  const socket = await createExecutionSocket({
-    baseDir: deps.socketBaseDir,
-    maxFrameBytes: frameLimit(profile),
-    helloTimeoutMs: deps.startupTimeoutMs,
-    sandboxUid: SANDBOX_UID,
-  });
+  let socket: ExecutionSocket;
+  try {
+    socket = await createExecutionSocket({
+      baseDir: deps.socketBaseDir,
+      maxFrameBytes: frameLimit(profile),
+      helloTimeoutMs: deps.startupTimeoutMs,
+      sandboxUid: SANDBOX_UID,
+    });
+  } catch (error) {
+    lease?.release();
+    throw error;
+  }
   let containerId: string | undefined;
   let stream: Duplex | undefined;
+  let startupTimer: NodeJS.Timeout | undefined;
   try {
     const name = `mcp-conductor-${deps.instanceId.slice(0, 8)}-${executionId.slice(0, 12)}`;
     const labels = containerLabels({
@@ -62,6 +82,7 @@ export async function prepareSandbox(deps: PrepareDeps, profile: SandboxProfile)
       socketDir: socket.dir,
       host: hostname(),
       pid: process.pid,
+      owner: deps.ownerToken,
     });
     containerId = await deps.docker.createContainer(containerSpec(profile, socket.dir, name, labels));
     log.debug({ step: 'create', ms: Math.round(performance.now() - t0) }, 'container created');
@@ -79,16 +100,18 @@ export async function prepareSandbox(deps: PrepareDeps, profile: SandboxProfile)
       stream!.once('error', () => resolve());
     });
     const exited = deps.docker.wait(containerId);
+    // Every promise below gets a handler where it is made: Node exits on an unhandled rejection, and the engine
+    // can go away (a wait fails) long after the race that first looked at it is over.
     exited.catch(() => undefined);
     await deps.docker.start(containerId);
     log.debug({ step: 'start', ms: Math.round(performance.now() - t0) }, 'container started');
-    const startupTimer = new Promise<never>((_, reject) => {
-      const t = setTimeout(
+    const timedOut = new Promise<never>((_, reject) => {
+      startupTimer = setTimeout(
         () => reject(new SandboxError(`the sandbox did not become ready within ${deps.startupTimeoutMs} ms`)),
         deps.startupTimeoutMs,
       );
-      void socket.ready.finally(() => clearTimeout(t)).catch(() => undefined);
     });
+    timedOut.catch(() => undefined);
     const exitedEarly = exited.then(async (code) => {
       await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 500))]);
       const said = stderr.text().slice(0, 500).trim();
@@ -96,8 +119,9 @@ export async function prepareSandbox(deps: PrepareDeps, profile: SandboxProfile)
         `the sandbox exited during start-up (code ${code}): ${said || 'no output; the container runtime could not start it (check the policy limits and `mcp-conductor doctor`)'}`,
       );
     });
-    await Promise.race([socket.ready, exitedEarly, startupTimer]);
     exitedEarly.catch(() => undefined);
+    await Promise.race([socket.ready, exitedEarly, timedOut]);
+    clearTimeout(startupTimer);
     log.debug({ step: 'ready', ms: Math.round(performance.now() - t0) }, 'sandbox runtime connected');
     return {
       containerId,
@@ -110,20 +134,34 @@ export async function prepareSandbox(deps: PrepareDeps, profile: SandboxProfile)
       exited,
       streamEnded,
       createdAt: Date.now(),
+      lease,
     };
   } catch (error) {
+    clearTimeout(startupTimer);
     stream?.destroy();
-    if (containerId) await deps.docker.remove(containerId).catch(() => undefined);
-    await socket.close();
+    try {
+      if (containerId) await deps.docker.remove(containerId).catch(() => undefined);
+      await socket.close();
+    } finally {
+      lease?.release();
+    }
     throw error;
   }
 }
 
-/** Kills and removes the container and its socket directory. Idempotent. */
+/**
+ * Kills and removes the container and its socket directory, then gives its place in the budget back. Idempotent.
+ * When the engine cannot remove it, the place is given back anyway, so an engine outage cannot shrink the budget for
+ * good; what is left is reaped by this conductor's close (by instance label) or by the next start-up.
+ */
 export async function disposeSandbox(docker: DockerPort, sandbox: PreparedSandbox): Promise<void> {
   try {
     await docker.remove(sandbox.containerId);
   } finally {
-    await sandbox.socket.close();
+    try {
+      await sandbox.socket.close();
+    } finally {
+      sandbox.lease?.release();
+    }
   }
 }

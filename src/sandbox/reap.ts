@@ -1,11 +1,57 @@
-import { rm } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { LABEL_HOST, LABEL_INSTANCE, LABEL_PID, LABEL_SOCKET_DIR, type DockerPort } from '../docker/index.js';
+import { isAbsolute, join } from 'node:path';
+import {
+  LABEL_HOST,
+  LABEL_INSTANCE,
+  LABEL_OWNER,
+  LABEL_PID,
+  LABEL_SOCKET_DIR,
+  type DockerPort,
+} from '../docker/index.js';
 
-/** A conductor on another host, or one whose pid still runs here, is treated as alive. */
-function isOwnerAlive(labels: Record<string, string>): boolean {
+function readOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. */
+function startTicks(pid: number): string | undefined {
+  const stat = readOr(`/proc/${pid}/stat`);
+  // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+function bootId(): string | undefined {
+  return readOr('/proc/sys/kernel/random/boot_id')?.trim();
+}
+
+/** Identifies this process across pid reuse and reboots: `<boot id>:<pid>:<start ticks>`, or '' without /proc. */
+export function ownerToken(pid = process.pid): string {
+  const boot = bootId();
+  const ticks = startTicks(pid);
+  return boot && ticks ? `${boot}:${pid}:${ticks}` : '';
+}
+
+/**
+ * Whether the conductor that made a container may still be running. A conductor on another host is assumed alive
+ * (conductors sharing an engine must have distinct host names, Docker's default). On this host, the owner token
+ * decides: another boot means dead; otherwise the pid must run and have started at the same tick. A conductor
+ * restarted in its container is pid 1 again, but not from the same tick.
+ */
+export function isOwnerAlive(labels: Record<string, string>): boolean {
   if (labels[LABEL_HOST] !== hostname()) return true;
+  const owner = labels[LABEL_OWNER]?.split(':');
+  if (owner?.length === 3) {
+    const [boot, pid, ticks] = owner;
+    if (boot !== bootId()) return false;
+    return startTicks(Number(pid)) === ticks;
+  }
+  // Containers labelled before the owner token, or made where /proc is missing: the pid is all there is.
   const pid = Number(labels[LABEL_PID]);
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
@@ -17,7 +63,7 @@ function isOwnerAlive(labels: Record<string, string>): boolean {
 }
 
 export interface ReapOptions {
-  /** only containers whose conductor process is gone (same host, pid not alive); otherwise all that match */
+  /** only containers whose conductor process is gone; otherwise all that match */
   onlyDead?: boolean;
   /** only containers of this conductor instance; otherwise every managed container */
   instanceId?: string;
@@ -25,9 +71,18 @@ export interface ReapOptions {
   exceptInstanceId?: string;
   /** socket directories are only removed when they sit under this directory */
   socketBaseDir: string;
+  /**
+   * Also remove socket directories no container refers to once they are this old. A live conductor makes the
+   * directory just before its container, so a fresh one may simply not have its container yet. Default 60 s.
+   */
+  orphanDirAgeMs?: number;
 }
 
-/** Removes containers (and their socket directories) left by a conductor that died. Returns how many. */
+function isUnder(dir: string, base: string): boolean {
+  return isAbsolute(dir) && dir.startsWith(`${base}/`) && !dir.includes('..');
+}
+
+/** Removes containers (and their socket directories) left by a conductor that died. Returns how many containers. */
 export async function reap(docker: DockerPort, opts: ReapOptions): Promise<number> {
   const filter: Record<string, string> = opts.instanceId ? { [LABEL_INSTANCE]: opts.instanceId } : {};
   const found = await docker.listManaged(filter);
@@ -39,9 +94,22 @@ export async function reap(docker: DockerPort, opts: ReapOptions): Promise<numbe
     removed++;
     const dir = c.labels[LABEL_SOCKET_DIR];
     // A label is data from the engine: only ever delete inside our own socket base directory.
-    if (dir && isAbsolute(dir) && dir.startsWith(`${opts.socketBaseDir}/`) && !dir.includes('..')) {
-      await rm(dir, { recursive: true, force: true });
-    }
+    if (dir && isUnder(dir, opts.socketBaseDir)) await rm(dir, { recursive: true, force: true });
   }
+  if (!opts.instanceId) await sweepOrphanDirs(docker, opts.socketBaseDir, opts.orphanDirAgeMs ?? 60_000);
   return removed;
+}
+
+/** Socket directories whose container is gone (a conductor killed between making the two, or during removal). */
+async function sweepOrphanDirs(docker: DockerPort, base: string, minAgeMs: number): Promise<void> {
+  const names = await readdir(base).catch(() => [] as string[]);
+  if (names.length === 0) return;
+  const inUse = new Set((await docker.listManaged()).map((c) => c.labels[LABEL_SOCKET_DIR]));
+  const now = Date.now();
+  for (const name of names) {
+    const dir = join(base, name);
+    if (!name.startsWith('x-') || inUse.has(dir)) continue;
+    const st = await lstat(dir).catch(() => undefined);
+    if (st?.isDirectory() && now - st.mtimeMs >= minAgeMs) await rm(dir, { recursive: true, force: true });
+  }
 }
