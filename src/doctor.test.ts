@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { readSettings } from './config/env.js';
+import { DockerUnavailableError } from './core/index.js';
+import { LABEL_IMAGE_RECIPE, type ImageInfo, type ListedImage } from './docker/index.js';
+import { doctorExitCode, runDoctor, type Check, type DoctorDocker } from './doctor.js';
+import { planImage } from './image/index.js';
+
+const paths = {
+  imageDir: new URL('../images/deno', import.meta.url).pathname,
+  policiesDir: new URL('../policies', import.meta.url).pathname,
+};
+const architecture = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+
+/** A fake engine for this pure logic: fixed info and a fixed list of sandbox images. */
+function fakeDocker(images: ListedImage[], opts: { down?: boolean; runtimes?: string[] } = {}): DoctorDocker {
+  return {
+    info: () =>
+      opts.down
+        ? Promise.reject(new DockerUnavailableError('The Docker engine is not reachable (ENOENT)'))
+        : Promise.resolve({
+            serverVersion: '27.0',
+            architecture,
+            runtimes: opts.runtimes ?? ['runc', 'runsc'],
+          }),
+    inspectImage: (ref: string): Promise<ImageInfo | undefined> => {
+      const i = images.find((x) => x.tags.includes(ref));
+      return Promise.resolve(i && { id: i.id, labels: i.labels, sizeBytes: i.sizeBytes });
+    },
+    listImages: () => Promise.resolve(images),
+  };
+}
+
+const image = (tag: string, labels: Record<string, string> = {}): ListedImage => ({
+  id: `sha256:${tag.length}`,
+  tags: [tag],
+  labels,
+  sizeBytes: 133_000_000,
+  createdMs: 0,
+});
+
+const settings = (env: Record<string, string> = {}) => readSettings(env);
+const byName = (checks: Check[], name: string) => checks.find((c) => c.name === name);
+const wanted = async () => planImage({ docker: fakeDocker([]), imageDir: paths.imageDir, registries: {} });
+
+describe('doctor', () => {
+  it('passes, exit status 0, when the image the inputs give is there', async () => {
+    const plan = await wanted();
+    const checks = await runDoctor(fakeDocker([image(plan.tag)]), settings(), paths, {});
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    expect(byName(checks, 'image')?.detail).toContain(`${plan.tag} present (133.0 MB`);
+    expect(doctorExitCode(checks)).toBe(0);
+  });
+
+  it('says "not built" when the repository has no image at all', async () => {
+    const plan = await wanted();
+    const checks = await runDoctor(fakeDocker([]), settings(), paths, {});
+    expect(byName(checks, 'image')).toMatchObject({ ok: false });
+    expect(byName(checks, 'image')?.detail).toMatch(/^not built: .* is missing: run `mcp-conductor image`/);
+    expect(byName(checks, 'image')?.detail).toContain(plan.tag);
+    expect(doctorExitCode(checks)).toBe(1);
+  });
+
+  it('says "stale (have X, inputs now give Y)" when only images of other inputs exist', async () => {
+    const plan = await wanted();
+    const old = 'mcp-conductor-sandbox:0123456789abcdef';
+    const checks = await runDoctor(
+      fakeDocker([image(old, { [LABEL_IMAGE_RECIPE]: 'other' })]),
+      settings(),
+      paths,
+      {},
+    );
+    const detail = byName(checks, 'image')?.detail ?? '';
+    expect(byName(checks, 'image')?.ok).toBe(false);
+    expect(detail).toContain(`stale: the engine has ${old}, but the inputs now give ${plan.tag}`);
+    expect(doctorExitCode(checks)).toBe(1);
+  });
+
+  it('accepts an imported image of the same recipe whose tag this host would not compute', async () => {
+    const plan = await wanted();
+    const imported = 'mcp-conductor-sandbox:fedcba9876543210';
+    const checks = await runDoctor(
+      fakeDocker([image(imported, { [LABEL_IMAGE_RECIPE]: plan.recipeHash })]),
+      settings(),
+      paths,
+      {},
+    );
+    expect(byName(checks, 'image')).toMatchObject({ ok: true });
+    expect(byName(checks, 'image')?.detail).toContain(`${imported} present`);
+    expect(byName(checks, 'image')?.detail).toContain(`a build here would give ${plan.tag}`);
+    expect(doctorExitCode(checks)).toBe(0);
+  });
+
+  it('still checks the policy, RUN_ARGS and mcp.json when Docker is down, and exits 1 saying why', async () => {
+    const checks = await runDoctor(
+      fakeDocker([], { down: true }),
+      settings({ MCP_CONDUCTOR_POLICY: 'no-such-policy', MCP_CONDUCTOR_RUN_ARGS: 'allow-bogus' }),
+      paths,
+      {},
+    );
+    expect(byName(checks, 'docker')).toMatchObject({ ok: false });
+    expect(byName(checks, 'docker')?.detail).toContain('not reachable');
+    expect(byName(checks, 'policy')).toMatchObject({ ok: false });
+    expect(byName(checks, 'policy')?.detail).toContain('no-such-policy');
+    expect(byName(checks, 'run args')).toMatchObject({ ok: false });
+    expect(byName(checks, 'run args')?.detail).toContain('allow-bogus');
+    expect(byName(checks, 'image')?.detail).toContain('not checked');
+    expect(checks.map((c) => c.name)).toEqual(['docker', 'policy', 'image', 'run args', 'mcp config']);
+    expect(doctorExitCode(checks)).toBe(1);
+  });
+
+  it('with Docker down and a good config, only Docker fails', async () => {
+    const checks = await runDoctor(fakeDocker([], { down: true }), settings(), paths, {});
+    expect(checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['docker', 'image']);
+    expect(byName(checks, 'policy')).toMatchObject({ ok: true });
+  });
+
+  it('fails the runtimes check when the policy needs a runtime the engine lacks', async () => {
+    const plan = await wanted();
+    const checks = await runDoctor(
+      fakeDocker([image(plan.tag)], { runtimes: ['runc'] }),
+      settings({ MCP_CONDUCTOR_POLICY: 'strict' }),
+      paths,
+      {},
+    );
+    expect(byName(checks, 'runtimes')).toMatchObject({ ok: false });
+    expect(byName(checks, 'runtimes')?.detail).toContain('needs the runsc runtime');
+    expect(doctorExitCode(checks)).toBe(1);
+  });
+});
