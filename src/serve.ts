@@ -6,16 +6,23 @@ import { startConductor, type ConductorPaths, type TenantContext } from './condu
 import { createDockerClient } from './docker/index.js';
 import { createHttpApp, createTokenResolver, type TenantEndpoint } from './http/index.js';
 import { createServer } from './mcp/index.js';
-import { createAuditLog, createMetrics, type Logger } from './obs/index.js';
+import { SERVE_DEFAULTS } from './serve-options.js';
+import { createAuditLog, createMetrics, type ExecutionOutcome, type Logger } from './obs/index.js';
 
 export interface ServeOptions {
   host: string;
   port: number;
   stateless?: boolean;
   allowedHost: string[];
+  /** browser origins allowed to call /mcp; CORS is on for exactly these, off when empty */
   allowedOrigin: string[];
   auditLog?: string;
-  grace: number;
+  /** ms that running executions get to finish after SIGTERM/SIGINT */
+  grace?: number;
+  /** ms without requests after which a session is closed */
+  sessionIdleTimeout?: number;
+  /** open sessions across all tenants */
+  maxSessions?: number;
   insecureNoAuth?: boolean;
 }
 
@@ -37,7 +44,13 @@ export async function serveHttp(args: {
   options: ServeOptions;
   onShutdown: (close: () => Promise<void>) => void;
 }): Promise<void> {
-  const { settings, logger, options } = args;
+  const { settings, logger } = args;
+  const options = {
+    ...args.options,
+    grace: args.options.grace ?? SERVE_DEFAULTS.graceMs,
+    sessionIdleTimeout: args.options.sessionIdleTimeout ?? SERVE_DEFAULTS.sessionIdleTimeoutMs,
+    maxSessions: args.options.maxSessions ?? SERVE_DEFAULTS.maxSessions,
+  };
   const tenants = settings.tenantsPath ? await loadTenants(settings.tenantsPath) : undefined;
   if (!tenants && !isLoopback(options.host) && !options.insecureNoAuth) {
     throw new ConfigError(
@@ -45,7 +58,11 @@ export async function serveHttp(args: {
     );
   }
   let activeExecutions = () => 0;
-  const metrics = createMetrics(() => activeExecutions());
+  let openSessions = () => 0;
+  const metrics = createMetrics({
+    activeExecutions: () => activeExecutions(),
+    openSessions: () => openSessions(),
+  });
   const conductor = await startConductor(
     createDockerClient(),
     settings,
@@ -60,8 +77,16 @@ export async function serveHttp(args: {
   activeExecutions = () => conductor.activeExecutions();
   const audit = createAuditLog(options.auditLog, (err) => logger.error({ err }, 'audit log write failed'));
 
-  const endpoint = (ctx: TenantContext): TenantEndpoint => ({
+  // Aborted first thing on shutdown: tool calls not yet running are refused from then on.
+  const stopping = new AbortController();
+  const onExecution = (tenant: string, outcome: ExecutionOutcome) => {
+    metrics.executions.inc({ tenant, status: outcome.status });
+    if (outcome.resources) metrics.duration.observe({ tenant }, outcome.durationMs / 1000);
+    audit.record(tenant, outcome);
+  };
+  const endpoint = (ctx: TenantContext, maxSessions: number): TenantEndpoint => ({
     id: ctx.id,
+    maxSessions,
     createServer: () =>
       createServer({
         executor: ctx.executor,
@@ -70,22 +95,22 @@ export async function serveHttp(args: {
         directory: ctx.directory,
         logger,
         version: args.version,
-        onExecution: (result, code) => {
-          metrics.executions.inc({ tenant: ctx.id, status: result.status });
-          metrics.duration.observe({ tenant: ctx.id }, result.durationMs / 1000);
-          audit.record(ctx.id, code, result, result.resources.mcpCalls ?? 0);
-        },
+        onExecution: (outcome) => onExecution(ctx.id, outcome),
+        stopping: stopping.signal,
       }),
   });
 
   let authenticate: (authorization: string | undefined) => TenantEndpoint | undefined;
   if (tenants) {
     const contexts = await Promise.all(
-      tenants.map(async (t) => ({ tokenSha256: t.tokenSha256, value: endpoint(await conductor.tenant(t)) })),
+      tenants.map(async (t) => ({
+        tokenSha256: t.tokenSha256,
+        value: endpoint(await conductor.tenant(t), t.maxSessions),
+      })),
     );
     authenticate = createTokenResolver(contexts);
   } else {
-    const local = endpoint(await conductor.local());
+    const local = endpoint(await conductor.local(), options.maxSessions);
     authenticate = () => local;
   }
 
@@ -101,9 +126,11 @@ export async function serveHttp(args: {
     allowedOrigins: options.allowedOrigin,
     maxBodyBytes: MAX_BODY_BYTES,
     stateless: options.stateless === true,
-    maxSessions: 1000,
+    maxSessions: options.maxSessions,
+    sessionIdleTimeoutMs: options.sessionIdleTimeout,
     logger,
   });
+  openSessions = () => http.sessionCount();
   const server = serve({ fetch: http.app.fetch, hostname: options.host, port }, (info) =>
     logger.info(
       { address: info.address, port: info.port, tenants: tenants?.length ?? 0 },
@@ -111,10 +138,16 @@ export async function serveHttp(args: {
     ),
   );
   args.onShutdown(async () => {
-    // Stop accepting, let running executions finish within the grace period, then remove everything.
-    server.close();
+    // Refuse new work first (503 on /mcp and /readyz; queued executions fail without a container), keep the port
+    // open so refusals are clear, let running executions finish within the grace period, then remove everything.
+    http.stopAccepting();
+    stopping.abort();
     await conductor.close(options.grace);
     await http.close();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    });
     await audit.flush();
   });
 }

@@ -17,6 +17,8 @@ export const TenantSchema = z
     maxConcurrent: z.number().int().min(1).max(256).default(2),
     /** executions waiting for a slot before further calls are refused */
     maxQueued: z.number().int().min(0).max(10_000).default(8),
+    /** open Streamable HTTP sessions at once, so one tenant cannot take every place on the server */
+    maxSessions: z.number().int().min(1).max(10_000).default(64),
   })
   .strict();
 export type Tenant = z.infer<typeof TenantSchema>;

@@ -1,8 +1,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { ExecutionResultSchema, isAppError, type ExecutionResult } from '../core/index.js';
-import type { Logger } from '../obs/index.js';
+import { ExecutionResultSchema, isAppError, OverloadedError, type ExecutionResult } from '../core/index.js';
+import type { ExecutionOutcome, Logger, McpCallRecord } from '../obs/index.js';
 import type { McpDirectory } from '../proxy/directory.js';
+import type { CallHandler } from '../proxy/socket-server.js';
 import type { Executor } from '../sandbox/index.js';
 import type { SandboxProfile } from '../sandbox/profile.js';
 import { describeTool } from './describe.js';
@@ -16,8 +17,70 @@ export interface ServerContext {
   directory: McpDirectory | undefined;
   logger: Logger;
   version: string;
-  /** called once per finished execution (metrics, audit) */
-  onExecution?: (result: ExecutionResult, code: string) => void;
+  /** called once per run_deno_code call, however it ended (metrics, audit) */
+  onExecution?: (outcome: ExecutionOutcome) => void;
+  /** aborted when the conductor starts shutting down: calls not yet running are refused */
+  stopping?: AbortSignal;
+}
+
+const MAX_AUDITED_CALLS = 1000;
+
+function shuttingDown(): OverloadedError {
+  return new OverloadedError('The conductor is shutting down; this execution was not started. Try again.');
+}
+
+/** Wraps one execution's mcpFactory dispatcher to keep a record of the calls it served. */
+function recordingCalls<T extends CallHandler & { readonly callCount: number }>(
+  inner: T,
+  log: McpCallRecord[],
+): CallHandler & { readonly callCount: number } {
+  return {
+    get callCount() {
+      return inner.callCount;
+    },
+    async handle(msg, signal) {
+      const reply = await inner.handle(msg, signal);
+      if (log.length < MAX_AUDITED_CALLS)
+        log.push({
+          server: msg.server ?? '-',
+          op: msg.op,
+          ...(msg.name ? { name: msg.name } : {}),
+          ok: reply.ok,
+          ...(reply.ok ? {} : { errorCode: reply.error.code }),
+        });
+      return reply;
+    },
+  };
+}
+
+/**
+ * Runs `execute` unless shutdown begins before the execution got a slot: then the caller is refused at once and the
+ * execution, when it reaches the front of the queue, is refused by `admit` without taking a container.
+ */
+async function untilStopped<T>(
+  stopping: AbortSignal | undefined,
+  execute: (admit: () => void) => Promise<T>,
+): Promise<T> {
+  if (stopping?.aborted) throw shuttingDown();
+  let admitted = false;
+  const run = execute(() => {
+    if (stopping?.aborted) throw shuttingDown();
+    admitted = true;
+  });
+  if (!stopping) return run;
+  let onAbort = () => {};
+  const refused = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      if (!admitted) reject(shuttingDown());
+    };
+    stopping.addEventListener('abort', onAbort, { once: true });
+  });
+  run.catch(() => undefined);
+  try {
+    return await Promise.race([run, refused]);
+  } finally {
+    stopping.removeEventListener('abort', onAbort);
+  }
 }
 
 const OutputShape = ExecutionResultSchema.shape;
@@ -58,23 +121,46 @@ export function createServer(ctx: ServerContext): McpServer {
       annotations: { openWorldHint: true },
     },
     async ({ deno_code, timeout }) => {
+      const started = performance.now();
+      const mcpCalls: McpCallRecord[] = [];
+      let executionId: string | undefined;
+      const directory = ctx.directory;
       let result: ExecutionResult;
       try {
-        result = await ctx.executor.execute({
-          code: deno_code,
-          timeoutMs: timeout,
-          profile: ctx.profile,
-          calls: ctx.directory ? (id) => ctx.directory!.callsFor(id) : undefined,
-        });
+        result = await untilStopped(ctx.stopping, (admit) =>
+          ctx.executor.execute({
+            code: deno_code,
+            timeoutMs: timeout,
+            profile: ctx.profile,
+            calls: directory ? (id) => recordingCalls(directory.callsFor(id), mcpCalls) : undefined,
+            admit,
+            onStart: (id) => (executionId = id),
+          }),
+        );
       } catch (error) {
+        const refused = isAppError(error) && error.code === 'overloaded';
+        const text = errorText(error, ctx.logger);
+        ctx.onExecution?.({
+          status: refused ? 'rejected' : 'failed',
+          code: deno_code,
+          executionId,
+          durationMs: Math.round(performance.now() - started),
+          error: { code: isAppError(error) ? error.code : 'internal', message: text },
+          mcpCalls,
+        });
         return {
-          content: [
-            { type: 'text', text: `Execution failed\n--- error ---\n${errorText(error, ctx.logger)}` },
-          ],
+          content: [{ type: 'text', text: `Execution failed\n--- error ---\n${text}` }],
           isError: true,
         };
       }
-      ctx.onExecution?.(result, deno_code);
+      ctx.onExecution?.({
+        status: result.status,
+        code: deno_code,
+        executionId,
+        durationMs: result.durationMs,
+        resources: result.resources,
+        mcpCalls,
+      });
       return {
         content: [{ type: 'text', text: formatResultText(result, limits) }],
         structuredContent: result,

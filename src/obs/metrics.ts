@@ -1,14 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The Prometheus metrics of one conductor process (a registry per process, no global default). */
-export function createMetrics(activeExecutions: () => number = () => 0) {
+export function createMetrics(gauges: { activeExecutions?: () => number; openSessions?: () => number } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mcp_conductor_process_' });
   return {
     registry,
     executions: new Counter({
       name: 'mcp_conductor_executions_total',
-      help: 'Executions of run_deno_code by tenant and status',
+      help: 'Calls of run_deno_code by tenant and status (success, error, timeout, rejected, failed)',
       labelNames: ['tenant', 'status'] as const,
       registers: [registry],
     }),
@@ -24,7 +24,15 @@ export function createMetrics(activeExecutions: () => number = () => 0) {
       help: 'Executions running now',
       registers: [registry],
       collect() {
-        this.set(activeExecutions());
+        this.set(gauges.activeExecutions?.() ?? 0);
+      },
+    }),
+    sessions: new Gauge({
+      name: 'mcp_conductor_open_sessions',
+      help: 'Streamable HTTP sessions open now',
+      registers: [registry],
+      collect() {
+        this.set(gauges.openSessions?.() ?? 0);
       },
     }),
     mcpCalls: new Counter({

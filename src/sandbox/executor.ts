@@ -19,6 +19,10 @@ export interface ExecutionRequest {
   profile: SandboxProfile;
   /** the mcpFactory proxy for this execution, if any upstream servers are configured */
   calls?: (executionId: string) => CallHandler & { readonly callCount: number };
+  /** called once the execution has a slot, before any container is taken; throwing refuses it (shutdown) */
+  admit?: () => void;
+  /** told the execution id once a sandbox is assigned (audit) */
+  onStart?: (executionId: string) => void;
 }
 
 export interface Executor {
@@ -79,7 +83,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       }
       const timeoutMs = Math.min(request.timeoutMs ?? limits.defaultTimeoutMs, limits.maxTimeoutMs);
       return deps.limiter.run(async () => {
+        request.admit?.();
         const sandbox = await deps.source.acquire(request.profile);
+        request.onStart?.(sandbox.executionId);
         const log = deps.logger.child({ executionId: sandbox.executionId });
         try {
           log.debug({ step: 'deliver', codeBytes, timeoutMs }, 'delivering code');

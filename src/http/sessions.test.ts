@@ -1,0 +1,75 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import { describe, expect, it } from 'vitest';
+import { createSessionStore, onResponseEnd } from './sessions.js';
+
+function session(tenant: string) {
+  return {
+    tenant,
+    server: new McpServer({ name: 't', version: '1' }),
+    transport: new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined }),
+  };
+}
+
+describe('session store', () => {
+  it('refuses a tenant at its own cap and everyone at the global cap; reservations count', () => {
+    const store = createSessionStore({ maxSessions: 3, idleTimeoutMs: 60_000 });
+    store.add('a1', session('a'));
+    const release = store.reserve('a');
+    expect(store.refusal('a', 2)).toMatchObject({ status: 429 });
+    expect(store.refusal('b', 2)).toBeUndefined();
+    release();
+    release(); // idempotent
+    expect(store.refusal('a', 2)).toBeUndefined();
+    store.add('b1', session('b'));
+    store.add('b2', session('b'));
+    expect(store.refusal('c', 2)).toEqual({ status: 503, message: 'too many open sessions on this server' });
+    store.remove('b1');
+    expect(store.refusal('c', 2)).toBeUndefined();
+  });
+
+  it('closes sessions idle for longer than the timeout, but not one with a response in progress', () => {
+    let now = 1_000;
+    const store = createSessionStore({ maxSessions: 10, idleTimeoutMs: 500, now: () => now });
+    store.add('idle', session('a'));
+    store.add('busy', session('a'));
+    store.add('fresh', session('a'));
+    store.get('busy')!.busy = 1;
+    now = 1_400;
+    store.touch(store.get('fresh')!);
+    now = 1_600;
+    store.sweep();
+    expect(store.get('idle')).toBeUndefined();
+    expect(store.get('busy')).toBeDefined();
+    expect(store.get('fresh')).toBeDefined();
+    now = 2_000;
+    store.sweep();
+    expect(store.get('fresh')).toBeUndefined();
+    expect(store.size).toBe(1);
+    return store.closeAll(0);
+  });
+});
+
+describe('onResponseEnd', () => {
+  it('calls back once, after the body has been read to its end', async () => {
+    let calls = 0;
+    const res = onResponseEnd(new Response('hello', { status: 201, headers: { 'x-a': '1' } }), () => calls++);
+    expect(res.status).toBe(201);
+    expect(res.headers.get('x-a')).toBe('1');
+    expect(calls).toBe(0);
+    expect(await res.text()).toBe('hello');
+    expect(calls).toBe(1);
+  });
+
+  it('calls back when the client goes away mid-stream', async () => {
+    let calls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull: (c) => c.enqueue(new TextEncoder().encode('event\n')),
+    });
+    const res = onResponseEnd(new Response(body), () => calls++);
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(calls).toBe(1);
+  });
+});

@@ -1,0 +1,139 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+
+export interface Session {
+  tenant: string;
+  transport: WebStandardStreamableHTTPServerTransport;
+  server: McpServer;
+  lastSeenMs: number;
+  /** POST requests whose response has not finished yet (a tool call in progress) */
+  busy: number;
+}
+
+export interface SessionStoreOptions {
+  /** open sessions across all tenants */
+  maxSessions: number;
+  /** a session with no request for this long, and none in progress, is closed */
+  idleTimeoutMs: number;
+  now?: () => number;
+}
+
+/** Why a new session cannot be opened now, if it cannot. */
+export type OpenRefusal = { status: 429 | 503; message: string } | undefined;
+
+/**
+ * The open Streamable HTTP sessions: per-tenant and global caps, and an idle sweep so abandoned sessions (a client
+ * that vanished without DELETE) do not hold their tenant's places for ever.
+ */
+export function createSessionStore(opts: SessionStoreOptions) {
+  const now = opts.now ?? Date.now;
+  const sessions = new Map<string, Session>();
+  /** sessions whose initialize request is being handled, per tenant: they count against the caps */
+  const opening = new Map<string, number>();
+
+  const countFor = (tenant: string) => {
+    let n = opening.get(tenant) ?? 0;
+    for (const s of sessions.values()) if (s.tenant === tenant) n++;
+    return n;
+  };
+  const totalOpening = () => [...opening.values()].reduce((a, b) => a + b, 0);
+
+  const drop = (id: string) => {
+    const s = sessions.get(id);
+    if (!s) return;
+    sessions.delete(id);
+    void s.server.close().catch(() => undefined);
+  };
+
+  const sweep = () => {
+    const cutoff = now() - opts.idleTimeoutMs;
+    for (const [id, s] of sessions) if (s.busy === 0 && s.lastSeenMs < cutoff) drop(id);
+  };
+  const timer = setInterval(sweep, Math.max(100, Math.min(opts.idleTimeoutMs / 4, 30_000)));
+  timer.unref();
+
+  return {
+    get size() {
+      return sessions.size;
+    },
+    get(id: string) {
+      return sessions.get(id);
+    },
+    refusal(tenant: string, tenantMax: number): OpenRefusal {
+      if (sessions.size + totalOpening() >= opts.maxSessions)
+        return { status: 503, message: 'too many open sessions on this server' };
+      if (countFor(tenant) >= tenantMax)
+        return {
+          status: 429,
+          message: `tenant ${tenant} has ${tenantMax} open sessions, its limit: end one (DELETE /mcp) or wait for idle ones to expire`,
+        };
+      return undefined;
+    },
+    /** Reserves a place while the initialize request runs; the returned function releases it. */
+    reserve(tenant: string): () => void {
+      opening.set(tenant, (opening.get(tenant) ?? 0) + 1);
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        const n = (opening.get(tenant) ?? 1) - 1;
+        if (n > 0) opening.set(tenant, n);
+        else opening.delete(tenant);
+      };
+    },
+    add(id: string, session: Omit<Session, 'lastSeenMs' | 'busy'>) {
+      sessions.set(id, { ...session, lastSeenMs: now(), busy: 0 });
+    },
+    /** The session was closed by its client (DELETE) or its transport. */
+    remove: drop,
+    touch(s: Session) {
+      s.lastSeenMs = now();
+    },
+    sweep,
+    /** Waits (up to `maxWaitMs`) for responses in progress, then closes every session. */
+    async closeAll(maxWaitMs: number): Promise<void> {
+      clearInterval(timer);
+      const until = now() + maxWaitMs;
+      while ([...sessions.values()].some((s) => s.busy > 0) && now() < until)
+        await new Promise((r) => setTimeout(r, 50));
+      const all = [...sessions.values()];
+      sessions.clear();
+      await Promise.allSettled(all.map((s) => s.server.close()));
+    },
+  };
+}
+export type SessionStore = ReturnType<typeof createSessionStore>;
+
+/** Calls `done` once the response body has been fully sent or the client went away. */
+export function onResponseEnd(res: Response, done: () => void): Response {
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    done();
+  };
+  if (!res.body) {
+    finish();
+    return res;
+  }
+  const reader: ReadableStreamDefaultReader<Uint8Array> = res.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const chunk = await reader.read();
+        if (chunk.done) {
+          finish();
+          controller.close();
+        } else controller.enqueue(chunk.value);
+      } catch (error) {
+        finish();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      finish();
+      await reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
