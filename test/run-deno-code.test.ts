@@ -12,6 +12,7 @@ import {
   TRANSPORTS,
   type Conductor,
 } from './helpers.js';
+import { createDockerClient } from '../src/docker/index.js';
 
 const docker = inject('docker');
 
@@ -158,6 +159,22 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
     expect(r.result.error?.name).toBe('CodeTooLargeError');
   });
 
+  it('runs code the way models write it: imports without semicolons, comments, export default', async () => {
+    const code = [
+      "import { z } from 'npm:zod@^3' // the schema library",
+      'import {',
+      '  format, // dates',
+      "} from 'npm:date-fns@^3'",
+      'const n = z.number().parse(41)',
+      'export default { next: n + 1, year: format(new Date(Date.UTC(2021, 0, 1)), "yyyy") }',
+      "console.log('after the export')",
+    ].join('\n');
+    const r = await c.run(code);
+    expect(r.result.status).toBe('success');
+    expect(r.result.returnValue).toEqual({ next: 42, year: '2021' });
+    expect(r.result.stdout).toBe('after the export\n');
+  });
+
   it('validates input and stays up', async () => {
     const bad = await c.client.callTool({ name: 'run_deno_code', arguments: { code: '1' } });
     expect(bad.isError).toBe(true);
@@ -167,7 +184,40 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
   });
 });
 
-describe.skipIf(!docker)('start-up configuration errors', () => {
+describe.skipIf(!docker)('executions under a cap of one, with no pool', () => {
+  let c: Conductor;
+  beforeAll(async () => {
+    c = await startConductor('stdio', { MCP_CONDUCTOR_POOL_SIZE: '0', MCP_CONDUCTOR_MAX_CONCURRENCY: '1' });
+  });
+  afterAll(async () => {
+    await c?.close();
+    await expectNoLeftovers();
+  });
+
+  it('queues calls beyond the cap: their runs never overlap, and all succeed', async () => {
+    const code =
+      'const start = Date.now();\nawait new Promise((r) => setTimeout(r, 300));\n({ start, end: Date.now() })';
+    const results = await Promise.all([0, 1, 2].map(() => c.run(code)));
+    const spans = results
+      .map((r) => r.result.returnValue as { start: number; end: number })
+      .sort((a, b) => a.start - b.start);
+    expect(spans).toHaveLength(3);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]!.start).toBeGreaterThanOrEqual(spans[i - 1]!.end);
+  });
+
+  it('removes each container after its execution while the server keeps running', async () => {
+    for (let i = 0; i < 3; i++) expect((await c.run(`${i} + 1`)).result.returnValue).toBe(i + 1);
+    const docker = createDockerClient();
+    let left = await docker.listManaged();
+    for (let i = 0; i < 50 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await docker.listManaged();
+    }
+    expect(left).toEqual([]);
+  });
+});
+
+describe('start-up configuration errors', () => {
   it('refuses allow-all in MCP_CONDUCTOR_RUN_ARGS with a clear message', async () => {
     const run = promisify(execFile);
     const err = await run(process.execPath, [cliPath, 'stdio'], {
