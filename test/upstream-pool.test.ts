@@ -1,0 +1,136 @@
+// The upstream pool against real server processes (no Docker): restarts, and what clients may read of a failure.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createUpstreamPool, describeUpstreamFailure, type UpstreamPool } from '../src/proxy/upstreams.js';
+import { freePort, repoRoot } from './helpers.js';
+
+const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const logger = pino({ level: 'silent' });
+
+/** server-everything over Streamable HTTP on a fixed loopback port; resolves once it answers. */
+async function startEverything(port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [everything, 'streamableHttp'], {
+    env: { PATH: process.env.PATH, PORT: String(port) },
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error('server-everything exited');
+    const up = await fetch(`http://127.0.0.1:${port}/mcp`).then(
+      () => true,
+      () => false,
+    );
+    if (up) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('server-everything did not come up');
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await gone;
+}
+
+const echo = (pool: UpstreamPool, message: string) =>
+  pool.use('http', async (c) => {
+    const r = await c.callTool({ name: 'echo', arguments: { message } });
+    return (r.content as { text: string }[])[0]!.text;
+  });
+
+describe('upstream pool', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+
+  it('reconnects to a Streamable HTTP server that was killed mid-call and restarted on the same port', async () => {
+    const port = await freePort();
+    let server = await startEverything(port);
+    cleanup.push(() => kill(server));
+    const pool = createUpstreamPool({
+      servers: { http: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
+      logger,
+    });
+    cleanup.push(() => pool.close());
+    expect(await echo(pool, 'one')).toBe('Echo: one');
+
+    // Killed mid-call: the waiting call fails at once with a clear error instead of waiting for its timeout.
+    const long = pool
+      .use('http', (c) =>
+        c.callTool({ name: 'trigger-long-running-operation', arguments: { duration: 30, steps: 3 } }),
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    await kill(server);
+    const error = await long;
+    expect(performance.now() - t0).toBeLessThan(5000);
+    const text = describeUpstreamFailure(error);
+    expect(text).toMatch(/closed|connection|lost|reset/);
+    expect(text).not.toContain(String(port));
+
+    server = await startEverything(port);
+    expect(await echo(pool, 'two')).toBe('Echo: two');
+    expect(await echo(pool, 'three')).toBe('Echo: three');
+  });
+
+  it('reconnects when the server restarts between two calls', async () => {
+    const port = await freePort();
+    let server = await startEverything(port);
+    cleanup.push(() => kill(server));
+    const pool = createUpstreamPool({
+      servers: { http: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
+      logger,
+    });
+    cleanup.push(() => pool.close());
+    const first = await pool.get('http');
+    expect(await echo(pool, 'before')).toBe('Echo: before');
+    // Restarted between two calls, with no request in flight: the next call still works, on a new session.
+    await kill(server);
+    server = await startEverything(port);
+    expect(await echo(pool, 'after')).toBe('Echo: after');
+    expect(await pool.get('http')).not.toBe(first);
+  });
+
+  it('reports a missing command, a missing directory and a refused connection without host paths or URLs', async () => {
+    const port = await freePort();
+    const pool = createUpstreamPool({
+      servers: {
+        missing: { command: '/nonexistent/secret-dir/mcp-server', args: [], env: {} },
+        nocwd: {
+          command: process.execPath,
+          args: [everything, 'stdio'],
+          env: {},
+          cwd: '/nonexistent/secret-cwd',
+        },
+        exits: { command: process.execPath, args: ['-e', 'process.exit(2)'], env: {} },
+        refused: { url: `http://127.0.0.1:${port}/mcp`, headers: { Authorization: 'Bearer s3cret' } },
+      },
+      logger,
+    });
+    cleanup.push(() => pool.close());
+    const message = (name: string) =>
+      pool.get(name).then(
+        () => 'connected',
+        (e: unknown) => (e as Error).message,
+      );
+    expect(await message('missing')).toBe(
+      'could not start MCP server "missing": command not found (or its working directory does not exist)',
+    );
+    expect(await message('nocwd')).toContain('could not start MCP server "nocwd": command not found');
+    expect(await message('exits')).toBe(
+      'could not start MCP server "exits": it exited before it was ready (its stderr is in the conductor log)',
+    );
+    const refused = await message('refused');
+    expect(refused).toBe('could not start MCP server "refused": connection refused');
+    for (const text of [await message('missing'), await message('nocwd'), refused]) {
+      expect(text).not.toMatch(/nonexistent|secret|127\.0\.0\.1|s3cret/);
+    }
+  });
+});
