@@ -21,7 +21,31 @@ describe.skipIf(!docker).each(TRANSPORTS)(
   (transport) => {
     let c: Conductor;
     let httpUpstream: ChildProcess;
+    let httpPort: number;
     let dataDir: string;
+
+    /** server-everything over Streamable HTTP on loopback, on the same port every time it is (re)started. */
+    const startHttpUpstream = async () => {
+      httpUpstream = spawn(process.execPath, [pkg('server-everything'), 'streamableHttp'], {
+        env: { PATH: process.env.PATH, PORT: String(httpPort) },
+        stdio: 'ignore',
+      });
+      for (let i = 0; i < 100; i++) {
+        const up = await fetch(`http://127.0.0.1:${httpPort}/mcp`, { method: 'GET' }).then(
+          () => true,
+          () => false,
+        );
+        if (up) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('server-everything over HTTP did not come up');
+    };
+    const stopHttpUpstream = async () => {
+      if (httpUpstream.exitCode !== null || httpUpstream.signalCode !== null) return;
+      const gone = new Promise((r) => httpUpstream.once('exit', r));
+      httpUpstream.kill('SIGKILL');
+      await gone;
+    };
 
     beforeAll(async () => {
       dataDir = await mkdtemp(join(tmpdir(), 'mcpc-upstream-'));
@@ -30,19 +54,8 @@ describe.skipIf(!docker).each(TRANSPORTS)(
         (_, i) => `line ${i} lorem ipsum dolor sit amet, consectetur adipiscing`,
       ).join('\n');
       await writeFile(join(dataDir, 'doc.txt'), doc);
-      const port = await freePort();
-      httpUpstream = spawn(process.execPath, [pkg('server-everything'), 'streamableHttp'], {
-        env: { PATH: process.env.PATH, PORT: String(port) },
-        stdio: 'ignore',
-      });
-      for (let i = 0; i < 100; i++) {
-        const up = await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'GET' }).then(
-          () => true,
-          () => false,
-        );
-        if (up) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      httpPort = await freePort();
+      await startHttpUpstream();
       const config = join(dataDir, 'mcp.json');
       await writeFile(
         config,
@@ -53,7 +66,7 @@ describe.skipIf(!docker).each(TRANSPORTS)(
               args: [pkg('server-everything'), 'stdio'],
               env: { SECRET_FOR_UPSTREAM: '${TEST_UPSTREAM_SECRET}' },
             },
-            'everything-http': { url: `http://127.0.0.1:${port}/mcp` },
+            'everything-http': { url: `http://127.0.0.1:${httpPort}/mcp` },
             memory: {
               command: process.execPath,
               args: [pkg('server-memory')],
@@ -75,7 +88,7 @@ describe.skipIf(!docker).each(TRANSPORTS)(
 
     afterAll(async () => {
       await c?.close();
-      httpUpstream?.kill();
+      if (httpUpstream) await stopHttpUpstream();
       await expectNoLeftovers();
     });
 
@@ -123,6 +136,50 @@ return { weather, echo, raw: raw.content[0].text, failure, secret: env.SECRET_FO
         secret: 'shh-42',
         conductorEnvLeak: false,
       });
+    });
+
+    it('serves the whole API over the Streamable HTTP upstream exactly as over stdio', async () => {
+      const r = await c.run(`
+const out = {};
+for (const name of ['everything', 'everything-http']) {
+  const s = await mcpFactory.load(name);
+  const tools = (await s.listTools()).map((t) => t.name);
+  const weather = await s.callTool('get-structured-content', { location: 'Chicago' });
+  const echo = await s.callTool('echo', { message: 'hi' });
+  let toolError = null;
+  try { await s.callTool('get-sum', { a: 'not a number', b: 1 }); } catch (e) { toolError = { name: e.name, message: e.message }; }
+  const resources = await s.listResources();
+  const doc = resources.find((x) => x.uri.startsWith('demo://resource/static/document/'));
+  const read = await s.readResource(doc.uri);
+  const prompts = (await s.listPrompts()).map((p) => p.name);
+  const prompt = await s.getPrompt('args-prompt', { city: 'Paris', state: 'Texas' });
+  out[name] = {
+    tools: ['echo', 'get-sum', 'get-structured-content'].every((t) => tools.includes(t)),
+    weather: Object.keys(weather).sort(),
+    echo,
+    toolError,
+    read: read.contents[0].uri === doc.uri && read.contents[0].text.length > 0,
+    prompts: prompts.includes('args-prompt') && prompts.includes('simple-prompt'),
+    prompt: prompt.messages[0].content.text,
+  };
+}
+return out;`);
+      expect(r.result.error).toBeUndefined();
+      const v = r.result.returnValue as Record<string, unknown>;
+      const expected = {
+        tools: true,
+        weather: ['conditions', 'humidity', 'temperature'],
+        echo: 'Echo: hi',
+        toolError: {
+          name: 'McpToolError',
+          message: expect.stringContaining('Input validation error') as string,
+        },
+        read: true,
+        prompts: true,
+        prompt: "What's weather in Paris, Texas?",
+      };
+      expect(v['everything-http']).toEqual(expected);
+      expect(v.everything).toEqual(expected);
     });
 
     it('runs 20 calls in parallel, over the HTTP upstream too', async () => {
@@ -197,5 +254,60 @@ const s = await mcpFactory.load('everything');
       const after = await c.run('1 + 1');
       expect(after.result.returnValue).toBe(2);
     });
+
+    // Last: it restarts the shared HTTP upstream.
+    it('recovers when the HTTP upstream is killed mid-call and restarted on the same port', async () => {
+      const during = c.run(`
+const s = await mcpFactory.load('everything-http');
+await s.callTool('echo', { message: 'up' });
+const t0 = Date.now();
+try { await s.callTool('trigger-long-running-operation', { duration: 60, steps: 2 }); return { finished: true }; }
+catch (e) { return { message: e.message, code: e.code, ms: Date.now() - t0 }; }`);
+      // Give the sandbox time to start and the long call time to begin, then kill the server under it.
+      await new Promise((r) => setTimeout(r, 4000));
+      await stopHttpUpstream();
+      const r = await during;
+      expect(r.result.error).toBeUndefined();
+      const v = r.result.returnValue as { message: string; code: string; ms: number };
+      expect(v.message).toContain('MCP server "everything-http"');
+      expect(v.message).not.toMatch(/127\.0\.0\.1|\/mcp\b|node_modules/);
+      expect(v.ms).toBeLessThan(20_000);
+      await startHttpUpstream();
+      const after = await c.run(
+        "await (await mcpFactory.load('everything-http')).callTool('echo', { message: 'back' })",
+      );
+      expect(after.result.error).toBeUndefined();
+      expect(after.result.returnValue).toBe('Echo: back');
+    });
   },
 );
+
+describe.skipIf(!docker)('mcpFactory with no MCP servers configured', () => {
+  let c: Conductor;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-noservers-'));
+    const config = join(dir, 'mcp.json');
+    await writeFile(config, JSON.stringify({ mcpServers: {} }));
+    c = await startConductor('stdio', { MCP_CONDUCTOR_MCP_CONFIG: config });
+  });
+
+  afterAll(async () => {
+    await c?.close();
+    await expectNoLeftovers();
+  });
+
+  it('lists no servers, and names a server unknown', async () => {
+    const r = await c.run(`
+const names = await mcpFactory.list();
+let error = '';
+try { await mcpFactory.load('github'); } catch (e) { error = e.message; }
+({ names, alias: await mcpFactory.listServers(), error })`);
+    expect(r.result.error).toBeUndefined();
+    expect(r.result.returnValue).toEqual({
+      names: [],
+      alias: [],
+      error: expect.stringContaining('Unknown MCP server "github"') as string,
+    });
+  });
+});
