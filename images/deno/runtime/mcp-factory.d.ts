@@ -60,7 +60,10 @@ export interface McpGetPromptResult {
 /** Thrown when the host refuses or fails a call (unknown or denied server or tool, limits, upstream failure). */
 export interface McpError extends Error {
   name: 'McpError' | 'McpToolError';
-  /** The host's error code, or connection_closed, or tool_error (from callTool). */
+  /**
+   * The host's code: unknown_server, denied, bad_request, limit, timeout, upstream (the server failed or went away;
+   * the next call reconnects), aborted, internal; or connection_closed, or tool_error (from callTool).
+   */
   code: string;
 }
 
