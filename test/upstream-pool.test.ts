@@ -1,13 +1,13 @@
 // The upstream pool against real server processes (no Docker): restarts, and what clients may read of a failure.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createSilentLogger } from '../src/obs/index.js';
 import { createUpstreamPool, describeUpstreamFailure, type UpstreamPool } from '../src/proxy/upstreams.js';
 import { freePort, repoRoot } from './helpers.js';
 
 const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
-const logger = pino({ level: 'silent' });
+const logger = createSilentLogger();
 
 /** server-everything over Streamable HTTP on a fixed loopback port; resolves once it answers. */
 async function startEverything(port: number): Promise<ChildProcess> {
