@@ -9,14 +9,14 @@ import { freePort, repoRoot } from './helpers.js';
 const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const logger = createSilentLogger();
 
-/** server-everything over Streamable HTTP on a fixed loopback port; resolves once it answers. */
-async function startEverything(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [everything, 'streamableHttp'], {
+/** A Streamable HTTP server script on a fixed loopback port; resolves once it answers. */
+async function startHttp(port: number, args = [everything, 'streamableHttp']): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH, PORT: String(port) },
     stdio: 'ignore',
   });
   for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error('server-everything exited');
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited`);
     const up = await fetch(`http://127.0.0.1:${port}/mcp`).then(
       () => true,
       () => false,
@@ -24,7 +24,7 @@ async function startEverything(port: number): Promise<ChildProcess> {
     if (up) return child;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('server-everything did not come up');
+  throw new Error(`${args.join(' ')} did not come up`);
 }
 
 async function kill(child: ChildProcess): Promise<void> {
@@ -48,7 +48,7 @@ describe('upstream pool', () => {
 
   it('reconnects to a Streamable HTTP server that was killed mid-call and restarted on the same port', async () => {
     const port = await freePort();
-    let server = await startEverything(port);
+    let server = await startHttp(port);
     cleanup.push(() => kill(server));
     const pool = createUpstreamPool({
       servers: { http: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
@@ -75,14 +75,14 @@ describe('upstream pool', () => {
     expect(text).toMatch(/closed|connection|lost|reset/);
     expect(text).not.toContain(String(port));
 
-    server = await startEverything(port);
+    server = await startHttp(port);
     expect(await echo(pool, 'two')).toBe('Echo: two');
     expect(await echo(pool, 'three')).toBe('Echo: three');
   });
 
   it('reconnects when the server restarts between two calls', async () => {
     const port = await freePort();
-    let server = await startEverything(port);
+    let server = await startHttp(port);
     cleanup.push(() => kill(server));
     const pool = createUpstreamPool({
       servers: { http: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
@@ -93,9 +93,35 @@ describe('upstream pool', () => {
     expect(await echo(pool, 'before')).toBe('Echo: before');
     // Restarted between two calls, with no request in flight: the next call still works, on a new session.
     await kill(server);
-    server = await startEverything(port);
+    server = await startHttp(port);
     expect(await echo(pool, 'after')).toBe('Echo: after');
     expect(await pool.get('http')).not.toBe(first);
+  });
+
+  it('retries once, on a new session, a request that a restarted server refused for its unknown session', async () => {
+    const port = await freePort();
+    const script = [join(repoRoot, 'test/fixtures/session-http-server.mjs')];
+    let server = await startHttp(port, script);
+    cleanup.push(() => kill(server));
+    const pool = createUpstreamPool({
+      servers: { s: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
+      logger,
+    });
+    cleanup.push(() => pool.close());
+    const pid = () =>
+      pool.use('s', async (c) => {
+        const r = await c.callTool({ name: 'pid', arguments: {} });
+        return (r.content as { text: string }[])[0]!.text;
+      });
+    const before = await pid();
+    const first = await pool.get('s');
+    // No stream is open between calls, so nothing notices the restart until the next request gets a 404.
+    await kill(server);
+    server = await startHttp(port, script);
+    const after = await pid();
+    expect(after).not.toBe(before);
+    expect(after).toBe(String(server.pid));
+    expect(await pool.get('s')).not.toBe(first);
   });
 
   it('reports a missing command, a missing directory and a refused connection without host paths or URLs', async () => {

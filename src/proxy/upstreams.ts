@@ -151,7 +151,9 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
       client.onerror = (error) => {
         if (!isConnectionBroken(error) || !forget(name, client)) return;
         log.warn({ err: error }, 'upstream connection broken; reconnecting on next use');
-        void client.close().catch(() => undefined);
+        // Deferred: the transport reports an error before the failed send rejects its request, and that request
+        // must see the real error (a lost session is retried), not the "connection closed" of our own close.
+        setImmediate(() => void client.close().catch(() => undefined));
       };
     }
     // A closed transport (the process died, the server went away) drops the client so the next use reconnects.
