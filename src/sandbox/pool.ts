@@ -64,7 +64,7 @@ export function createWarmPool(
 
   const track = (p: Promise<unknown>) => {
     inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
+    void p.finally(() => inFlight.delete(p)).catch(() => undefined);
   };
 
   const discard = (sandbox: PreparedSandbox) =>
