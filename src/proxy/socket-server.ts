@@ -45,9 +45,12 @@ export interface ExecutionSocketOptions {
   maxOutstandingCalls?: number;
   /** reply bytes queued for a peer that does not read, above which the host stops reading (default 1 MiB) */
   maxUnsentBytes?: number;
-  /** replies left unsent this long (the peer stopped reading) end the run (default 10 s) */
+  /**
+   * replies left unsent this long (the peer stopped reading) end the run (default 30 s: generous, since code that
+   * blocks its event loop also stops reading for a while, and memory is already bounded by the pause)
+   */
   stallTimeoutMs?: number;
-  /** a frame must complete within this time once its first byte arrived (default 10 s) */
+  /** a frame must complete within this time once its first byte arrived (default 30 s) */
   frameTimeoutMs?: number;
 }
 
@@ -75,8 +78,8 @@ export async function createExecutionSocket(opts: ExecutionSocketOptions): Promi
   const maxMessages = opts.maxMessages ?? 10_000;
   const maxOutstandingCalls = opts.maxOutstandingCalls ?? 64;
   const maxUnsentBytes = opts.maxUnsentBytes ?? 1024 * 1024;
-  const stallTimeoutMs = opts.stallTimeoutMs ?? 10_000;
-  const frameTimeoutMs = opts.frameTimeoutMs ?? 10_000;
+  const stallTimeoutMs = opts.stallTimeoutMs ?? 30_000;
+  const frameTimeoutMs = opts.frameTimeoutMs ?? 30_000;
   const dir = await mkdtemp(join(opts.baseDir, 'x-'));
   const path = join(dir, SOCKET_NAME);
   let conn: Socket | undefined;
