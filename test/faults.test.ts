@@ -79,6 +79,10 @@ describe.skipIf(!docker)('Docker faults', () => {
     const doctor = await cli(['doctor'], env);
     expect(doctor.code).toBe(1);
     expect(doctor.stdout).toMatch(/FAIL docker\s+The Docker engine is not reachable \(ENOENT/);
+    // The same over TCP (nothing listens on port 1 of loopback).
+    const tcp = await cli(['doctor'], { DOCKER_HOST: 'tcp://127.0.0.1:1' });
+    expect(tcp.code).toBe(1);
+    expect(tcp.stdout).toMatch(/FAIL docker\s+The Docker engine is not reachable \(ECONNREFUSED/);
   });
 
   it('an engine that goes away mid-run: a run in flight still answers, later calls fail clearly, nothing crashes, and it works again when the engine returns', async () => {
