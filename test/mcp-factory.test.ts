@@ -77,6 +77,10 @@ describe.skipIf(!docker).each(TRANSPORTS)(
               command: process.execPath,
               args: [join(repoRoot, 'test', 'fixtures', 'crashy-server.mjs')],
             },
+            probe: {
+              command: process.execPath,
+              args: [join(repoRoot, 'test', 'fixtures', 'probe-server.mjs')],
+            },
           },
         }),
       );
@@ -98,7 +102,7 @@ describe.skipIf(!docker).each(TRANSPORTS)(
       );
       expect(r.result.error).toBeUndefined();
       const v = r.result.returnValue as { names: string[]; alias: string[]; tools: string[] };
-      expect(v.names).toEqual(['crashy', 'everything', 'everything-http', 'files', 'memory']);
+      expect(v.names).toEqual(['crashy', 'everything', 'everything-http', 'files', 'memory', 'probe']);
       expect(v.alias).toEqual(v.names);
       expect(v.tools).toEqual(expect.arrayContaining(['echo', 'get-sum', 'get-structured-content']));
       const listed = await c.client.callTool({ name: 'list_mcp_servers', arguments: {} });
@@ -230,6 +234,30 @@ const after = await s.callTool('alive', {});
       const v = r.result.returnValue as { crash: string; restarted: boolean };
       expect(v.crash).toMatch(/crashy/);
       expect(v.restarted).toBe(true);
+    });
+
+    it('cancels the upstream calls of an execution that ended, by result or by timeout', async () => {
+      const ended = await c.run(`
+const probe = await mcpFactory.load('probe');
+await probe.callTool('cancelled', {});
+void probe.callTool('hold', {}).catch(() => {});
+await new Promise((r) => setTimeout(r, 300));
+return 'done'`);
+      expect(ended.result.returnValue).toBe('done');
+      const killed = await c.run(
+        "const probe = await mcpFactory.load('probe'); await probe.callTool('hold', {});",
+        1500,
+      );
+      expect(killed.result.status).toBe('timeout');
+      const r = await c.run(`
+const probe = await mcpFactory.load('probe');
+for (let i = 0; i < 50; i++) {
+  const { cancelled } = await probe.callTool('cancelled', {});
+  if (cancelled >= 2) return cancelled;
+  await new Promise((r) => setTimeout(r, 100));
+}
+return (await probe.callTool('cancelled', {})).cancelled`);
+      expect(r.result.returnValue).toBe(2);
     });
 
     it('names an unknown server clearly', async () => {
