@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { SandboxError } from '../core/index.js';
+import { DockerUnavailableError, SandboxError } from '../core/index.js';
 import { containerLabels, createDemuxer, type DockerPort } from '../docker/index.js';
 import type { Logger } from '../obs/index.js';
 import { createExecutionSocket, type ExecutionSocket } from '../proxy/socket-server.js';
@@ -65,6 +65,8 @@ export async function prepareSandbox(
       maxFrameBytes: frameLimit(profile),
       helloTimeoutMs: deps.startupTimeoutMs,
       sandboxUid: SANDBOX_UID,
+      // Every message counts: the policy's calls plus headroom for list/load and refused ones.
+      maxMessages: profile.policy.limits.maxMcpCalls * 2 + 1000,
     });
   } catch (error) {
     lease?.release();
@@ -157,6 +159,9 @@ export async function prepareSandbox(
 export async function disposeSandbox(docker: DockerPort, sandbox: PreparedSandbox): Promise<void> {
   try {
     await docker.remove(sandbox.containerId);
+  } catch (error) {
+    if (error instanceof DockerUnavailableError) removeLater(docker, sandbox.containerId);
+    throw error;
   } finally {
     try {
       await sandbox.socket.close();
@@ -164,4 +169,16 @@ export async function disposeSandbox(docker: DockerPort, sandbox: PreparedSandbo
       sandbox.lease?.release();
     }
   }
+}
+
+/**
+ * Retries a removal the engine could not be asked for (2 s, doubling, for about two minutes), so containers left
+ * during an outage go when the engine returns rather than at shutdown. The timers never keep the process alive.
+ */
+function removeLater(docker: DockerPort, id: string, delayMs = 2000): void {
+  setTimeout(() => {
+    docker.remove(id).catch((error: unknown) => {
+      if (error instanceof DockerUnavailableError && delayMs < 60_000) removeLater(docker, id, delayMs * 2);
+    });
+  }, delayMs).unref();
 }
