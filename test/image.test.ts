@@ -1,43 +1,11 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createDockerClient, createDemuxer } from '../src/docker/index.js';
+import { runInImage as runFixture } from './fixtures/run-in-image.js';
 import { expectNoLeftovers } from './helpers.js';
 
 const docker = inject('docker');
 const imageTag = inject('imageTag');
 
-/** Runs one command in a locked-down container of the sandbox image, as the conductor would, and collects output. */
-async function runInImage(cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const port = createDockerClient();
-  const id = await port.createContainer({
-    image: imageTag,
-    cmd,
-    env: [],
-    labels: { 'mcp-conductor.managed': 'true', 'mcp-conductor.execution-id': 'image-test' },
-    user: '65534:65534',
-    runtime: 'runc',
-    network: 'none',
-    memoryBytes: 256 * 1024 * 1024,
-    nanoCpus: 1e9,
-    pidsLimit: 64,
-    tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=16m,uid=65534,gid=65534,mode=0700' },
-    binds: [],
-    workingDir: '/',
-  });
-  try {
-    const out = { stdout: '', stderr: '' };
-    const stream = await port.attach(id);
-    const demux = createDemuxer((kind, data) => (out[kind] += data.toString()));
-    stream.on('data', (c: Buffer) => demux.push(c));
-    const ended = new Promise((r) => stream.once('end', r));
-    const exited = port.wait(id);
-    await port.start(id);
-    const code = await exited;
-    await Promise.race([ended, new Promise((r) => setTimeout(r, 1000))]);
-    return { code, ...out };
-  } finally {
-    await port.remove(id);
-  }
-}
+const runInImage = (cmd: string[]) => runFixture(imageTag, cmd);
 
 describe.skipIf(!docker)('the sandbox image', () => {
   afterAll(async () => {
@@ -80,11 +48,19 @@ describe.skipIf(!docker)('the sandbox image', () => {
       'eval',
       '--no-config',
       '--allow-read',
-      "const walk = (d) => [...Deno.readDirSync(d)].map((e) => e.name).sort(); console.log(JSON.stringify({ root: walk('/'), bin: walk('/usr/local/bin'), runtime: walk('/opt/conductor/runtime').includes('bootstrap.ts'), passwd: Deno.readTextFileSync('/etc/passwd') }));",
+      "const walk = (d) => [...Deno.readDirSync(d)].map((e) => e.name).sort(); console.log(JSON.stringify({ root: walk('/'), bin: walk('/usr/local/bin'), usrBin: walk('/usr/bin'), runtime: walk('/opt/conductor/runtime').includes('bootstrap.ts'), passwd: Deno.readTextFileSync('/etc/passwd') }));",
     ]);
     expect(r.code).toBe(0);
-    const v = JSON.parse(r.stdout) as { root: string[]; bin: string[]; runtime: boolean; passwd: string };
+    const v = JSON.parse(r.stdout) as {
+      root: string[];
+      bin: string[];
+      usrBin: string[];
+      runtime: boolean;
+      passwd: string;
+    };
     expect(v.bin).toEqual(['deno']);
+    // the tools of image.json, nothing more
+    expect(v.usrBin).toEqual(['git']);
     expect(v.runtime).toBe(true);
     expect(v.passwd).toContain('nobody:x:65534:65534');
     expect(v.root).not.toContain('bin');
