@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ImageMissingError } from '../core/index.js';
-import { CA_BUNDLE_IN_IMAGE, hashRecipe, planImage, planRecipe, type PlanOptions } from './plan.js';
+import { LABEL_IMAGE_RECIPE, type ListedImage } from '../docker/index.js';
+import {
+  CA_BUNDLE_IN_IMAGE,
+  findImage,
+  hashRecipe,
+  planImage,
+  planRecipe,
+  type PlanOptions,
+} from './plan.js';
 
 const imageDir = new URL('../../images/deno', import.meta.url).pathname;
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
@@ -99,5 +107,48 @@ describe('planImage: content-hash tags', () => {
     await expect(planImage({ docker, imageDir: missing, registries: {} })).rejects.toThrow(ImageMissingError);
     const badPath = await copyImageDir((c) => (c.tools = [{ program: 'git', paths: ['/no/such/dir'] }]));
     await expect(planImage({ docker, imageDir: badPath, registries: {} })).rejects.toThrow('/no/such/dir');
+  });
+});
+
+describe('findImage: the image the conductor runs', () => {
+  const listed = (tag: string, recipe: string, createdMs: number): ListedImage => ({
+    id: `sha256:${tag}`,
+    tags: [tag],
+    labels: { [LABEL_IMAGE_RECIPE]: recipe },
+    sizeBytes: 1,
+    createdMs,
+  });
+  const engine = (images: ListedImage[]) => ({
+    info: docker.info,
+    inspectImage: (ref: string) => {
+      const i = images.find((x) => x.tags.includes(ref));
+      return Promise.resolve(i && { id: i.id, labels: i.labels, sizeBytes: i.sizeBytes });
+    },
+    listImages: () => Promise.resolve(images),
+  });
+
+  it('prefers the exact tag, else the newest image of the same recipe (an imported one)', async () => {
+    const plan = await planImage({ docker, imageDir, registries: {} });
+    const older = listed('mcp-conductor-sandbox:aaaa', plan.recipeHash, 1);
+    const newer = listed('mcp-conductor-sandbox:bbbb', plan.recipeHash, 2);
+    const other = listed('mcp-conductor-sandbox:cccc', 'another recipe', 3);
+    const found = await findImage({ docker: engine([older, newer, other]), imageDir, registries: {} });
+    expect(found.tag).toBe('mcp-conductor-sandbox:bbbb');
+    expect(found.config.dependencies).toEqual(plan.config.dependencies);
+    const exact = listed(plan.tag, 'no label needed', 0);
+    expect((await findImage({ docker: engine([newer, exact]), imageDir, registries: {} })).tag).toBe(
+      plan.tag,
+    );
+  });
+
+  it('says what to do when nothing fits, naming stale images', async () => {
+    const plan = await planImage({ docker, imageDir, registries: {} });
+    await expect(findImage({ docker: engine([]), imageDir, registries: {} })).rejects.toThrow(
+      `The sandbox image ${plan.tag} is not built yet. Run \`mcp-conductor image\``,
+    );
+    const stale = listed('mcp-conductor-sandbox:cccc', 'another recipe', 3);
+    await expect(findImage({ docker: engine([stale]), imageDir, registries: {} })).rejects.toThrow(
+      /not built yet \(the engine has mcp-conductor-sandbox:cccc, built from other inputs\)/,
+    );
   });
 });
