@@ -38,6 +38,9 @@ interface Run {
   stderr: Buffer;
   exitCode: number | null;
   marker: string;
+  /** when the result frame arrived, and when the process exited (performance.now()) */
+  resultAt?: number;
+  exitedAt?: number;
 }
 
 let workDir = '';
@@ -72,6 +75,8 @@ interface RunOptions {
   noHost?: boolean;
   /** Name the socket by argument instead of CONDUCTOR_SOCKET (which needs --allow-env). */
   socketByArgument?: boolean;
+  /** Keep the connection open after the result instead of closing it as the conductor does. */
+  keepOpenAfterResult?: boolean;
 }
 
 async function runModule(code: string, opts: RunOptions = {}): Promise<Run> {
@@ -105,6 +110,9 @@ async function runModule(code: string, opts: RunOptions = {}): Promise<Run> {
           opts.onCall?.(call, host);
         } else {
           run.result = ResultMessageSchema.parse(message);
+          run.resultAt = performance.now();
+          // The conductor reads the container's cgroup, then closes: the runtime waits for that to exit.
+          if (!opts.keepOpenAfterResult) socket.end();
         }
       }
     });
@@ -142,6 +150,7 @@ async function runModule(code: string, opts: RunOptions = {}): Promise<Run> {
     }
     const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     run.exitCode = await closed;
+    run.exitedAt = performance.now();
     clearTimeout(killer);
     run.stdout = Buffer.concat(out);
     run.stderr = Buffer.concat(err);
@@ -185,6 +194,19 @@ describe('protocol', () => {
     expect(late.result).toEqual({ t: 'result', ok: true, value: '1', valueTruncated: false });
     const byArgument = await runBody('return 2;', { socketByArgument: true });
     expect(byArgument.result).toEqual({ t: 'result', ok: true, value: '2', valueTruncated: false });
+  });
+
+  it('stays after its result until the host closes the link, and leaves by itself when the host never does', async () => {
+    // The host reads the container's cgroup (peak memory, pids) in that window: it goes with the last process.
+    const closed = await runBody('return 1;');
+    const waited = await runBody('return 1;', { keepOpenAfterResult: true });
+    for (const run of [closed, waited]) {
+      expect(run.result).toEqual({ t: 'result', ok: true, value: '1', valueTruncated: false });
+      expect(run.exitCode).toBe(0);
+    }
+    expect(closed.exitedAt! - closed.resultAt!).toBeLessThan(1000);
+    expect(waited.exitedAt! - waited.resultAt!).toBeGreaterThanOrEqual(1900);
+    expect(waited.exitedAt! - waited.resultAt!).toBeLessThan(5000);
   });
 
   it('exits 70 with a reason when there is no host to talk to', async () => {

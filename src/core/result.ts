@@ -4,12 +4,18 @@ import { z } from 'zod';
 export const ExecutionStatusSchema = z.enum(['success', 'error', 'timeout']);
 export type ExecutionStatus = z.infer<typeof ExecutionStatusSchema>;
 
-/** Why the sandbox process ended, from host-side facts (deadline, engine state), never guessed from output alone. */
+/**
+ * Why the sandbox process ended, from host-side facts (the result frame, our deadline, the engine's state and the
+ * container's cgroup), never guessed from what the code wrote. A limit (`out_of_memory`, `pids_exhausted`,
+ * `disk_full`) is named only when the run failed and the host saw that limit reached.
+ */
 export const ExitReasonSchema = z.enum([
   'completed',
   'exception',
   'timeout',
   'out_of_memory',
+  'pids_exhausted',
+  'disk_full',
   'exited',
   'killed',
   'rejected',
@@ -34,7 +40,8 @@ export const ExecutionResultSchema = z.object({
   resources: z.object({
     exitReason: ExitReasonSchema,
     exitCode: z.number().nullable(),
-    peakMemoryBytes: z.number().optional(),
+    /** the container's peak memory (its cgroup's high-water mark), when the engine's cgroup is readable */
+    peakMemoryBytes: z.number().int().nonnegative().optional(),
     /** mcpFactory calls the code made */
     mcpCalls: z.number().int().nonnegative().optional(),
   }),

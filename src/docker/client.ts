@@ -1,6 +1,8 @@
 import Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
 import type { Duplex, Readable } from 'node:stream';
 import { DockerUnavailableError, SandboxError } from '../core/index.js';
+import { readContainerUsage, type ContainerUsage } from './cgroup.js';
 import { LABEL_MANAGED } from './labels.js';
 
 /** What the conductor needs to know to create one sandbox container; hardening constants are added here. */
@@ -74,8 +76,11 @@ export interface DockerPort {
   /** Resolves with the exit code when the container next exits; call before start. -1 if it vanished. */
   wait(id: string): Promise<number>;
   inspectContainer(id: string): Promise<ContainerState | undefined>;
-  /** Peak memory if the engine reports it (cgroup v1 max_usage); read before removal. */
-  peakMemoryBytes(id: string): Promise<number | undefined>;
+  /**
+   * Peak memory, whether the pids limit was hit and which of `mounts` (tmpfs mount points) are full, read from the
+   * container's cgroup and mounts while it is alive (see cgroup.ts); absent what the host cannot see.
+   */
+  readUsage(id: string, mounts?: string[]): Promise<ContainerUsage>;
   /** SIGKILL and remove; a container that is already gone is success. */
   remove(id: string): Promise<void>;
   listManaged(labelFilters?: Record<string, string>): Promise<ManagedContainer[]>;
@@ -187,7 +192,8 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
           Labels: spec.labels,
           User: spec.user,
           WorkingDir: spec.workingDir,
-          Hostname: 'sandbox',
+          // Random per container: nothing about the host or a previous run shows through Deno.hostname().
+          Hostname: `sandbox-${randomBytes(6).toString('hex')}`,
           AttachStdin: false,
           AttachStdout: true,
           AttachStderr: true,
@@ -257,19 +263,8 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
         }
       }),
 
-    peakMemoryBytes: (id) =>
-      guard('read container stats', async () => {
-        try {
-          const s = (await docker.getContainer(id).stats({ stream: false })) as {
-            memory_stats?: { max_usage?: number };
-          };
-          const peak = s.memory_stats?.max_usage;
-          return typeof peak === 'number' && peak > 0 ? peak : undefined;
-        } catch (error) {
-          if (statusOf(error) === 404) return undefined;
-          throw error;
-        }
-      }),
+    // The engine's stats API waits for its collector tick (about a second on later calls): read the cgroup instead.
+    readUsage: (id, mounts) => readContainerUsage(id, mounts),
 
     remove: (id) =>
       guard('remove a container', async () => {

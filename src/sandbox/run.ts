@@ -1,5 +1,5 @@
 import type { ErrorInfo, ExecutionResult, ExitReason } from '../core/index.js';
-import type { DockerPort } from '../docker/index.js';
+import type { ContainerUsage, DockerPort } from '../docker/index.js';
 import type { ResultMessage } from '../proxy/protocol.js';
 import { isProtocolViolation, type CallHandler } from '../proxy/socket-server.js';
 import type { PreparedSandbox } from './prepared.js';
@@ -31,13 +31,39 @@ export function fixLineOneColumns(text: string, line1Offset: number): string {
   );
 }
 
-function isOutOfMemory(code: number, stderr: string): boolean {
-  return code === 133 || /out of memory|Allocation failed - JavaScript heap/i.test(stderr);
+/** V8's heap limit aborts the process (SIGTRAP, 128 + 5); the cgroup's OOM kill is the engine's OOMKilled. */
+const EXIT_V8_OUT_OF_MEMORY = 133;
+
+/** The tmpfs the container gets (see container-spec.ts); the host checks whether it filled up. */
+const TMPFS_MOUNTS = ['/tmp'];
+
+/** A limit the host saw reached during a failed run, named for the model; undefined when none was. */
+function limitReached(
+  usage: ContainerUsage | undefined,
+  sandbox: PreparedSandbox,
+): { reason: ExitReason; name: string; what: string } | undefined {
+  const { container } = sandbox.profile.policy;
+  if (usage?.pidsLimitReached) {
+    return {
+      reason: 'pids_exhausted',
+      name: 'PidsLimitError',
+      what: `The sandbox reached its limit of ${container.pidsLimit} processes and threads (pidsLimit): a process or thread (a subprocess, a Worker) could not be started.`,
+    };
+  }
+  if (usage && usage.fullMounts.length > 0) {
+    return {
+      reason: 'disk_full',
+      name: 'DiskFullError',
+      what: `${usage.fullMounts.join(', ')} is full (its limit is ${container.tmpfsMb} MB): writing more fails with "No space left on device".`,
+    };
+  }
+  return undefined;
 }
 
 /**
  * Delivers the code to a prepared sandbox and turns what happens into a result. The outcome comes from host-side
- * facts: the result frame, the engine's exit code and OOM state, our own deadline — never from output alone.
+ * facts: the result frame, the engine's exit code and OOM state, our own deadline, the container's cgroup (peak
+ * memory, the pids limit) and its tmpfs — never from what the code printed or threw.
  * The container is not removed here: the caller answers first and cleans up off the response path.
  */
 export async function runInSandbox(
@@ -47,6 +73,13 @@ export async function runInSandbox(
 ): Promise<ExecutionResult> {
   const started = performance.now();
   const { maxReturnBytes } = sandbox.profile.policy.limits;
+  // Read while the container is alive: its cgroup goes with its last process.
+  let usage: ContainerUsage | undefined;
+  const readUsage = async (failed: boolean) => {
+    // Whether /tmp filled up matters only to a run that failed; a success skips the statfs.
+    const mounts = failed ? TMPFS_MOUNTS : [];
+    usage ??= await docker.readUsage(sandbox.containerId, mounts).catch(() => undefined);
+  };
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => resolve({ kind: 'timeout' }), opts.timeoutMs);
@@ -58,6 +91,8 @@ export async function runInSandbox(
         (message): Outcome => ({ kind: 'result', message }),
         // A closed link usually means the process died; let the exit win when it is about to be reported.
         async (error: unknown): Promise<Outcome> => {
+          // The link closes as the process dies, before the engine reports the exit and removes the cgroup.
+          await readUsage(true);
           const code = await Promise.race([sandbox.exited, sleep(2000).then(() => undefined)]);
           if (code !== undefined) return { kind: 'exited', code };
           return {
@@ -71,6 +106,9 @@ export async function runInSandbox(
   ]);
   clearTimeout(timer);
   const durationMs = Math.round(performance.now() - started);
+  await readUsage(outcome.kind !== 'result' || !outcome.message.ok);
+  // The runtime waits for the host to close the link after its result (so the reading above could happen).
+  if (outcome.kind === 'result') void sandbox.socket.close().catch(() => undefined);
 
   if (outcome.kind === 'timeout' || outcome.kind === 'violation') {
     // SIGKILL: Deno as PID 1 or with a SIGTERM listener would ignore a polite stop.
@@ -94,7 +132,12 @@ export async function runInSandbox(
     durationMs,
     truncated: { stdout: sandbox.stdout.truncated, stderr: sandbox.stderr.truncated, returnValue: false },
   };
-  const resources = (exitReason: ExitReason, exitCode: number | null) => ({ exitReason, exitCode });
+  const resources = (exitReason: ExitReason, exitCode: number | null) => ({
+    exitReason,
+    exitCode,
+    ...(usage?.peakMemoryBytes !== undefined ? { peakMemoryBytes: usage.peakMemoryBytes } : {}),
+  });
+  const limit = limitReached(usage, sandbox);
 
   switch (outcome.kind) {
     case 'result': {
@@ -119,11 +162,17 @@ export async function runInSandbox(
           resources: resources('completed', null),
         };
       }
-      const error: ErrorInfo = {
-        name: m.error.name,
-        message: fixLineOneColumns(m.error.message, opts.line1Offset),
-        ...(m.error.stack ? { stack: fixLineOneColumns(m.error.stack, opts.line1Offset) } : {}),
-      };
+      const message = fixLineOneColumns(m.error.message, opts.line1Offset);
+      const stack = m.error.stack ? fixLineOneColumns(m.error.stack, opts.line1Offset) : undefined;
+      if (limit) {
+        const error: ErrorInfo = {
+          name: limit.name,
+          message: `${limit.what} The code failed with ${m.error.name}: ${message}`,
+          ...(stack ? { stack } : {}),
+        };
+        return { ...base, status: 'error', error, resources: resources(limit.reason, null) };
+      }
+      const error: ErrorInfo = { name: m.error.name, message, ...(stack ? { stack } : {}) };
       return { ...base, status: 'error', error, resources: resources('exception', null) };
     }
     case 'timeout':
@@ -132,7 +181,7 @@ export async function runInSandbox(
         status: 'timeout',
         error: {
           name: 'TimeoutError',
-          message: `The code did not finish within ${opts.timeoutMs} ms and was killed.`,
+          message: `The code did not finish within ${opts.timeoutMs} ms and was killed.${limit ? ` ${limit.what}` : ''}`,
         },
         resources: resources('timeout', null),
       };
@@ -147,17 +196,29 @@ export async function runInSandbox(
         resources: resources('killed', null),
       };
     case 'exited': {
+      // Only the engine's OOM state and V8's own abort count: what the code printed proves nothing.
       const state = await docker.inspectContainer(sandbox.containerId);
-      if (state?.oomKilled || isOutOfMemory(outcome.code, stderr)) {
-        const limit = sandbox.profile.policy.container.memoryMb;
+      if (state?.oomKilled || outcome.code === EXIT_V8_OUT_OF_MEMORY) {
+        const memoryMb = sandbox.profile.policy.container.memoryMb;
         return {
           ...base,
           status: 'error',
           error: {
             name: 'OutOfMemoryError',
-            message: `The code ran out of memory (limit ${limit} MB) and was killed.`,
+            message: `The code ran out of memory (limit ${memoryMb} MB) and was killed.`,
           },
           resources: resources('out_of_memory', outcome.code),
+        };
+      }
+      if (limit) {
+        return {
+          ...base,
+          status: 'error',
+          error: {
+            name: limit.name,
+            message: `${limit.what} The sandbox process then exited with code ${outcome.code} before the code returned a result.`,
+          },
+          resources: resources(limit.reason, outcome.code),
         };
       }
       return {

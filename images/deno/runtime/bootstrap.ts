@@ -4,6 +4,8 @@
  *
  * Exit codes: 0 once the result frame is written, whatever the user's code did (its failure is in the frame);
  * 70 when the runtime itself cannot do its job (no socket, protocol violation, the host went away).
+ * After the result the process stays until the host closes the socket (at most HOST_CLOSE_WAIT_MS): the host reads
+ * the container's cgroup (peak memory, pids) meanwhile, and a cgroup goes away with its last process.
  * The bootstrap uses no top-level await, so when the user's code waits on something that can never happen
  * Deno fires `beforeunload` and the run fails with a clear error instead of hanging until the deadline.
  */
@@ -18,6 +20,7 @@ const DEFAULT_SOCKET_PATH = '/run/conductor/mcp.sock';
 const CONNECT_TIMEOUT_MS = 5_000;
 const CONNECT_RETRY_MS = 50;
 const EXIT_RUNTIME_FAILURE = 70;
+const HOST_CLOSE_WAIT_MS = 2_000;
 const PROTOCOL_VERSION = 1;
 const RUNTIME_DIR_URL = new URL('./', import.meta.url).href;
 
@@ -175,6 +178,17 @@ async function main(): Promise<void> {
     restoreIntrinsics();
     ref(conn);
     const sent = await writer.send(result);
+    if (sent) {
+      // The socket stays referenced, so this wait holds the process even when nothing else is pending.
+      // No Promise.race: the code may have replaced it (`then` is restored above).
+      await new P.PromiseCtor<void>((resolve) => {
+        const timer = P.setTimeout(resolve, HOST_CLOSE_WAIT_MS);
+        void hostClosed.then(() => {
+          P.clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     try {
       close(conn);
     } catch {
@@ -203,7 +217,7 @@ async function main(): Promise<void> {
     void finish({ ok: false, info: { name: 'Error', message } });
   });
 
-  void (async () => {
+  const hostClosed = (async () => {
     try {
       for (;;) {
         const message = (await reader.next()) as { t?: unknown; id?: unknown } | null;
