@@ -73,13 +73,11 @@ export async function runInSandbox(
 ): Promise<ExecutionResult> {
   const started = performance.now();
   const { maxReturnBytes } = sandbox.profile.policy.limits;
-  // Read while the container is alive: its cgroup goes with its last process.
-  let usage: ContainerUsage | undefined;
-  const readUsage = async (failed: boolean) => {
-    // Whether /tmp filled up matters only to a run that failed; a success skips the statfs.
-    const mounts = failed ? TMPFS_MOUNTS : [];
-    usage ??= await docker.readUsage(sandbox.containerId, mounts).catch(() => undefined);
-  };
+  // Read once, as early as possible while the container is alive: its cgroup goes with its last process, so a later
+  // reading would only know less. Whether /tmp filled up matters only to a failed run; a success skips the statfs.
+  let reading: Promise<ContainerUsage | undefined> | undefined;
+  const readUsage = (failed: boolean) =>
+    (reading ??= docker.readUsage(sandbox.containerId, failed ? TMPFS_MOUNTS : []).catch(() => undefined));
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<Outcome>((resolve) => {
     timer = setTimeout(() => resolve({ kind: 'timeout' }), opts.timeoutMs);
@@ -106,7 +104,7 @@ export async function runInSandbox(
   ]);
   clearTimeout(timer);
   const durationMs = Math.round(performance.now() - started);
-  await readUsage(outcome.kind !== 'result' || !outcome.message.ok);
+  const usage = await readUsage(outcome.kind !== 'result' || !outcome.message.ok);
   // The runtime waits for the host to close the link after its result (so the reading above could happen).
   if (outcome.kind === 'result') void sandbox.socket.close().catch(() => undefined);
 
