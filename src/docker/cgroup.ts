@@ -41,14 +41,14 @@ async function readFirst(paths: string[]): Promise<string | undefined> {
   return undefined;
 }
 
-export async function readPeakMemory(id: string): Promise<number | undefined> {
+async function readPeakMemory(id: string): Promise<number | undefined> {
   const dirs = candidateDirs('memory', id);
   const text = await readFirst(dirs.map((d, i) => `${d}/${PEAK_FILES[i]}`));
   const bytes = Number(text?.trim());
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
 
-export async function readPidsLimitReached(id: string): Promise<boolean | undefined> {
+async function readPidsLimitReached(id: string): Promise<boolean | undefined> {
   const text = await readFirst(candidateDirs('pids', id).map((d) => `${d}/pids.events`));
   const max = /^max (\d+)$/m.exec(text ?? '');
   return max ? Number(max[1]) > 0 : undefined;
@@ -91,7 +91,11 @@ async function fullMounts(id: string, mounts: string[]): Promise<string[]> {
   return [];
 }
 
+/** Engine container ids are hex; anything else would make the paths above point elsewhere. */
+const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
+
 export async function readContainerUsage(id: string, mounts: string[] = []): Promise<ContainerUsage> {
+  if (!CONTAINER_ID.test(id)) return { fullMounts: [] };
   const [peakMemoryBytes, pidsLimitReached, full] = await Promise.all([
     readPeakMemory(id),
     readPidsLimitReached(id),
