@@ -122,6 +122,21 @@ describe.skipIf(!docker).each([
     }
   });
 
+  it.skipIf(!writesTmp || !hostSeesTmpfs(policy))(
+    'a full /tmp, then a hang → killed at the deadline, the message names the full tmpfs',
+    async () => {
+      const r = await c.run(
+        "const chunk = new Uint8Array(1 << 20);\nconst f = await Deno.open('/tmp/fill', { write: true, create: true });\ntry { while (true) await f.write(chunk); } catch { /* full */ }\nwhile (true) {}",
+        3000,
+      );
+      expect(r.result.status).toBe('timeout');
+      expect(r.result.resources.exitReason).toBe('timeout');
+      expect(r.result.error?.message).toBe(
+        `The code did not finish within 3000 ms and was killed. /tmp is full (its limit is ${container.tmpfsMb} MB): writing more fails with "No space left on device".`,
+      );
+    },
+  );
+
   it('worker bomb → stopped by the memory or the pids limit, named as such', async () => {
     const r = await c.run(
       "const src = 'data:text/javascript,' + encodeURIComponent('setInterval(() => {}, 1000)');\nconst ws = [];\nfor (let i = 0; i < 2000; i++) ws.push(new Worker(src, { type: 'module' }));\nawait new Promise((r) => setTimeout(r, 1000));\nws.length",
