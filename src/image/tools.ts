@@ -47,9 +47,7 @@ export async function resolveTool(tool: Tool): Promise<ResolvedTool> {
   let located = tool.program;
   if (!located.startsWith('/')) {
     try {
-      located = (
-        await run('which', [located], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })
-      ).stdout.trim();
+      located = (await run('which', [located])).stdout.trim();
     } catch (error) {
       throw new ImageMissingError(
         `the image config lists the tool "${tool.program}" but it is not on this host's PATH`,
