@@ -9,16 +9,18 @@ import type { Tenant } from './config/tenants.js';
 import { loadMcpConfig, type McpConfig } from './config/mcp-config.js';
 import { createMcpDirectory, narrowAllow, type McpDirectory } from './proxy/directory.js';
 import { createUpstreamPool, type UpstreamPool } from './proxy/upstreams.js';
-import { ConfigError, ImageMissingError } from './core/index.js';
+import { ConfigError } from './core/index.js';
 import type { DockerPort } from './docker/index.js';
-import { planImage } from './image/index.js';
+import { findImage } from './image/index.js';
 import type { Logger } from './obs/index.js';
 import {
   createColdSource,
+  createContainerBudget,
   createExecutor,
   createLimiter,
   createWarmPool,
   nestLimiters,
+  ownerToken,
   reap,
   SANDBOX_UID,
   type Executor,
@@ -109,7 +111,9 @@ export async function startConductor(
 ): Promise<Conductor> {
   // The admin's own input first: a bad RUN_ARGS, mcp.json or policy is reported as such, whatever Docker's state.
   const runArgs = settings.runArgs?.trim() ? parseRunArgs(settings.runArgs) : undefined;
-  const mcpConfig = await readMcpConfig(settings, env);
+  // `${MCP_CONDUCTOR_TENANT}` in an upstream's env/headers names the tenant, so file-backed state can be per tenant.
+  const mcpConfigFor = (tenant: string) => readMcpConfig(settings, { ...env, MCP_CONDUCTOR_TENANT: tenant });
+  const mcpConfig = await mcpConfigFor('local');
   const policies = new Map<string, Promise<Policy>>();
   const policy = (name: string) => {
     let p = policies.get(name);
@@ -119,12 +123,8 @@ export async function startConductor(
   await policy(settings.policy);
 
   await docker.ping();
-  const plan = await planImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
-  if (!(await docker.inspectImage(plan.tag))) {
-    throw new ImageMissingError(
-      `The sandbox image ${plan.tag} is not built yet. Run \`mcp-conductor image\` (or \`make image\`).`,
-    );
-  }
+  // The image this host's inputs give, or one of the same recipe built elsewhere and imported.
+  const plan = await findImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
   const upstreamPools: UpstreamPool[] = [];
   const instanceId = randomUUID();
   await prepareSocketBaseDir(paths.socketBaseDir);
@@ -137,12 +137,15 @@ export async function startConductor(
     instanceId,
     socketBaseDir: paths.socketBaseDir,
     startupTimeoutMs: 30_000,
+    ownerToken: ownerToken(),
   };
-  const cold = createColdSource(prepareDeps);
   const poolSize = settings.poolSize ?? defaultPoolSize;
+  // Every container, whatever its state, holds a place: at most this many exist at once (README, warm pool).
+  const budget = createContainerBudget(settings.maxConcurrency + poolSize);
+  const cold = createColdSource(prepareDeps, budget);
   const pool =
     poolSize > 0
-      ? createWarmPool(prepareDeps, { size: poolSize, maxIdleAgeMs: 5 * 60_000, cold })
+      ? createWarmPool(prepareDeps, { size: poolSize, maxIdleAgeMs: 5 * 60_000, cold, budget })
       : undefined;
   const global = createLimiter(settings.maxConcurrency, settings.maxQueued);
   const executors: Executor[] = [];
@@ -177,12 +180,11 @@ export async function startConductor(
       limiter,
     });
     executors.push(executor);
-    pool?.warm(profile);
     let directory: McpDirectory | undefined;
     if (mcpConfig && Object.keys(mcpConfig.mcpServers).length > 0) {
       // Each tenant gets its own upstream processes, so state in one (a memory server, say) never leaks to another.
       const upstreams = createUpstreamPool({
-        servers: mcpConfig.mcpServers,
+        servers: ((await mcpConfigFor(id)) ?? mcpConfig).mcpServers,
         logger: logger.child({ tenant: id }),
       });
       upstreamPools.push(upstreams);
@@ -205,7 +207,10 @@ export async function startConductor(
     dependencies: plan.config.dependencies,
     instanceId,
     local() {
-      return (local ??= context('local', settings.policy, settings.workspaceDir, global, '*', runArgs));
+      // Only the single local profile is warmed ahead; a tenant's pool fills after its first execution.
+      return (local ??= context('local', settings.policy, settings.workspaceDir, global, '*', runArgs).then(
+        (ctx) => (pool?.warm(ctx.profile), ctx),
+      ));
     },
     tenant(t) {
       let ctx = tenants.get(t.id);

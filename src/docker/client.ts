@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import type { Duplex, Readable } from 'node:stream';
-import { DockerUnavailableError, SandboxError } from '../core/index.js';
+import { ConfigError, DockerUnavailableError, ImageMissingError, SandboxError } from '../core/index.js';
 import { readContainerUsage, type ContainerUsage } from './cgroup.js';
 import { LABEL_MANAGED } from './labels.js';
 
@@ -44,6 +44,16 @@ export interface ImageInfo {
   sizeBytes: number;
 }
 
+/** One image of a repository, as the engine lists it. */
+export interface ListedImage {
+  id: string;
+  /** `repository:tag` names */
+  tags: string[];
+  labels: Record<string, string>;
+  sizeBytes: number;
+  createdMs: number;
+}
+
 export interface EngineInfo {
   serverVersion: string;
   architecture: string;
@@ -65,10 +75,15 @@ export interface DockerPort {
     tag: string,
     labels: Record<string, string>,
     onProgress: (p: BuildProgress) => void,
+    options?: { nocache?: boolean },
   ): Promise<void>;
+  /** Every image tagged in `repository` (any tag). */
+  listImages(repository: string): Promise<ListedImage[]>;
+  /** Removes a tag (the image goes when it was its last tag); a missing one is success. */
   removeImage(ref: string): Promise<void>;
   exportImage(ref: string): Promise<Readable>;
-  importImage(tar: Readable): Promise<void>;
+  /** Loads a tar written by exportImage; resolves with the names it loaded (`repository:tag`, or an id). */
+  importImage(tar: Readable): Promise<string[]>;
   createContainer(spec: ContainerSpec): Promise<string>;
   /** Attaches stdout/stderr (stream mode, before start so nothing is missed). */
   attach(id: string): Promise<Duplex>;
@@ -92,25 +107,57 @@ function statusOf(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Connection failures (no socket, refused) become DockerUnavailableError; API errors pass through. */
+/** What a failed connection to the engine looks like, over a Unix socket (DOCKER_HOST=unix://) or TCP. */
+const UNREACHABLE = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'EACCES',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** Connection failures (no socket, refused, cut, timed out) become DockerUnavailableError; API errors pass through. */
 async function guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    if (statusOf(error) === undefined) {
-      const code = (error as { code?: string } | null)?.code;
-      if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES' || code === 'ECONNRESET') {
-        throw new DockerUnavailableError(
-          `The Docker engine is not reachable (${code} while trying to ${what}). Start Docker (as root: scripts/docker-setup.sh) or set DOCKER_HOST.`,
-          { cause: error },
-        );
-      }
+    const code = (error as { code?: unknown } | null)?.code;
+    if (statusOf(error) === undefined && typeof code === 'string' && UNREACHABLE.has(code)) {
+      throw new DockerUnavailableError(
+        `The Docker engine is not reachable (${code} while trying to ${what}). Start Docker (as root: scripts/docker-setup.sh) or set DOCKER_HOST.`,
+        { cause: error },
+      );
     }
     throw error;
   }
 }
 
+/** Docker's own networks: joining one would give up the isolation a network of the conductor's own gives. */
+const RESERVED_NETWORKS = new Set(['host', 'bridge', 'none', 'default']);
+const ICC_OPTION = 'com.docker.network.bridge.enable_icc';
+
+/** The image can vanish under a running conductor (`docker rmi`, a prune): say what to do, not just "404". */
+function createError(error: unknown, image: string): unknown {
+  const message = (error as { json?: { message?: unknown } } | null)?.json?.message;
+  if (statusOf(error) === 404 && typeof message === 'string' && /no such image/i.test(message)) {
+    return new ImageMissingError(
+      `The sandbox image ${image} is missing (removed while the conductor was running?). Run \`mcp-conductor image\` (or \`make image\`) to build it again.`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
 export function createDockerClient(docker: Docker = new Docker()): DockerPort {
+  // Serialised per name: two tenants with the same policy must not race to create the same network.
+  const networks = new Map<string, Promise<void>>();
+
   return {
     ping: () => guard('ping the engine', async () => void (await docker.ping())),
 
@@ -139,14 +186,14 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
         }
       }),
 
-    buildImage: (context, tag, labels, onProgress) =>
+    buildImage: (context, tag, labels, onProgress, options = {}) =>
       guard('build the image', async () => {
         const stream = await docker.buildImage(context, {
           t: tag,
           labels,
           rm: true,
           forcerm: true,
-          nocache: false,
+          nocache: options.nocache === true,
         });
         await new Promise<void>((resolve, reject) => {
           docker.modem.followProgress(
@@ -160,6 +207,18 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
             (event: BuildProgress) => onProgress(event),
           );
         });
+      }),
+
+    listImages: (repository) =>
+      guard('list images', async () => {
+        const list = await docker.listImages({ filters: { reference: [repository] } });
+        return list.map((i) => ({
+          id: i.Id,
+          tags: (i.RepoTags ?? []).filter((t) => t.startsWith(`${repository}:`)),
+          labels: i.Labels ?? {},
+          sizeBytes: i.Size,
+          createdMs: i.Created * 1000,
+        }));
       }),
 
     removeImage: (ref) =>
@@ -176,10 +235,17 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
 
     importImage: (tar) =>
       guard('import an image', async () => {
-        const stream = await docker.loadImage(tar);
-        await new Promise<void>((resolve, reject) =>
-          docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+        const stream = await docker.loadImage(tar, { quiet: true });
+        const output = await new Promise<BuildProgress[]>((resolve, reject) =>
+          docker.modem.followProgress(stream, (err: Error | null, out: BuildProgress[]) =>
+            err ? reject(err) : resolve(out ?? []),
+          ),
         );
+        const failed = output.find((o) => o.error);
+        if (failed) throw new SandboxError(`loading the image failed: ${failed.error}`);
+        return output
+          .map((o) => /^Loaded image(?: ID)?: (\S+)/.exec(o.stream?.trim() ?? '')?.[1])
+          .filter((ref): ref is string => ref !== undefined);
       }),
 
     createContainer: (spec) =>
@@ -223,6 +289,8 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
           },
         });
         return c.id;
+      }).catch((error: unknown) => {
+        throw createError(error, spec.image);
       }),
 
     attach: (id) =>
@@ -284,11 +352,42 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
         return list.map((c) => ({ id: c.Id, labels: c.Labels, state: c.State }));
       }),
 
-    ensureNetwork: (name, labels) =>
-      guard('create a network', async () => {
-        const existing = await docker.listNetworks({ filters: { name: [name] } });
-        if (existing.some((n) => n.Name === name)) return;
-        await docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labels, CheckDuplicate: true });
-      }),
+    ensureNetwork: (name, labels) => {
+      const ensure = async () => {
+        if (RESERVED_NETWORKS.has(name))
+          throw new ConfigError(
+            `the policy's network "${name}" is one of Docker's own; name a network for the conductor to create (or use "none")`,
+          );
+        const existing = (await docker.listNetworks({ filters: { name: [name] } })).find(
+          (n) => n.Name === name,
+        );
+        if (existing) {
+          // Someone else's network may join other workloads, or let containers reach each other.
+          if (existing.Labels?.[LABEL_MANAGED] !== 'true')
+            throw new ConfigError(
+              `the Docker network "${name}" exists but was not created by mcp-conductor (no ${LABEL_MANAGED} label); choose another name in the policy or remove that network`,
+            );
+          if (existing.Options?.[ICC_OPTION] !== 'false')
+            throw new ConfigError(
+              `the Docker network "${name}" lets containers reach each other (made by an older mcp-conductor); remove it (docker network rm ${name}) and the conductor makes it again`,
+            );
+          return;
+        }
+        await docker.createNetwork({
+          Name: name,
+          Driver: 'bridge',
+          Labels: { ...labels, [LABEL_MANAGED]: 'true' },
+          CheckDuplicate: true,
+          // Sandboxes get egress but cannot reach one another.
+          Options: { [ICC_OPTION]: 'false' },
+        });
+      };
+      const p = guard('create a network', () => (networks.get(name) ?? Promise.resolve()).then(ensure));
+      networks.set(
+        name,
+        p.catch(() => undefined),
+      );
+      return p;
+    },
   };
 }
