@@ -1,18 +1,18 @@
 #!/usr/bin/env node
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { Command, InvalidArgumentError } from 'commander';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { readSettings } from './config/env.js';
 import { startConductor } from './conductor.js';
 import type { ServeOptions } from './serve.js';
-import { runDoctor } from './doctor.js';
+import { parseCount, parseDurationMs, SERVE_DEFAULTS } from './serve-options.js';
+import { doctorExitCode, runDoctor } from './doctor.js';
 import { isAppError } from './core/index.js';
 import { createDockerClient } from './docker/index.js';
-import { ensureImage } from './image/index.js';
+import { ensureImage, exportImageFile, importImageFile } from './image/index.js';
 import { createServer } from './mcp/index.js';
 import { createLogger, type Logger } from './obs/index.js';
 import { reap } from './sandbox/index.js';
@@ -36,6 +36,14 @@ function parsePort(value: string, what = 'port'): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError(`${what} must be a whole number from 0 to 65535`);
   return n;
+}
+
+function cliArg<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function onShutdown(logger: Logger, close: () => Promise<void>, stdinEnds = true): void {
@@ -103,13 +111,29 @@ program
     'extra Host header values to accept (e.g. the name behind your proxy)',
     [],
   )
-  .option('--allowed-origin <origin...>', 'browser origins allowed to call /mcp (none by default)', [])
-  .option('--audit-log <file>', 'append a JSON line per execution to this file')
   .option(
-    '--grace <ms>',
-    'on SIGTERM, how long running executions may finish',
-    (v) => parsePort(v, 'grace'),
-    10_000,
+    '--allowed-origin <origin...>',
+    'browser origins allowed to call /mcp, with CORS headers for exactly these (none by default: CORS off)',
+    [],
+  )
+  .option('--audit-log <file>', 'append a JSON line per run_deno_code call to this file')
+  .option(
+    '--grace <duration>',
+    'on SIGTERM/SIGINT, how long running executions may finish: ms, or with a unit (30s, 2m)',
+    (v) => cliArg(() => parseDurationMs(v, 'grace')),
+    SERVE_DEFAULTS.graceMs,
+  )
+  .option(
+    '--session-idle-timeout <duration>',
+    'close a session after this long without requests: ms, or with a unit (90s, 30m)',
+    (v) => cliArg(() => parseDurationMs(v, 'session idle timeout', 1_000)),
+    SERVE_DEFAULTS.sessionIdleTimeoutMs,
+  )
+  .option(
+    '--max-sessions <n>',
+    'open sessions across all tenants (each tenant also has its own maxSessions)',
+    (v) => cliArg(() => parseCount(v, 'max sessions', 1, 100_000)),
+    SERVE_DEFAULTS.maxSessions,
   )
   .option('--insecure-no-auth', 'allow binding a non-loopback address without a tenants file')
   .action(async (opts: ServeOptions) => {
@@ -133,19 +157,25 @@ program
   .option('--force', 'rebuild even when an image with the same content hash exists')
   .option('--export <file>', 'after building, write the image to a tar file (for a machine with no registry)')
   .option('--import <file>', 'load an image tar written by --export instead of building')
-  .action(async (opts: { force?: boolean; export?: string; import?: string }) => {
+  .option('--image-dir <dir>', 'the image folder (image.json and runtime/) to use instead of images/deno')
+  .action(async (opts: { force?: boolean; export?: string; import?: string; imageDir?: string }) => {
     const settings = readSettings(process.env);
     const docker = createDockerClient();
     const say = (line: string) => process.stderr.write(`${line}\n`);
     if (opts.import) {
-      say(`loading ${opts.import}`);
-      await docker.importImage(createReadStream(opts.import));
-      say('loaded');
+      const tag = await importImageFile({
+        docker,
+        file: opts.import,
+        imageDir: opts.imageDir ?? imageDir,
+        registries: settings.registries,
+        onProgress: say,
+      });
+      process.stdout.write(`${tag}\n`);
       return;
     }
     const ref = await ensureImage({
       docker,
-      imageDir,
+      imageDir: opts.imageDir ?? imageDir,
       registries: settings.registries,
       force: opts.force,
       hostEnv: process.env,
@@ -153,7 +183,7 @@ program
     });
     if (opts.export) {
       say(`exporting ${ref.tag} to ${opts.export}`);
-      await pipeline(await docker.exportImage(ref.tag), createWriteStream(opts.export));
+      await exportImageFile(docker, ref.tag, opts.export);
     }
     process.stdout.write(`${ref.tag}\n`);
   });
@@ -166,7 +196,7 @@ program
     const checks = await runDoctor(createDockerClient(), settings, { imageDir, policiesDir }, process.env);
     for (const c of checks)
       process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(10)} ${c.detail}\n`);
-    if (checks.some((c) => !c.ok)) process.exitCode = 1;
+    process.exitCode = doctorExitCode(checks);
   });
 
 program
