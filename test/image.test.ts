@@ -48,7 +48,7 @@ describe.skipIf(!docker)('the sandbox image', () => {
       'eval',
       '--no-config',
       '--allow-read',
-      "const walk = (d) => [...Deno.readDirSync(d)].map((e) => e.name).sort(); console.log(JSON.stringify({ root: walk('/'), bin: walk('/usr/local/bin'), usrBin: walk('/usr/bin'), runtime: walk('/opt/conductor/runtime').includes('bootstrap.ts'), passwd: Deno.readTextFileSync('/etc/passwd') }));",
+      "const walk = (d) => [...Deno.readDirSync(d)].map((e) => e.name).sort(); console.log(JSON.stringify({ root: walk('/'), bin: walk('/usr/local/bin'), usrBin: walk('/usr/bin'), runtime: walk('/opt/conductor/runtime').includes('bootstrap.ts'), runtimeEmitted: walk('/opt/conductor/deno-dir/gen/file/opt/conductor/runtime'), passwd: Deno.readTextFileSync('/etc/passwd') }));",
     ]);
     expect(r.code).toBe(0);
     const v = JSON.parse(r.stdout) as {
@@ -56,12 +56,15 @@ describe.skipIf(!docker)('the sandbox image', () => {
       bin: string[];
       usrBin: string[];
       runtime: boolean;
+      runtimeEmitted: string[];
       passwd: string;
     };
     expect(v.bin).toEqual(['deno']);
     // the tools of image.json, nothing more
     expect(v.usrBin).toEqual(['git']);
     expect(v.runtime).toBe(true);
+    // transpiled at build time: a sandbox never transpiles (nor tries to cache) its own runtime at start
+    expect(v.runtimeEmitted).toEqual(expect.arrayContaining(['bootstrap.ts.js', 'mcp-factory.ts.js']));
     expect(v.passwd).toContain('nobody:x:65534:65534');
     expect(v.root).not.toContain('bin');
     expect(v.root).toEqual(expect.arrayContaining(['etc', 'lib', 'opt', 'run', 'tmp', 'usr', 'workspace']));

@@ -194,6 +194,8 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
           rm: true,
           forcerm: true,
           nocache: options.nocache === true,
+          // Build steps run offline: an air-gapped engine has no network to give them, and they need none.
+          networkmode: 'none',
         });
         await new Promise<void>((resolve, reject) => {
           docker.modem.followProgress(

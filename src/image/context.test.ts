@@ -48,6 +48,7 @@ describe('build context', () => {
     expect(files.get('Dockerfile')?.body).toContain('FROM scratch');
     expect(files.get('Dockerfile')?.body).toContain('ENV A="b"');
     expect(files.get('Dockerfile')?.body).toContain('USER 65534:65534');
+    expect(dockerfileFor({}, [['/bin/x', 'a b']])).toMatch(/\nRUN \["\/bin\/x","a b"\]\nUSER 65534:65534\n/);
     expect(files.get('rootfs/usr/local/bin/deno')).toMatchObject({ mode: 0o755, body: 'ELF' });
     expect(files.get('rootfs/usr/local')?.type).toBe('directory');
     expect(files.get('rootfs/tmp')).toMatchObject({ mode: 0o1777, type: 'directory' });

@@ -169,11 +169,24 @@ export function createBuildContext(entries: ImageEntry[], dockerfile: string): R
   return Readable.from(pack);
 }
 
-export function dockerfileFor(env: Record<string, string>): string {
+/**
+ * The Dockerfile: the rootfs, the environment, then `run` commands (exec form: the image has no shell) executed as
+ * root at build time, then the sandbox user.
+ */
+export function dockerfileFor(env: Record<string, string>, run: readonly (readonly string[])[] = []): string {
   const envLines = Object.entries(env)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([k, v]) => `ENV ${k}=${JSON.stringify(v)}`);
-  return ['FROM scratch', 'COPY rootfs/ /', ...envLines, 'USER 65534:65534', 'WORKDIR /', ''].join('\n');
+  const runLines = run.map((argv) => `RUN ${JSON.stringify(argv)}`);
+  return [
+    'FROM scratch',
+    'COPY rootfs/ /',
+    ...envLines,
+    ...runLines,
+    'USER 65534:65534',
+    'WORKDIR /',
+    '',
+  ].join('\n');
 }
 
 export async function readRuntimeFiles(dir: string): Promise<{ name: string; content: Buffer }[]> {

@@ -5,6 +5,13 @@ import type { SandboxProfile } from './profile.js';
 
 export const SANDBOX_UID = 65534;
 export const BOOTSTRAP_IN_IMAGE = '/opt/conductor/runtime/bootstrap.ts';
+/**
+ * Where Deno caches the transpiled form of `data:` modules (the user's code arrives as one). The image's DENO_DIR is
+ * read-only, and Deno retries a failed cache write with back-off: ~150 ms of sleeping per execution (strace). A small
+ * private tmpfs here lets the write succeed; it dies with the container like /tmp.
+ */
+const DATA_MODULE_EMIT_DIR = '/opt/conductor/deno-dir/gen/data';
+const DATA_MODULE_EMIT_MB = 8;
 
 /** The runtime's one socket, and nothing else, whatever the admin granted. */
 const SOCKET_PERMISSIONS = {
@@ -44,17 +51,18 @@ export function containerSpec(
   if (profile.workspaceDir && workspace.mode !== 'none') {
     binds.push(`${profile.workspaceDir}:/workspace:${workspace.mode === 'ro' ? 'ro' : 'rw'}`);
   }
-  const tmpfsOptions = [
-    'rw',
-    'noexec',
-    'nosuid',
-    'nodev',
-    `size=${container.tmpfsMb}m`,
-    `nr_inodes=${Math.max(1024, container.tmpfsMb * 256)}`,
-    `uid=${SANDBOX_UID}`,
-    `gid=${SANDBOX_UID}`,
-    'mode=0700',
-  ].join(',');
+  const tmpfsOptions = (sizeMb: number) =>
+    [
+      'rw',
+      'noexec',
+      'nosuid',
+      'nodev',
+      `size=${sizeMb}m`,
+      `nr_inodes=${Math.max(1024, sizeMb * 256)}`,
+      `uid=${SANDBOX_UID}`,
+      `gid=${SANDBOX_UID}`,
+      'mode=0700',
+    ].join(',');
   return {
     name,
     image: profile.image,
@@ -67,7 +75,10 @@ export function containerSpec(
     memoryBytes: container.memoryMb * 1024 * 1024,
     nanoCpus: Math.round(container.cpus * 1e9),
     pidsLimit: container.pidsLimit,
-    tmpfs: { '/tmp': tmpfsOptions },
+    tmpfs: {
+      '/tmp': tmpfsOptions(container.tmpfsMb),
+      [DATA_MODULE_EMIT_DIR]: tmpfsOptions(DATA_MODULE_EMIT_MB),
+    },
     binds,
     workingDir: '/',
   };
