@@ -18,7 +18,10 @@ function typeOf(n: JsonSchemaNode): string {
   if (n.const !== undefined) return JSON.stringify(n.const);
   if (n.anyOf) return n.anyOf.map(typeOf).join(' \\| ');
   const t = Array.isArray(n.type) ? n.type.join(' \\| ') : (n.type ?? 'any');
-  const lo = n.minimum ?? n.exclusiveMinimum;
+  // zod's positive() is an exclusive minimum: the first whole number above it, or "> x" for other numbers.
+  const exclusive = n.exclusiveMinimum;
+  const lo =
+    n.minimum ?? (exclusive === undefined ? undefined : t === 'integer' ? exclusive + 1 : `> ${exclusive}`);
   const range = lo !== undefined || n.maximum !== undefined ? ` (${lo ?? ''}–${n.maximum ?? ''})` : '';
   return `${t}${range}`;
 }
