@@ -54,8 +54,10 @@ function rejected(name: string, message: string): ExecutionResult {
 export function createExecutor(deps: ExecutorDeps): Executor {
   const cleanups = new Set<Promise<void>>();
 
-  const dispose = (sandbox: PreparedSandbox) => {
+  const dispose = (sandbox: PreparedSandbox, log: Logger) => {
+    const t0 = performance.now();
     const p = disposeSandbox(deps.docker, sandbox)
+      .then(() => log.debug({ step: 'remove', ms: Math.round(performance.now() - t0) }, 'container removed'))
       .catch((error: unknown) =>
         deps.logger.warn({ err: error, executionId: sandbox.executionId }, 'container removal failed'),
       )
@@ -84,9 +86,19 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       const timeoutMs = Math.min(request.timeoutMs ?? limits.defaultTimeoutMs, limits.maxTimeoutMs);
       return deps.limiter.run(async () => {
         request.admit?.();
+        const t0 = performance.now();
+        const askedAt = Date.now();
         const sandbox = await deps.source.acquire(request.profile);
         request.onStart?.(sandbox.executionId);
         const log = deps.logger.child({ executionId: sandbox.executionId });
+        log.debug(
+          {
+            step: 'acquire',
+            ms: Math.round(performance.now() - t0),
+            waiting: sandbox.createdAt <= askedAt,
+          },
+          'sandbox taken',
+        );
         try {
           log.debug({ step: 'deliver', codeBytes, timeoutMs }, 'delivering code');
           const calls = request.calls?.(sandbox.executionId);
@@ -97,11 +109,17 @@ export function createExecutor(deps: ExecutorDeps): Executor {
             calls,
           });
           if (calls) result.resources.mcpCalls = calls.callCount;
-          log.debug({ step: 'result', status: result.status, ms: result.durationMs }, 'execution finished');
+          const { exitReason } = result.resources;
+          if (exitReason === 'timeout' || exitReason === 'killed')
+            log.debug({ step: 'kill', exitReason }, 'container killed');
+          log.debug(
+            { step: 'result', status: result.status, exitReason, ms: result.durationMs },
+            'execution finished',
+          );
           return result;
         } finally {
           // Answer first; removal happens off the caller's path and is awaited by drain().
-          dispose(sandbox);
+          dispose(sandbox, log);
         }
       });
     },
