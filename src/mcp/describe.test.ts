@@ -35,6 +35,13 @@ describe('describeTool', () => {
     expect(describeTool(input({ dependencies: [] }))).toContain('no packages are pre-installed');
   });
 
+  it('lists jsr: packages only where the policy lifts --no-remote (Deno refuses them under it)', () => {
+    const dependencies = ['jsr:@std/csv@^1', 'npm:zod@^3'];
+    expect(describeTool(input({ dependencies }))).toContain('with exactly these specifiers: npm:zod@^3;');
+    const lifted = describeTool(input({ dependencies, policy: { deno: { allowRemoteImports: true } } }));
+    expect(lifted).toContain('with exactly these specifiers: jsr:@std/csv@^1, npm:zod@^3;');
+  });
+
   it('always teaches mcpFactory, and says when no server is configured', () => {
     for (const servers of [undefined, []]) {
       const text = describeTool(input({ servers }));

@@ -11,9 +11,11 @@ export interface DescribeInput {
 
 function importsText({ dependencies, profile }: DescribeInput): string {
   const { allowRemoteImports, allowUncachedImports } = profile.policy.deno;
-  const example = dependencies[0] ?? 'node:path';
-  const listed = dependencies.length
-    ? `these pre-installed packages, with exactly these specifiers: ${dependencies.join(', ')}; and Deno's \`node:\` built-ins`
+  // Deno 2.9 refuses every jsr: import under --no-remote, cached or not: never advertise what cannot load.
+  const usable = allowRemoteImports ? dependencies : dependencies.filter((d) => !d.startsWith('jsr:'));
+  const example = usable[0] ?? 'node:path';
+  const listed = usable.length
+    ? `these pre-installed packages, with exactly these specifiers: ${usable.join(', ')}; and Deno's \`node:\` built-ins`
     : "Deno's `node:` built-ins (no packages are pre-installed)";
   const more = [
     allowUncachedImports
