@@ -195,7 +195,7 @@ program
     const settings = readSettings(process.env);
     const checks = await runDoctor(createDockerClient(), settings, { imageDir, policiesDir }, process.env);
     for (const c of checks)
-      process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(10)} ${c.detail}\n`);
+      process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(12)} ${c.detail}\n`);
     process.exitCode = doctorExitCode(checks);
   });
 

@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSettings } from './config/env.js';
 import { DockerUnavailableError } from './core/index.js';
@@ -101,10 +105,10 @@ describe('doctor', () => {
     expect(byName(checks, 'docker')?.detail).toContain('not reachable');
     expect(byName(checks, 'policy')).toMatchObject({ ok: false });
     expect(byName(checks, 'policy')?.detail).toContain('no-such-policy');
-    expect(byName(checks, 'run args')).toMatchObject({ ok: false });
-    expect(byName(checks, 'run args')?.detail).toContain('allow-bogus');
+    expect(byName(checks, 'permissions')).toMatchObject({ ok: false });
+    expect(byName(checks, 'permissions')?.detail).toContain('allow-bogus');
     expect(byName(checks, 'image')?.detail).toContain('not checked');
-    expect(checks.map((c) => c.name)).toEqual(['docker', 'policy', 'image', 'run args', 'mcp config']);
+    expect(checks.map((c) => c.name)).toEqual(['docker', 'policy', 'image', 'permissions', 'mcp config']);
     expect(doctorExitCode(checks)).toBe(1);
   });
 
@@ -112,6 +116,48 @@ describe('doctor', () => {
     const checks = await runDoctor(fakeDocker([], { down: true }), settings(), paths, {});
     expect(checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['docker', 'image']);
     expect(byName(checks, 'policy')).toMatchObject({ ok: true });
+  });
+
+  it('prints the permissions in force: the policy’s own, or RUN_ARGS replacing them', async () => {
+    const strict = await runDoctor(fakeDocker([]), settings({ MCP_CONDUCTOR_POLICY: 'strict' }), paths, {});
+    expect(byName(strict, 'permissions')?.detail).toBe('read: /workspace (from the policy "strict")');
+    const plain = await runDoctor(fakeDocker([]), settings(), paths, {});
+    expect(byName(plain, 'permissions')?.detail).toMatch(/^none .*\(from the policy "default"\)$/);
+    const granted = await runDoctor(
+      fakeDocker([]),
+      settings({ MCP_CONDUCTOR_RUN_ARGS: 'allow-read=/workspace,allow-net' }),
+      paths,
+      {},
+    );
+    expect(byName(granted, 'permissions')?.detail).toBe(
+      'read: /workspace; net: any host (from MCP_CONDUCTOR_RUN_ARGS)',
+    );
+  });
+
+  it('checks each tenant’s policy and the runtime it needs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
+    const file = join(dir, 'tenants.json');
+    const tenant = (id: string, policy: string) => ({
+      id,
+      tokenSha256: createHash('sha256').update(id).digest('hex'),
+      policy,
+      servers: [],
+    });
+    await writeFile(
+      file,
+      JSON.stringify({ tenants: [tenant('acme', 'default'), tenant('globex', 'strict')] }),
+    );
+    const env = { MCP_CONDUCTOR_TENANTS: file };
+    const ok = await runDoctor(fakeDocker([]), settings(env), paths, {});
+    expect(byName(ok, 'tenants')).toMatchObject({ ok: true });
+    const noRunsc = await runDoctor(fakeDocker([], { runtimes: ['runc'] }), settings(env), paths, {});
+    expect(byName(noRunsc, 'tenants')).toMatchObject({
+      ok: false,
+      detail: 'tenant globex: its policy needs the runsc runtime',
+    });
+    await writeFile(file, JSON.stringify({ tenants: [tenant('acme', 'nope')] }));
+    const bad = await runDoctor(fakeDocker([]), settings(env), paths, {});
+    expect(byName(bad, 'tenants')?.detail).toContain('tenant acme: there is no policy named "nope"');
   });
 
   it('fails the runtimes check when the policy needs a runtime the engine lacks', async () => {

@@ -1,7 +1,9 @@
 import { access } from 'node:fs/promises';
 import type { ConductorSettings } from './config/env.js';
 import { loadMcpConfig } from './config/mcp-config.js';
-import { listPolicyNames, loadPolicy } from './config/load-policy.js';
+import { describePermissions } from './config/deno-flags.js';
+import { effectivePermissions, listPolicyNames, loadPolicy } from './config/load-policy.js';
+import { loadTenants } from './config/tenants.js';
 import { parseRunArgs } from './config/run-args.js';
 import { isAppError } from './core/index.js';
 import type { DockerPort } from './docker/index.js';
@@ -99,12 +101,31 @@ export async function runDoctor(
       detail: 'not checked: the Docker engine is unreachable (see above)',
     });
   }
-  await check('run args', () => {
-    const perms = parseRunArgs(settings.runArgs);
-    return Object.keys(perms).length
-      ? `grants ${Object.keys(perms).join(', ')}`
-      : 'none granted: the code has no permissions';
+  await check('permissions', async () => {
+    const runArgs = parseRunArgs(settings.runArgs);
+    const policy = await loadPolicy(settings.policy, { policiesDir: paths.policiesDir });
+    const source =
+      Object.keys(runArgs).length > 0 ? 'MCP_CONDUCTOR_RUN_ARGS' : `the policy "${settings.policy}"`;
+    return `${describePermissions(effectivePermissions(policy, runArgs))} (from ${source})`;
   });
+  if (settings.tenantsPath) {
+    const tenantsPath = settings.tenantsPath;
+    await check('tenants', async () => {
+      const tenants = await loadTenants(tenantsPath);
+      const problems: string[] = [];
+      for (const t of tenants) {
+        try {
+          const policy = await loadPolicy(t.policy, { policiesDir: paths.policiesDir });
+          if (dockerOk && !runtimes.includes(policy.container.runtime))
+            problems.push(`tenant ${t.id}: its policy needs the ${policy.container.runtime} runtime`);
+        } catch (error) {
+          problems.push(`tenant ${t.id}: ${reason(error)}`);
+        }
+      }
+      if (problems.length > 0) throw new Error(problems.join('; '));
+      return `${tenants.length} tenant(s): ${tenants.map((t) => `${t.id} (policy ${t.policy}, its own permissions)`).join(', ')}`;
+    });
+  }
   await check('mcp config', async () => {
     if (!settings.mcpConfigPath) return 'none';
     try {
