@@ -48,7 +48,7 @@ async function connected(executor: Executor, stopping?: AbortSignal) {
   const run = async (code: string) =>
     (await client.callTool({ name: 'run_deno_code', arguments: { deno_code: code } })) as CallToolResult;
   const text = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
-  return { outcomes, run, text, close: () => client.close() };
+  return { client, outcomes, run, text, close: () => client.close() };
 }
 
 describe('run_deno_code outcomes', () => {
@@ -122,6 +122,25 @@ describe('run_deno_code outcomes', () => {
     expect(c.text(await c.run('after'))).toContain('shutting down');
     expect(admitted).toEqual(['running']);
     expect(c.outcomes.map((o) => o.status).sort()).toEqual(['rejected', 'rejected', 'success']);
+    await c.close();
+  });
+});
+
+describe('companion tools with no upstream server configured', () => {
+  it('are listed and say plainly that no server is configured', async () => {
+    const c = await connected(fakeExecutor(() => Promise.reject(new Error('not called'))));
+    const { tools } = await c.client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(['get_tools', 'list_mcp_servers', 'run_deno_code']);
+    const list = (await c.client.callTool({ name: 'list_mcp_servers', arguments: {} })) as CallToolResult;
+    expect(c.text(list)).toBe('No MCP servers are configured for this conductor.');
+    const get = (await c.client.callTool({
+      name: 'get_tools',
+      arguments: { server: 'github' },
+    })) as CallToolResult;
+    expect(get.isError).toBe(true);
+    expect(c.text(get)).toBe(
+      'Unknown MCP server "github": no MCP servers are configured for this conductor.',
+    );
     await c.close();
   });
 });

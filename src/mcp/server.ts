@@ -169,46 +169,49 @@ export function createServer(ctx: ServerContext): McpServer {
     },
   );
 
-  if (ctx.directory) {
-    const directory = ctx.directory;
-    server.registerTool(
-      'list_mcp_servers',
-      {
-        title: 'List MCP servers',
-        description:
-          'The MCP servers that code run by run_deno_code may use through mcpFactory, one per line.',
-        inputSchema: {},
-        annotations: { readOnlyHint: true },
+  // The companion tools are always there (DESIGN), and say so plainly when no upstream server is configured.
+  const directory = ctx.directory;
+  server.registerTool(
+    'list_mcp_servers',
+    {
+      title: 'List MCP servers',
+      description: 'The MCP servers that code run by run_deno_code may use through mcpFactory, one per line.',
+      inputSchema: {},
+      annotations: { readOnlyHint: true },
+    },
+    () => {
+      const names = directory?.servers() ?? [];
+      const text = names.length
+        ? names.join('\n')
+        : directory
+          ? 'No MCP servers are available.'
+          : 'No MCP servers are configured for this conductor.';
+      return { content: [{ type: 'text', text }] };
+    },
+  );
+  server.registerTool(
+    'get_tools',
+    {
+      title: 'Get the tools of an MCP server',
+      description:
+        'The tools of one MCP server available through mcpFactory: names and one-line descriptions, or the full input schemas of the named tools.',
+      inputSchema: {
+        server: z.string().min(1).describe('server name from list_mcp_servers'),
+        tools: z.array(z.string().min(1)).optional().describe('tool names whose full input schema you need'),
       },
-      () => {
-        const names = directory.servers();
-        const text = names.length ? names.join('\n') : 'No MCP servers are available.';
-        return { content: [{ type: 'text', text }] };
-      },
-    );
-    server.registerTool(
-      'get_tools',
-      {
-        title: 'Get the tools of an MCP server',
-        description:
-          'The tools of one MCP server available through mcpFactory: names and one-line descriptions, or the full input schemas of the named tools.',
-        inputSchema: {
-          server: z.string().min(1).describe('server name from list_mcp_servers'),
-          tools: z
-            .array(z.string().min(1))
-            .optional()
-            .describe('tool names whose full input schema you need'),
-        },
-        annotations: { readOnlyHint: true },
-      },
-      async ({ server: name, tools }) => {
-        try {
-          return { content: [{ type: 'text', text: await directory.tools(name, tools) }] };
-        } catch (error) {
-          return { content: [{ type: 'text', text: errorText(error, ctx.logger) }], isError: true };
-        }
-      },
-    );
-  }
+      annotations: { readOnlyHint: true },
+    },
+    async ({ server: name, tools }) => {
+      if (!directory) {
+        const text = `Unknown MCP server "${name}": no MCP servers are configured for this conductor.`;
+        return { content: [{ type: 'text', text }], isError: true };
+      }
+      try {
+        return { content: [{ type: 'text', text: await directory.tools(name, tools) }] };
+      } catch (error) {
+        return { content: [{ type: 'text', text: errorText(error, ctx.logger) }], isError: true };
+      }
+    },
+  );
   return server;
 }
