@@ -34,8 +34,12 @@ describe('image config', () => {
       expect(error).toBeInstanceOf(ConfigError);
       message = (error as Error).message;
     }
-    expect(message).toContain('dependencies.0: expected npm:name@range or jsr:@scope/name@range');
-    expect(message).toContain('tools.0');
-    expect(message).toMatch(/absolute path|\.\./);
+    expect(message.split('\n')).toEqual([
+      'the image config image.json is invalid:',
+      '- dependencies[0]: expected npm:name@range or jsr:@scope/name@range',
+      '- tools[0].paths[0]: expected an absolute path',
+      '- tools[0].paths[1]: must not contain ".."',
+      '- tools[0]: Unrecognized key: "extra"',
+    ]);
   });
 });

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { ConfigError } from '../core/index.js';
+import { loadJsonConfig, validateConfig } from './json-config.js';
 
 const Specifier = z
   .string()
@@ -46,26 +45,9 @@ export const ImageConfigSchema = z
 export type ImageConfig = z.infer<typeof ImageConfigSchema>;
 
 export function parseImageConfig(json: unknown, where: string): ImageConfig {
-  const parsed = ImageConfigSchema.safeParse(json);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `- ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`the image config ${where} is invalid:\n${lines.join('\n')}`);
-  }
-  return parsed.data;
+  return validateConfig(ImageConfigSchema, json, `image config ${where}`);
 }
 
 export async function loadImageConfig(path: string): Promise<ImageConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read the image config ${path}`, { cause: error });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`the image config ${path} is not valid JSON: ${(error as Error).message}`);
-  }
-  return parseImageConfig(json, path);
+  return loadJsonConfig(ImageConfigSchema, path, `image config ${path}`);
 }

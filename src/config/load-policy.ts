@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
-import type { core } from 'zod';
 import { ConfigError } from '../core/index.js';
+import { parseConfigJson, validateConfig } from './json-config.js';
 import {
   PERMISSION_NAMES,
   permissionValueProblem,
@@ -22,42 +22,6 @@ export async function listPolicyNames(policiesDir: string): Promise<string[]> {
     .sort();
 }
 
-/** `deno.permissions.read[0]` for `['deno', 'permissions', 'read', 0]`. */
-function formatPath(path: readonly PropertyKey[]): string {
-  const text = path
-    .map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`))
-    .join('')
-    .replace(/^\./, '');
-  return text || '(root)';
-}
-
-/**
- * One line per problem. zod reports a failed union as a bare "Invalid input"; say instead which forms were expected,
- * or, when only one form got past the type check, what is wrong inside it.
- */
-function issueLines(issues: readonly core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
-  return issues.flatMap((issue) => {
-    const path = [...prefix, ...issue.path];
-    if (issue.code !== 'invalid_union' || issue.errors.length === 0) {
-      return [`${formatPath(path)}: ${issue.message}`];
-    }
-    const typeOnly = (b: core.$ZodIssue[]) =>
-      b.length === 1 && b[0]?.code === 'invalid_type' && !b[0].path.length;
-    const deeper = issue.errors.filter((b) => !typeOnly(b));
-    const [only] = deeper;
-    if (deeper.length === 1 && only) return issueLines(only, path);
-    if (deeper.length === 0) {
-      const expected = issue.errors.map((b) => (b[0]?.code === 'invalid_type' ? b[0].expected : '?'));
-      const received = /received (\S+)/.exec(issue.errors[0]?.[0]?.message ?? '')?.[1];
-      return [
-        `${formatPath(path)}: Invalid input: expected ${expected.join(' or ')}${received ? `, received ${received}` : ''}`,
-      ];
-    }
-    const forms = deeper.map((b) => b.map((i) => i.message).join(', '));
-    return [`${formatPath(path)}: Invalid input: ${forms.join('; or ')}`];
-  });
-}
-
 /** Values the schema lets through but Deno would misread (relative paths, commas, hosts with schemes...). */
 function permissionValueLines(json: unknown): string[] {
   const deno = (json as { deno?: unknown } | null)?.deno;
@@ -72,17 +36,6 @@ function permissionValueLines(json: unknown): string[] {
       return problem ? [`deno.permissions.${name}[${i}]: ${JSON.stringify(value)} ${problem}`] : [];
     });
   });
-}
-
-/** Node 20 says only "at position N"; an editor wants a line and a column. */
-function jsonErrorText(error: unknown, text: string): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const at = /at position (\d+)/.exec(message);
-  if (!at || /line \d+/.test(message)) return message;
-  const before = text.slice(0, Number(at[1]));
-  const line = before.split('\n').length;
-  const column = before.length - before.lastIndexOf('\n');
-  return `${message} (line ${line}, column ${column})`;
 }
 
 /**
@@ -117,18 +70,8 @@ export async function loadPolicy(
     const head = isName ? `there is no policy named "${nameOrPath}"` : `the policy file ${path} is ${why}`;
     throw new ConfigError(`${head} (${await available()})`, { cause: error });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (error) {
-    throw new ConfigError(`the ${label} is not valid JSON: ${jsonErrorText(error, text)}`, { cause: error });
-  }
-  const parsed = PolicySchema.safeParse(json);
-  const lines = [...(parsed.success ? [] : issueLines(parsed.error.issues)), ...permissionValueLines(json)];
-  if (!parsed.success || lines.length > 0) {
-    throw new ConfigError(`the ${label} is invalid:\n${lines.map((l) => `- ${l}`).join('\n')}`);
-  }
-  return parsed.data;
+  const json = parseConfigJson(text, label);
+  return validateConfig(PolicySchema, json, label, permissionValueLines(json));
 }
 
 function isUnderWorkspace(path: string): boolean {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../core/index.js';
+import { loadJsonConfig } from './json-config.js';
 
 const ServerName = z
   .string()
@@ -62,22 +63,10 @@ export async function loadMcpConfig(
   env: Record<string, string | undefined>,
   read: (p: string) => Promise<string> = (p) => readFile(p, 'utf8'),
 ): Promise<McpConfig> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await read(path));
-  } catch (error) {
-    throw new ConfigError(`cannot read the MCP config ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  const parsed = McpConfigSchema.safeParse(json);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `- ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`the MCP config ${path} is invalid:\n${lines.join('\n')}`);
-  }
+  const data = await loadJsonConfig(McpConfigSchema, path, `MCP config ${path}`, read);
   const missing: string[] = [];
   const servers: McpConfig['mcpServers'] = {};
-  for (const [name, server] of Object.entries(parsed.data.mcpServers)) {
+  for (const [name, server] of Object.entries(data.mcpServers)) {
     if ('command' in server) {
       const e = Object.fromEntries(
         Object.entries(server.env).map(([k, v]) => [

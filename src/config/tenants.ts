@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { ConfigError } from '../core/index.js';
+import { loadJsonConfig } from './json-config.js';
 
 export const TenantSchema = z
   .object({
@@ -49,18 +48,5 @@ export const TenantsFileSchema = z
 export type TenantsFile = z.infer<typeof TenantsFileSchema>;
 
 export async function loadTenants(path: string): Promise<Tenant[]> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(path, 'utf8'));
-  } catch (error) {
-    throw new ConfigError(`cannot read the tenants file ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  const parsed = TenantsFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `- ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new ConfigError(`the tenants file ${path} is invalid:\n${lines.join('\n')}`);
-  }
-  return parsed.data.tenants;
+  return (await loadJsonConfig(TenantsFileSchema, path, `tenants file ${path}`)).tenants;
 }
