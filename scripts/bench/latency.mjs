@@ -2,35 +2,12 @@
 // over real MCP stdio, measured in the same run: cold path (pool 0), and the warm pool both back to back (the pool
 // refilling behind the calls) and with a pause between calls (as between a model's turns).
 // Usage: node scripts/bench/latency.mjs [--runs 30]
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { denoPath, flags, printTable, timeRuns } from './lib.mjs';
+import { connectConductor, denoPath, flags, printTable, runTrivial, timeRuns } from './lib.mjs';
 
 const run = promisify(execFile);
-const root = new URL('../..', import.meta.url).pathname;
 const { runs } = flags({ runs: 30 });
-
-async function conductor(extraEnv) {
-  const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: [join(root, 'dist/cli.js'), 'stdio'],
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, MCP_CONDUCTOR_LOG_LEVEL: 'warn', ...extraEnv },
-      stderr: 'inherit',
-    }),
-  );
-  return client;
-}
-
-async function trivial(client) {
-  const r = await client.callTool({ name: 'run_deno_code', arguments: { deno_code: '1 + 1' } });
-  if (r.isError || r.structuredContent?.returnValue !== 2)
-    throw new Error(`bad result: ${JSON.stringify(r.content)}`);
-}
 
 const rows = [];
 rows.push({
@@ -41,19 +18,19 @@ rows.push({
     }),
   )),
 });
-const cold = await conductor({ MCP_CONDUCTOR_POOL_SIZE: '0' });
-rows.push({ name: 'conductor, cold path (pool 0)', ...(await timeRuns(runs, () => trivial(cold))) });
+const cold = await connectConductor({ MCP_CONDUCTOR_POOL_SIZE: '0' });
+rows.push({ name: 'conductor, cold path (pool 0)', ...(await timeRuns(runs, () => runTrivial(cold))) });
 await cold.close();
-const pooled = await conductor({ MCP_CONDUCTOR_POOL_SIZE: '2' });
+const pooled = await connectConductor({ MCP_CONDUCTOR_POOL_SIZE: '2' });
 await new Promise((r) => setTimeout(r, 3000)); // let the pool fill
 rows.push({
   name: 'conductor, pooled (pool 2), back to back',
-  ...(await timeRuns(runs, () => trivial(pooled))),
+  ...(await timeRuns(runs, () => runTrivial(pooled))),
 });
 // A pause between calls lets the pool refill, as it would between a model's turns.
 rows.push({
   name: 'conductor, pooled (pool 2), 400 ms apart',
-  ...(await timeRuns(runs, () => trivial(pooled), { warmup: 2, pauseMs: 400 })),
+  ...(await timeRuns(runs, () => runTrivial(pooled), { warmup: 2, pauseMs: 400 })),
 });
 await pooled.close();
 printTable(`Trivial execution latency (${runs} runs each)`, rows);

@@ -1,5 +1,8 @@
 // Shared helpers for the benchmark scripts: percentiles, the host's Deno binary, flags, and a table with ratios to a
 // baseline measured in the same run.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { locateDenoBinary } from '../../dist/image/deno-binary.js';
 
@@ -52,4 +55,27 @@ export function printTable(title, rows) {
     ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+const root = new URL('../..', import.meta.url).pathname;
+
+/** The built conductor over real MCP stdio, with `env` on top of a minimal environment. */
+export async function connectConductor(env = {}) {
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(
+    new StdioClientTransport({
+      command: process.execPath,
+      args: [join(root, 'dist/cli.js'), 'stdio'],
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, MCP_CONDUCTOR_LOG_LEVEL: 'warn', ...env },
+      stderr: 'inherit',
+    }),
+  );
+  return client;
+}
+
+/** One trivial execution; throws unless it returned the right value. */
+export async function runTrivial(client, n = 1) {
+  const r = await client.callTool({ name: 'run_deno_code', arguments: { deno_code: `${n} + 1` } });
+  if (r.isError || r.structuredContent?.returnValue !== n + 1)
+    throw new Error(`bad result: ${JSON.stringify(r.content)}`);
 }

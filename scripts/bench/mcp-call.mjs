@@ -5,7 +5,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { percentile, printTable } from './lib.mjs';
+import { connectConductor, percentile, printTable } from './lib.mjs';
 
 const root = new URL('../..', import.meta.url).pathname;
 // 20 warm-up calls + these stay within the default policy cap of 200 calls per execution.
@@ -37,20 +37,7 @@ writeFileSync(
   config,
   JSON.stringify({ mcpServers: { everything: { command: process.execPath, args: [everything, 'stdio'] } } }),
 );
-const conductor = new Client({ name: 'bench', version: '1' });
-await conductor.connect(
-  new StdioClientTransport({
-    command: process.execPath,
-    args: [join(root, 'dist/cli.js'), 'stdio'],
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      MCP_CONDUCTOR_LOG_LEVEL: 'warn',
-      MCP_CONDUCTOR_MCP_CONFIG: config,
-    },
-    stderr: 'inherit',
-  }),
-);
+const conductor = await connectConductor({ MCP_CONDUCTOR_MCP_CONFIG: config });
 const code = `
 const s = await mcpFactory.load('everything');
 for (let i = 0; i < 20; i++) await s.callTool('echo', { message: 'warm' });
