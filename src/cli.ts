@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -117,17 +117,21 @@ program
     [],
   )
   .option('--audit-log <file>', 'append a JSON line per run_deno_code call to this file')
-  .option(
-    '--grace <duration>',
-    'on SIGTERM/SIGINT, how long running executions may finish: ms, or with a unit (30s, 2m)',
-    (v) => cliArg(() => parseDurationMs(v, 'grace')),
-    SERVE_DEFAULTS.graceMs,
+  .addOption(
+    new Option(
+      '--grace <duration>',
+      'on SIGTERM/SIGINT, how long running executions may finish: ms, or with a unit (30s, 2m)',
+    )
+      .argParser((v) => cliArg(() => parseDurationMs(v, 'grace')))
+      .default(SERVE_DEFAULTS.graceMs, `${SERVE_DEFAULTS.graceMs / 1000}s`),
   )
-  .option(
-    '--session-idle-timeout <duration>',
-    'close a session after this long without requests: ms, or with a unit (90s, 30m)',
-    (v) => cliArg(() => parseDurationMs(v, 'session idle timeout', 1_000)),
-    SERVE_DEFAULTS.sessionIdleTimeoutMs,
+  .addOption(
+    new Option(
+      '--session-idle-timeout <duration>',
+      'close a session after this long without requests: ms, or with a unit (90s, 30m)',
+    )
+      .argParser((v) => cliArg(() => parseDurationMs(v, 'session idle timeout', 1_000)))
+      .default(SERVE_DEFAULTS.sessionIdleTimeoutMs, `${SERVE_DEFAULTS.sessionIdleTimeoutMs / 60_000}m`),
   )
   .option(
     '--max-sessions <n>',
