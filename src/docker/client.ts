@@ -96,6 +96,8 @@ export interface DockerPort {
    * container's cgroup and mounts while it is alive (see cgroup.ts); absent what the host cannot see.
    */
   readUsage(id: string, mounts?: string[]): Promise<ContainerUsage>;
+  /** SIGKILL now, leaving removal for later; a container that is gone or already stopped is success. */
+  kill(id: string): Promise<void>;
   /** SIGKILL and remove; a container that is already gone is success. */
   remove(id: string): Promise<void>;
   listManaged(labelFilters?: Record<string, string>): Promise<ManagedContainer[]>;
@@ -335,6 +337,17 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
 
     // The engine's stats API waits for its collector tick (about a second on later calls): read the cgroup instead.
     readUsage: (id, mounts) => readContainerUsage(id, mounts),
+
+    kill: (id) =>
+      guard('kill a container', async () => {
+        try {
+          await docker.getContainer(id).kill({ signal: 'SIGKILL' });
+        } catch (error) {
+          const status = statusOf(error);
+          // 404: gone; 409: not running. Either way nothing of it runs any more.
+          if (status !== 404 && status !== 409) throw error;
+        }
+      }),
 
     remove: (id) =>
       guard('remove a container', async () => {

@@ -109,8 +109,9 @@ export async function runInSandbox(
   if (outcome.kind === 'result') void sandbox.socket.close().catch(() => undefined);
 
   if (outcome.kind === 'timeout' || outcome.kind === 'violation') {
-    // SIGKILL: Deno as PID 1 or with a SIGTERM listener would ignore a polite stop.
-    await docker.remove(sandbox.containerId);
+    // SIGKILL: Deno as PID 1 or with a SIGTERM listener would ignore a polite stop. Removal comes later, off the
+    // caller's path (the executor disposes of every sandbox after answering).
+    await docker.kill(sandbox.containerId);
     await Promise.race([sandbox.streamEnded, sleep(OUTPUT_SETTLE_MS)]);
   } else if (outcome.kind === 'result') {
     await Promise.race([
