@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { access, chown, lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConductorSettings } from './config/env.js';
-import { effectivePermissions, loadPolicy } from './config/load-policy.js';
-import type { Policy } from './config/policy.js';
+import { createPolicyLoader, effectivePermissions } from './config/load-policy.js';
 import { parseRunArgs } from './config/run-args.js';
 import type { Tenant } from './config/tenants.js';
 import { loadMcpConfig, type McpConfig } from './config/mcp-config.js';
@@ -114,12 +113,7 @@ export async function startConductor(
   // `${MCP_CONDUCTOR_TENANT}` in an upstream's env/headers names the tenant, so file-backed state can be per tenant.
   const mcpConfigFor = (tenant: string) => readMcpConfig(settings, { ...env, MCP_CONDUCTOR_TENANT: tenant });
   const mcpConfig = await mcpConfigFor('local');
-  const policies = new Map<string, Promise<Policy>>();
-  const policy = (name: string) => {
-    let p = policies.get(name);
-    if (!p) policies.set(name, (p = loadPolicy(name, { policiesDir: paths.policiesDir })));
-    return p;
-  };
+  const policy = createPolicyLoader(paths.policiesDir);
   await policy(settings.policy);
 
   await docker.ping();
@@ -164,8 +158,7 @@ export async function startConductor(
   ) => {
     const pol = await policy(policyName);
     if (pol.workspace.mode !== 'none') await prepareWorkspace(workspaceDir, logger);
-    if (pol.container.network !== 'none')
-      await docker.ensureNetwork(pol.container.network, { 'mcp-conductor.managed': 'true' });
+    if (pol.container.network !== 'none') await docker.ensureNetwork(pol.container.network);
     const profile: SandboxProfile = {
       image: plan.tag,
       policy: pol,
@@ -184,7 +177,7 @@ export async function startConductor(
     if (mcpConfig && Object.keys(mcpConfig.mcpServers).length > 0) {
       // Each tenant gets its own upstream processes, so state in one (a memory server, say) never leaks to another.
       const upstreams = createUpstreamPool({
-        servers: ((await mcpConfigFor(id)) ?? mcpConfig).mcpServers,
+        servers: (id === 'local' ? mcpConfig : ((await mcpConfigFor(id)) ?? mcpConfig)).mcpServers,
         logger: logger.child({ tenant: id }),
       });
       upstreamPools.push(upstreams);

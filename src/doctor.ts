@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises';
 import type { ConductorSettings } from './config/env.js';
 import { loadMcpConfig } from './config/mcp-config.js';
 import { describePermissions } from './config/deno-flags.js';
-import { effectivePermissions, listPolicyNames, loadPolicy } from './config/load-policy.js';
+import { createPolicyLoader, effectivePermissions, listPolicyNames } from './config/load-policy.js';
 import { loadTenants } from './config/tenants.js';
 import { parseRunArgs } from './config/run-args.js';
 import { isAppError } from './core/index.js';
@@ -40,6 +40,8 @@ export async function runDoctor(
   env: Record<string, string | undefined>,
 ): Promise<Check[]> {
   const checks: Check[] = [];
+  // The deployment's policy is looked at by several checks, and tenants may share one: read each file once.
+  const policyNamed = createPolicyLoader(paths.policiesDir);
   const check = async (name: string, fn: () => Promise<string> | string) => {
     try {
       checks.push({ name, ok: true, detail: await fn() });
@@ -58,7 +60,7 @@ export async function runDoctor(
   });
   let policyRuntime: string | undefined;
   await check('policy', async () => {
-    const policy = await loadPolicy(settings.policy, { policiesDir: paths.policiesDir });
+    const policy = await policyNamed(settings.policy);
     policyRuntime = policy.container.runtime;
     return `"${settings.policy}" is valid (runtime ${policy.container.runtime}, network ${policy.container.network}); shipped: ${(await listPolicyNames(paths.policiesDir)).join(', ')}`;
   });
@@ -103,7 +105,7 @@ export async function runDoctor(
   }
   await check('permissions', async () => {
     const runArgs = parseRunArgs(settings.runArgs);
-    const policy = await loadPolicy(settings.policy, { policiesDir: paths.policiesDir });
+    const policy = await policyNamed(settings.policy);
     const source =
       Object.keys(runArgs).length > 0 ? 'MCP_CONDUCTOR_RUN_ARGS' : `the policy "${settings.policy}"`;
     return `${describePermissions(effectivePermissions(policy, runArgs))} (from ${source})`;
@@ -115,7 +117,7 @@ export async function runDoctor(
       const problems: string[] = [];
       for (const t of tenants) {
         try {
-          const policy = await loadPolicy(t.policy, { policiesDir: paths.policiesDir });
+          const policy = await policyNamed(t.policy);
           if (dockerOk && !runtimes.includes(policy.container.runtime))
             problems.push(`tenant ${t.id}: its policy needs the ${policy.container.runtime} runtime`);
         } catch (error) {

@@ -1,7 +1,7 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { ConfigError } from '../core/index.js';
-import { parseConfigJson, validateConfig } from './json-config.js';
+import { parseConfigJson, readConfigText, validateConfig } from './json-config.js';
 import {
   PERMISSION_NAMES,
   permissionValueProblem,
@@ -48,7 +48,6 @@ export async function loadPolicy(
   nameOrPath: string,
   opts: { policiesDir: string; readFile?: (p: string) => Promise<string> },
 ): Promise<Policy> {
-  const read = opts.readFile ?? ((p: string) => readFile(p, 'utf8'));
   const available = async () => {
     const names = await listPolicyNames(opts.policiesDir);
     return `available in ${opts.policiesDir}: ${names.join(', ') || 'none'}`;
@@ -62,16 +61,25 @@ export async function loadPolicy(
   const path = isName ? join(opts.policiesDir, `${nameOrPath}.json`) : resolve(nameOrPath);
   const label = isName ? `policy "${nameOrPath}" (${path})` : `policy file ${path}`;
 
-  let text: string;
-  try {
-    text = await read(path);
-  } catch (error) {
-    const why = (error as { code?: unknown }).code === 'ENOENT' ? 'not found' : 'unreadable';
-    const head = isName ? `there is no policy named "${nameOrPath}"` : `the policy file ${path} is ${why}`;
-    throw new ConfigError(`${head} (${await available()})`, { cause: error });
-  }
+  const text = await readConfigText(path, `policy file ${path}`, opts.readFile).catch(
+    async (error: Error) => {
+      // A missing policy is most often a typo: say which ones there are.
+      const head = isName ? `there is no policy named "${nameOrPath}"` : error.message;
+      throw new ConfigError(`${head} (${await available()})`, { cause: error.cause });
+    },
+  );
   const json = parseConfigJson(text, label);
   return validateConfig(PolicySchema, json, label, permissionValueLines(json));
+}
+
+/** loadPolicy, each name read and validated once (a failure is remembered too, and reported to every caller). */
+export function createPolicyLoader(policiesDir: string): (nameOrPath: string) => Promise<Policy> {
+  const loaded = new Map<string, Promise<Policy>>();
+  return (nameOrPath) => {
+    let p = loaded.get(nameOrPath);
+    if (!p) loaded.set(nameOrPath, (p = loadPolicy(nameOrPath, { policiesDir })));
+    return p;
+  };
 }
 
 function isUnderWorkspace(path: string): boolean {

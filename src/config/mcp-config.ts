@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../core/index.js';
 import { loadJsonConfig } from './json-config.js';
@@ -61,7 +60,7 @@ function expand(
 export async function loadMcpConfig(
   path: string,
   env: Record<string, string | undefined>,
-  read: (p: string) => Promise<string> = (p) => readFile(p, 'utf8'),
+  read?: (p: string) => Promise<string>,
 ): Promise<McpConfig> {
   const data = await loadJsonConfig(McpConfigSchema, path, `MCP config ${path}`, read);
   const missing: string[] = [];

@@ -46,7 +46,7 @@ export const SYS_KINDS = [
 const SYS_KIND_SET: ReadonlySet<string> = new Set(SYS_KINDS);
 // Control characters, and invisible format characters (zero-width space, bidi overrides) that make a value read as
 // something it is not.
-const HIDDEN_CHARS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+export const HIDDEN_CHARS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 function hostProblem(value: string): string | undefined {

@@ -1,5 +1,6 @@
 import { ConfigError } from '../core/index.js';
 import {
+  HIDDEN_CHARS,
   PERMISSION_NAMES,
   permissionValueProblem,
   type DenoPermissions,
@@ -46,11 +47,9 @@ function asFlag(token: string): Flag | undefined {
   return { key: dashes === 1 && key.length > 1 ? `-${key}` : key, value };
 }
 
-const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
-
 /** A token quoted for the message, with control and invisible characters (bidi overrides too) spelled out. */
 function q(s: string): string {
-  return JSON.stringify(s).replace(new RegExp(HIDDEN.source, 'gu'), (c) => {
+  return JSON.stringify(s).replace(new RegExp(HIDDEN_CHARS.source, 'gu'), (c) => {
     const code = c.codePointAt(0) ?? 0;
     return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`;
   });
@@ -103,7 +102,7 @@ export function parseRunArgs(raw: string | undefined): DenoPermissions {
         : '';
     const refused = REFUSED.find(([re]) => re.test(flag.key));
     const name = flag.key.startsWith('allow-') ? flag.key.slice('allow-'.length) : '';
-    if (HIDDEN.test(flag.key)) {
+    if (HIDDEN_CHARS.test(flag.key)) {
       problems.push(`${q(token)} contains a control or invisible character`);
       state = hasList ? { kind: 'skip' } : { kind: 'start' };
     } else if (refused) {

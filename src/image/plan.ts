@@ -58,6 +58,8 @@ export interface PlanOptions {
  */
 export interface ImageRecipe {
   recipeHash: string;
+  /** the Docker engine's architecture, as it reports it */
+  architecture: string;
   config: ImageConfig;
   deno: DenoBinary;
   denoVersion: string;
@@ -127,7 +129,7 @@ export async function planRecipe(opts: PlanOptions): Promise<ImageRecipe> {
   if (opts.registries.npm) env.NPM_CONFIG_REGISTRY = opts.registries.npm;
   if (opts.registries.jsr) env.JSR_URL = opts.registries.jsr;
   const dockerfile = dockerfileFor(env, BUILD_STEPS);
-  return { recipeHash, config, deno, denoVersion: deno.version, env, dockerfile, ownEntries };
+  return { recipeHash, architecture, config, deno, denoVersion: deno.version, env, dockerfile, ownEntries };
 }
 
 /**
@@ -166,7 +168,7 @@ async function findCaBundle(given: string | undefined): Promise<string> {
 /** Works out every input of the image and its content-hash tag, without building anything. */
 export async function planImage(opts: PlanOptions, recipe?: ImageRecipe): Promise<ImagePlan> {
   const r = recipe ?? (await planRecipe(opts));
-  const { architecture } = await opts.docker.info();
+  const { architecture } = r;
   if (!hostMatchesEngine(architecture)) {
     throw new ImageMissingError(
       `The Docker engine runs ${architecture} but this host is ${process.arch}: the shared libraries copied into the image come from this host. ` +
@@ -215,7 +217,7 @@ export interface ImageLookup {
 
 /** Finds the image to run: the one this host's inputs give, else the newest one of the same recipe. */
 export async function lookUpImage(
-  opts: PlanOptions & { docker: Pick<DockerPort, 'info' | 'inspectImage' | 'listImages'> },
+  opts: PlanOptions & { docker: Pick<DockerPort, 'info' | 'listImages'> },
 ): Promise<ImageLookup> {
   const recipe = await planRecipe(opts);
   let plan: ImagePlan | undefined;
@@ -229,7 +231,7 @@ export async function lookUpImage(
   const have = listed.flatMap((i) => i.tags).sort();
   const base = { recipe, wanted: plan?.tag, planError, have };
   if (plan) {
-    const exact = await opts.docker.inspectImage(plan.tag);
+    const exact = listed.find((i) => i.tags.includes(plan.tag));
     if (exact) return { ...base, state: 'current', found: { tag: plan.tag, sizeBytes: exact.sizeBytes } };
   }
   const sameRecipe = listed
@@ -246,7 +248,7 @@ export async function lookUpImage(
 
 /** The image the conductor runs, or an ImageMissingError that says what to do. */
 export async function findImage(
-  opts: PlanOptions & { docker: Pick<DockerPort, 'info' | 'inspectImage' | 'listImages'> },
+  opts: PlanOptions & { docker: Pick<DockerPort, 'info' | 'listImages'> },
 ): Promise<{ tag: string; config: ImageConfig }> {
   const look = await lookUpImage(opts);
   if (look.found) return { tag: look.found.tag, config: look.recipe.config };

@@ -9,6 +9,7 @@ import {
   LABEL_PID,
   LABEL_SOCKET_DIR,
   type DockerPort,
+  type ManagedContainer,
 } from '../docker/index.js';
 
 function readOr(path: string): string | undefined {
@@ -96,15 +97,21 @@ export async function reap(docker: DockerPort, opts: ReapOptions): Promise<numbe
     // A label is data from the engine: only ever delete inside our own socket base directory.
     if (dir && isUnder(dir, opts.socketBaseDir)) await rm(dir, { recursive: true, force: true });
   }
-  if (!opts.instanceId) await sweepOrphanDirs(docker, opts.socketBaseDir, opts.orphanDirAgeMs ?? 60_000);
+  // Unfiltered, `found` is every managed container: the directories it names are the ones in use (those of the
+  // containers removed above are gone already; one made since is younger than the minimum age).
+  if (!opts.instanceId) await sweepOrphanDirs(found, opts.socketBaseDir, opts.orphanDirAgeMs ?? 60_000);
   return removed;
 }
 
 /** Socket directories whose container is gone (a conductor killed between making the two, or during removal). */
-async function sweepOrphanDirs(docker: DockerPort, base: string, minAgeMs: number): Promise<void> {
+async function sweepOrphanDirs(
+  containers: readonly ManagedContainer[],
+  base: string,
+  minAgeMs: number,
+): Promise<void> {
   const names = await readdir(base).catch(() => [] as string[]);
   if (names.length === 0) return;
-  const inUse = new Set((await docker.listManaged()).map((c) => c.labels[LABEL_SOCKET_DIR]));
+  const inUse = new Set(containers.map((c) => c.labels[LABEL_SOCKET_DIR]));
   const now = Date.now();
   for (const name of names) {
     const dir = join(base, name);
