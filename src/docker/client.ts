@@ -101,7 +101,8 @@ export interface DockerPort {
   /** SIGKILL and remove; a container that is already gone is success. */
   remove(id: string): Promise<void>;
   listManaged(labelFilters?: Record<string, string>): Promise<ManagedContainer[]>;
-  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** Creates the conductor's own egress network (labelled, no inter-container traffic), or checks an existing one is such. */
+  ensureNetwork(name: string): Promise<void>;
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -367,7 +368,7 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
         return list.map((c) => ({ id: c.Id, labels: c.Labels, state: c.State }));
       }),
 
-    ensureNetwork: (name, labels) => {
+    ensureNetwork: (name) => {
       const ensure = async () => {
         if (RESERVED_NETWORKS.has(name))
           throw new ConfigError(
@@ -391,7 +392,7 @@ export function createDockerClient(docker: Docker = new Docker()): DockerPort {
         await docker.createNetwork({
           Name: name,
           Driver: 'bridge',
-          Labels: { ...labels, [LABEL_MANAGED]: 'true' },
+          Labels: { [LABEL_MANAGED]: 'true' },
           CheckDuplicate: true,
           // Sandboxes get egress but cannot reach one another.
           Options: { [ICC_OPTION]: 'false' },

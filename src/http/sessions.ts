@@ -102,7 +102,6 @@ export function createSessionStore(opts: SessionStoreOptions) {
     },
   };
 }
-export type SessionStore = ReturnType<typeof createSessionStore>;
 
 /** Calls `done` once the response body has been fully sent or the client went away. */
 export function onResponseEnd(res: Response, done: () => void): Response {

@@ -34,7 +34,7 @@ function isUnder(path: string, roots: string[]): boolean {
 }
 
 /** Where a symlink points, as an absolute path in the same tree (the image mirrors host paths). */
-export function symlinkTarget(link: string, target: string): string {
+function symlinkTarget(link: string, target: string): string {
   return posix.resolve(posix.dirname(link), target);
 }
 

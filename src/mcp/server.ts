@@ -103,6 +103,7 @@ export function createServer(ctx: ServerContext): McpServer {
   );
   const { limits } = ctx.profile.policy;
 
+  const directory = ctx.directory;
   server.registerTool(
     'run_deno_code',
     {
@@ -124,7 +125,6 @@ export function createServer(ctx: ServerContext): McpServer {
       const started = performance.now();
       const mcpCalls: McpCallRecord[] = [];
       let executionId: string | undefined;
-      const directory = ctx.directory;
       let result: ExecutionResult;
       try {
         result = await untilStopped(ctx.stopping, (admit) =>
@@ -170,7 +170,6 @@ export function createServer(ctx: ServerContext): McpServer {
   );
 
   // The companion tools are always there (DESIGN), and say so plainly when no upstream server is configured.
-  const directory = ctx.directory;
   server.registerTool(
     'list_mcp_servers',
     {

@@ -48,9 +48,9 @@ export interface AuditLog {
   flush(): Promise<void>;
 }
 
-export function toAuditRecord(tenant: string, outcome: ExecutionOutcome, now = new Date()): AuditRecord {
+function toAuditRecord(tenant: string, outcome: ExecutionOutcome): AuditRecord {
   return {
-    time: now.toISOString(),
+    time: new Date().toISOString(),
     tenant,
     executionId: outcome.executionId,
     codeSha256: createHash('sha256').update(outcome.code).digest('hex'),

@@ -34,7 +34,7 @@ export interface UpstreamPoolOptions {
 }
 
 /** The server refused a request for its session id: it restarted or expired the session, and ran nothing. */
-export function isSessionLost(error: unknown): boolean {
+function isSessionLost(error: unknown): boolean {
   return (
     error instanceof StreamableHTTPError &&
     (error.code === 404 || (error.code === 400 && /session/i.test(error.message)))

@@ -3,9 +3,9 @@ import type { ContainerBudget } from './limiter.js';
 import { prepareSandbox, type PrepareDeps } from './prepared.js';
 
 /** Prepares a fresh container for every execution, on the caller's path, once the budget has room for it. */
-export function createColdSource(deps: PrepareDeps, budget?: ContainerBudget): SandboxSource {
+export function createColdSource(deps: PrepareDeps, budget: ContainerBudget): SandboxSource {
   return {
     // budget.acquire() is called synchronously, so the place is claimed in call order.
-    acquire: async (profile) => prepareSandbox(deps, profile, budget ? await budget.acquire() : undefined),
+    acquire: async (profile) => prepareSandbox(deps, profile, await budget.acquire()),
   };
 }

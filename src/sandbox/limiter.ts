@@ -69,7 +69,6 @@ export interface ContainerLease {
  * profile. Executions wait for room; the warm pool only takes room that nobody is waiting for, so it always yields.
  */
 export interface ContainerBudget {
-  readonly capacity: number;
   readonly used: number;
   readonly waiting: number;
   /** Waits for room (first come, first served). */
@@ -103,7 +102,6 @@ export function createContainerBudget(capacity: number): ContainerBudget {
     };
   };
   return {
-    capacity,
     get used() {
       return used;
     },
