@@ -5,11 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createDockerClient } from '../src/docker/index.js';
-import { cliPath, expectNoLeftovers, startConductor } from './helpers.js';
+import { cliPath, expectNoLeftovers, startConductor, waitForManaged } from './helpers.js';
 
 const docker = inject('docker');
-const dockerPort = createDockerClient();
 const imageTag = inject('imageTag');
 const run = promisify(execFile);
 const dockerCli = (...args: string[]) => run('docker', args);
@@ -128,11 +126,7 @@ describe.skipIf(!docker)('Docker faults', () => {
       for (let i = 0; i < 5; i++) expect((await conductor.run(String(i))).result.returnValue).toBe(i);
       // What could not be removed during the outage is removed once the engine answers again, not only at
       // shutdown: what remains is the pool's 2 idle containers.
-      let left = await dockerPort.listManaged();
-      for (let i = 0; i < 200 && left.length > 2; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        left = await dockerPort.listManaged();
-      }
+      const left = await waitForManaged((l) => l.length <= 2, 200);
       expect(left.length).toBeLessThanOrEqual(2);
       expect(conductor.stderr()).not.toMatch(/unhandled|uncaught/i);
     } finally {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
-import { createDockerClient } from '../src/docker/index.js';
+import { createDockerClient, type ManagedContainer } from '../src/docker/index.js';
 
 export const repoRoot = new URL('..', import.meta.url).pathname;
 export const cliPath = join(repoRoot, 'dist', 'cli.js');
@@ -138,16 +138,57 @@ export async function startConductor(
   };
 }
 
-/** Every Docker suite ends here: no labelled container and no socket directory may be left behind. */
-export async function expectNoLeftovers(): Promise<void> {
+/** Lists the labelled containers every 100 ms until `done` holds of them or `tries` run out; returns the last list. */
+export async function waitForManaged(
+  done: (containers: ManagedContainer[]) => boolean,
+  tries = 50,
+): Promise<ManagedContainer[]> {
   const docker = createDockerClient();
   let left = await docker.listManaged();
-  for (let i = 0; i < 50 && left.length > 0; i++) {
+  for (let i = 0; i < tries && !done(left); i++) {
     await new Promise((r) => setTimeout(r, 100));
     left = await docker.listManaged();
   }
+  return left;
+}
+
+/** Every Docker suite ends here: no labelled container and no socket directory may be left behind. */
+export async function expectNoLeftovers(): Promise<void> {
+  const left = await waitForManaged((l) => l.length === 0);
   expect(left.map((c) => c.labels['mcp-conductor.execution-id'])).toEqual([]);
   const base = join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
   const dirs = await readdir(base).catch(() => [] as string[]);
   expect(dirs).toEqual([]);
+}
+
+/** A Streamable HTTP MCP server script (server-everything by default) on a fixed loopback port; resolves once it answers. */
+export async function startHttpMcpServer(
+  port: number,
+  args = [
+    join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'),
+    'streamableHttp',
+  ],
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH, PORT: String(port) },
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited`);
+    const up = await fetch(`http://127.0.0.1:${port}/mcp`).then(
+      () => true,
+      () => false,
+    );
+    if (up) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${args.join(' ')} did not come up`);
+}
+
+/** SIGKILL, and wait until the process is gone; a process that already exited is fine. */
+export async function killProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await gone;
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +6,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   expectNoLeftovers,
   freePort,
+  killProcess,
   repoRoot,
   startConductor,
+  startHttpMcpServer,
   TRANSPORTS,
   type Conductor,
 } from './helpers.js';
@@ -26,26 +28,9 @@ describe.skipIf(!docker).each(TRANSPORTS)(
 
     /** server-everything over Streamable HTTP on loopback, on the same port every time it is (re)started. */
     const startHttpUpstream = async () => {
-      httpUpstream = spawn(process.execPath, [pkg('server-everything'), 'streamableHttp'], {
-        env: { PATH: process.env.PATH, PORT: String(httpPort) },
-        stdio: 'ignore',
-      });
-      for (let i = 0; i < 100; i++) {
-        const up = await fetch(`http://127.0.0.1:${httpPort}/mcp`, { method: 'GET' }).then(
-          () => true,
-          () => false,
-        );
-        if (up) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error('server-everything over HTTP did not come up');
+      httpUpstream = await startHttpMcpServer(httpPort, [pkg('server-everything'), 'streamableHttp']);
     };
-    const stopHttpUpstream = async () => {
-      if (httpUpstream.exitCode !== null || httpUpstream.signalCode !== null) return;
-      const gone = new Promise((r) => httpUpstream.once('exit', r));
-      httpUpstream.kill('SIGKILL');
-      await gone;
-    };
+    const stopHttpUpstream = () => killProcess(httpUpstream);
 
     beforeAll(async () => {
       dataDir = await mkdtemp(join(tmpdir(), 'mcpc-upstream-'));

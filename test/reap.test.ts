@@ -13,7 +13,7 @@ import {
 } from '../src/docker/index.js';
 import { createSilentLogger } from '../src/obs/index.js';
 import { disposeSandbox, ownerToken, prepareSandbox, reap } from '../src/sandbox/index.js';
-import { cliPath, expectNoLeftovers, startConductor, startHttpServer } from './helpers.js';
+import { cliPath, expectNoLeftovers, startConductor, startHttpServer, waitForManaged } from './helpers.js';
 
 const docker = inject('docker');
 const imageTag = inject('imageTag');
@@ -28,13 +28,9 @@ const exists = (path: string) =>
 /** Starts `serve` with a warm pool, waits until the pool is full, then SIGKILLs it: its containers stay behind. */
 async function killedConductor(): Promise<ManagedContainer[]> {
   const server = await startHttpServer({ MCP_CONDUCTOR_POOL_SIZE: '3' });
-  let left: ManagedContainer[] = [];
-  for (let i = 0; i < 300 && left.length < 3; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    left = (await dockerPort.listManaged()).filter((c) => c.state === 'running');
-  }
+  await waitForManaged((l) => l.filter((c) => c.state === 'running').length >= 3, 300);
   await server.stop('SIGKILL');
-  left = await dockerPort.listManaged();
+  const left = await dockerPort.listManaged();
   expect(left.length).toBe(3);
   expect(new Set(left.map((c) => c.labels[LABEL_INSTANCE])).size).toBe(1);
   for (const c of left) expect(await exists(c.labels[LABEL_SOCKET_DIR]!)).toBe(true);

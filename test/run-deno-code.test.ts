@@ -11,8 +11,8 @@ import {
   startConductor,
   TRANSPORTS,
   type Conductor,
+  waitForManaged,
 } from './helpers.js';
-import { createDockerClient } from '../src/docker/index.js';
 
 const docker = inject('docker');
 
@@ -207,13 +207,7 @@ describe.skipIf(!docker)('executions under a cap of one, with no pool', () => {
 
   it('removes each container after its execution while the server keeps running', async () => {
     for (let i = 0; i < 3; i++) expect((await c.run(`${i} + 1`)).result.returnValue).toBe(i + 1);
-    const docker = createDockerClient();
-    let left = await docker.listManaged();
-    for (let i = 0; i < 50 && left.length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      left = await docker.listManaged();
-    }
-    expect(left).toEqual([]);
+    expect(await waitForManaged((l) => l.length === 0)).toEqual([]);
   });
 });
 

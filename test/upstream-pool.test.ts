@@ -1,38 +1,12 @@
 // The upstream pool against real server processes (no Docker): restarts, and what clients may read of a failure.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSilentLogger } from '../src/obs/index.js';
 import { createUpstreamPool, describeUpstreamFailure, type UpstreamPool } from '../src/proxy/upstreams.js';
-import { freePort, repoRoot } from './helpers.js';
+import { freePort, killProcess as kill, repoRoot, startHttpMcpServer as startHttp } from './helpers.js';
 
 const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const logger = createSilentLogger();
-
-/** A Streamable HTTP server script on a fixed loopback port; resolves once it answers. */
-async function startHttp(port: number, args = [everything, 'streamableHttp']): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH, PORT: String(port) },
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited`);
-    const up = await fetch(`http://127.0.0.1:${port}/mcp`).then(
-      () => true,
-      () => false,
-    );
-    if (up) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${args.join(' ')} did not come up`);
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await gone;
-}
 
 const echo = (pool: UpstreamPool, message: string) =>
   pool.use('http', async (c) => {
