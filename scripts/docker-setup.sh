@@ -2,7 +2,7 @@
 # Make a Docker engine with the gVisor runtime available on this machine (Debian, as root).
 # Idempotent: installs docker.io and runsc only when missing, registers runsc, starts dockerd only when
 # no engine answers. Prints "started <pid>" on stdout when it started dockerd itself, so a caller can stop exactly
-# that process later (scripts/docker-stop.sh).
+# that process later (as .ci/run does).
 set -euo pipefail
 
 log() { printf 'docker-setup: %s\n' "$*" >&2; }

@@ -59,17 +59,20 @@ export function printTable(title, rows) {
 
 const root = new URL('../..', import.meta.url).pathname;
 
-/** The built conductor over real MCP stdio, with `env` on top of a minimal environment. */
-export async function connectConductor(env = {}) {
+/**
+ * The built conductor over real MCP stdio, with `env` on top of a minimal environment. Its stderr goes to ours, or,
+ * given `onStderr`, to that function chunk by chunk.
+ */
+export async function connectConductor(env = {}, onStderr) {
   const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(
-    new StdioClientTransport({
-      command: process.execPath,
-      args: [join(root, 'dist/cli.js'), 'stdio'],
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, MCP_CONDUCTOR_LOG_LEVEL: 'warn', ...env },
-      stderr: 'inherit',
-    }),
-  );
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [join(root, 'dist/cli.js'), 'stdio'],
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, MCP_CONDUCTOR_LOG_LEVEL: 'warn', ...env },
+    stderr: onStderr ? 'pipe' : 'inherit',
+  });
+  if (onStderr) transport.stderr.on('data', onStderr);
+  await client.connect(transport);
   return client;
 }
 

@@ -1,42 +1,28 @@
 // Where the milliseconds of a trivial execution go, cold (pool 0) and pooled, from the conductor's own debug log
 // lines (each lifecycle step logs its timing) and the client's clock, in one run.
 // Usage: node scripts/bench/profile.mjs [--runs 20]
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { join } from 'node:path';
-import { flags, percentile } from './lib.mjs';
+import { connectConductor, flags, percentile } from './lib.mjs';
 
-const root = new URL('../..', import.meta.url).pathname;
 const { runs } = flags({ runs: 20 });
 
 async function profile(poolSize, pauseMs) {
   const lines = [];
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [join(root, 'dist/cli.js'), 'stdio'],
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      MCP_CONDUCTOR_LOG_LEVEL: 'debug',
-      MCP_CONDUCTOR_POOL_SIZE: String(poolSize),
-    },
-    stderr: 'pipe',
-  });
   let buffered = '';
-  transport.stderr.on('data', (d) => {
-    buffered += d.toString();
-    const parts = buffered.split('\n');
-    buffered = parts.pop();
-    for (const p of parts) {
-      try {
-        lines.push(JSON.parse(p));
-      } catch {
-        // not a log line
+  const client = await connectConductor(
+    { MCP_CONDUCTOR_LOG_LEVEL: 'debug', MCP_CONDUCTOR_POOL_SIZE: String(poolSize) },
+    (d) => {
+      buffered += d.toString();
+      const parts = buffered.split('\n');
+      buffered = parts.pop();
+      for (const p of parts) {
+        try {
+          lines.push(JSON.parse(p));
+        } catch {
+          // not a log line
+        }
       }
-    }
-  });
-  const client = new Client({ name: 'profile', version: '1' });
-  await client.connect(transport);
+    },
+  );
   await new Promise((r) => setTimeout(r, 3000)); // let a pool fill
   const totals = new Map();
   for (let i = 0; i < runs + 2; i++) {
@@ -74,9 +60,9 @@ async function profile(poolSize, pauseMs) {
     acquire,
     run,
     rest: total - acquire - run,
-    create: prep.length ? median(prep.map((e) => e.create.ms)) : NaN,
-    start: prep.length ? median(prep.map((e) => e.start.ms - e.create.ms)) : NaN,
-    ready: prep.length ? median(prep.map((e) => e.ready.ms - e.start.ms)) : NaN,
+    create: median(prep.map((e) => e.create.ms)),
+    start: median(prep.map((e) => e.start.ms - e.create.ms)),
+    ready: median(prep.map((e) => e.ready.ms - e.start.ms)),
     remove: median(answered.filter((e) => e.remove).map((e) => e.remove.ms)),
     waiting: `${taken}/${answered.length}`,
   };
