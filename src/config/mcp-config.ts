@@ -36,10 +36,6 @@ export const McpConfigSchema = z
   .loose();
 export type McpConfig = z.infer<typeof McpConfigSchema>;
 
-export function emptyMcpConfig(): McpConfig {
-  return { mcpServers: {} };
-}
-
 /** `${VAR}` from the conductor's environment; the value never appears in an error. */
 function expand(
   value: string,

@@ -19,12 +19,6 @@ export class ConfigError extends AppError {
   }
 }
 
-export class PolicyDeniedError extends AppError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('policy_denied', message, options);
-  }
-}
-
 export class DockerUnavailableError extends AppError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('docker_unavailable', message, options);
@@ -52,6 +46,13 @@ export class SandboxError extends AppError {
 export class OverloadedError extends AppError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('overloaded', message, options);
+  }
+}
+
+/** The caller gave up on an execution (a client's cancellation): it stops wherever it is. */
+export class CancelledError extends AppError {
+  constructor(message = 'The execution was cancelled.', options?: { cause?: unknown }) {
+    super('cancelled', message, options);
   }
 }
 

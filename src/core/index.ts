@@ -1,3 +1,4 @@
 // core: domain types and errors shared by every other folder. Pure: imports nothing internal, no I/O.
 export * from './errors.js';
+export * from './events.js';
 export * from './result.js';

@@ -18,6 +18,7 @@ export const ExitReasonSchema = z.enum([
   'disk_full',
   'exited',
   'killed',
+  'cancelled',
   'rejected',
 ]);
 export type ExitReason = z.infer<typeof ExitReasonSchema>;

@@ -1,5 +1,7 @@
-// docker: the only importer of dockerode — a small typed port, container labels, stream demux, cgroup readings.
+// docker: the only importer of dockerode — a small typed port (port.ts) over engine, image, container and network
+// calls, container labels, the attach stream's demux, and cgroup readings.
 export * from './cgroup.js';
 export * from './client.js';
 export * from './demux.js';
 export * from './labels.js';
+export * from './port.js';

@@ -24,7 +24,3 @@ export function createTokenResolver<T>(
     return found;
   };
 }
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}

@@ -68,8 +68,6 @@ export interface ReapOptions {
   onlyDead?: boolean;
   /** only containers of this conductor instance; otherwise every managed container */
   instanceId?: string;
-  /** keep containers of this (live) instance */
-  exceptInstanceId?: string;
   /** socket directories are only removed when they sit under this directory */
   socketBaseDir: string;
   /**
@@ -89,7 +87,6 @@ export async function reap(docker: DockerPort, opts: ReapOptions): Promise<numbe
   const found = await docker.listManaged(filter);
   let removed = 0;
   for (const c of found) {
-    if (opts.exceptInstanceId && c.labels[LABEL_INSTANCE] === opts.exceptInstanceId) continue;
     if (opts.onlyDead && isOwnerAlive(c.labels)) continue;
     await docker.remove(c.id);
     removed++;
