@@ -46,9 +46,10 @@ test: build docker ## run every test: unit, and integration against the real Doc
 test-unit: deps ## run the unit tests only (no Docker)
 	npx vitest run --project unit
 
-lint: deps ## ESLint, Prettier and the type check (tests included)
+lint: deps ## ESLint, Prettier, the type check (tests included), and deno check + deno lint of the sandbox runtime
 	npm run lint
 	npm run typecheck
+	DENO_NO_UPDATE_CHECK=1 npm run --silent lint:runtime
 
 bench: build docker ## run the benchmarks in scripts/bench and print their tables
 	node scripts/bench/run.mjs

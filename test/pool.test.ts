@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PolicySchema } from '../src/config/policy.js';
+import { createEventStream } from '../src/core/index.js';
 import { createDockerClient, LABEL_EXECUTION, LABEL_INSTANCE } from '../src/docker/index.js';
 import { createSilentLogger } from '../src/obs/index.js';
+import { EMPTY_DIRECTORY } from '../src/proxy/index.js';
 import {
   createColdSource,
   createContainerBudget,
@@ -40,8 +42,23 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
   let pool: WarmPool;
   let profile: SandboxProfile;
   let baseDir: string;
-  const executor = () =>
-    createExecutor({ docker: dockerPort, logger, source: pool, limiter: createLimiter(8, 64) });
+  const executor = (p: SandboxProfile = profile, source: WarmPool = pool, limiter = createLimiter(8, 64)) => {
+    const ex = createExecutor({
+      docker: dockerPort,
+      logger,
+      source,
+      limiter,
+      profile: p,
+      directory: EMPTY_DIRECTORY,
+      bus: createEventStream(),
+      admission: new AbortController().signal,
+      termination: new AbortController().signal,
+    });
+    return {
+      execute: async (code: string) => (await ex.execute({ code })).result,
+      drain: () => ex.drain(),
+    };
+  };
   const deps = (id: string) => ({
     docker: dockerPort,
     logger,
@@ -81,14 +98,12 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
 
   it('never lets one execution see another: /tmp, globals and processes start fresh', async () => {
     const ex = executor();
-    const first = await ex.execute({
-      profile,
-      code: "await Deno.writeTextFile('/tmp/left-behind', 'x');\n(globalThis as any).leak = 42;\nDeno.pid",
-    });
-    const second = await ex.execute({
-      profile,
-      code: "const seen = await Deno.stat('/tmp/left-behind').then(() => true, () => false);\n({ seen, leak: (globalThis as any).leak ?? null, pid: Deno.pid })",
-    });
+    const first = await ex.execute(
+      "await Deno.writeTextFile('/tmp/left-behind', 'x');\n(globalThis as any).leak = 42;\nDeno.pid",
+    );
+    const second = await ex.execute(
+      "const seen = await Deno.stat('/tmp/left-behind').then(() => true, () => false);\n({ seen, leak: (globalThis as any).leak ?? null, pid: Deno.pid })",
+    );
     expect(first.status).toBe('success');
     expect(second.returnValue).toMatchObject({ seen: false, leak: null });
     await ex.drain();
@@ -96,7 +111,7 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
 
   it('refills in the background after each take', async () => {
     const ex = executor();
-    await Promise.all([ex.execute({ profile, code: '1' }), ex.execute({ profile, code: '2' })]);
+    await Promise.all([ex.execute('1'), ex.execute('2')]);
     await until(() => pool.idleCount(profile) === 2);
     await ex.drain();
   });
@@ -108,7 +123,7 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
     // kill every idle container behind the pool's back
     await Promise.all(mine.map((c) => dockerPort.remove(c.id)));
     const ex = executor();
-    const r = await ex.execute({ profile, code: '"still works"' });
+    const r = await ex.execute('"still works"');
     expect(r.returnValue).toBe('still works');
     await ex.drain();
   });
@@ -116,29 +131,21 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
   it('serves a changed policy only with containers made for it', async () => {
     await until(() => pool.idleCount(profile) === 2);
     const stricter: SandboxProfile = { ...profile, permissions: {} };
-    const ex = executor();
-    const r = await ex.execute({
-      profile: stricter,
-      code: "(await Array.fromAsync(Deno.readDir('/workspace'))).length",
-    });
+    const ex = executor(stricter);
+    const r = await ex.execute("(await Array.fromAsync(Deno.readDir('/workspace'))).length");
     expect(r.status).toBe('error');
     expect(r.error?.name).toBe('NotCapable');
-    const ok = await ex.execute({
-      profile,
-      code: "(await Array.fromAsync(Deno.readDir('/workspace'))).length",
-    });
+    const ok = await executor().execute("(await Array.fromAsync(Deno.readDir('/workspace'))).length");
     expect(ok.error).toBeUndefined();
     expect(ok.returnValue).toBe(0);
     await ex.drain();
   });
   it('never lets a process started by one execution live on into the next', async () => {
     const withRun: SandboxProfile = { ...profile, permissions: { ...profile.permissions, run: ['deno'] } };
-    const ex = executor();
+    const ex = executor(withRun);
     const beat = `/workspace/heartbeat-${process.pid}`;
     // A background process (allow-run grants it everything) that ticks a file in the shared workspace.
-    const first = await ex.execute({
-      profile: withRun,
-      code: `const child = new Deno.Command('deno', {
+    const first = await ex.execute(`const child = new Deno.Command('deno', {
   args: ['eval', "let n = 0; setInterval(() => Deno.writeTextFileSync('${beat}', String(++n)), 50)"],
   stdout: 'null',
   stderr: 'null',
@@ -148,19 +155,15 @@ const read = () => Deno.readTextFile('${beat}').catch(() => '');
 let a = '';
 for (let i = 0; i < 100 && !a; i++) { await new Promise((r) => setTimeout(r, 50)); a = await read(); }
 await new Promise((r) => setTimeout(r, 300));
-({ a, b: await read() })`,
-    });
+({ a, b: await read() })`);
     expect(first.error).toBeUndefined();
     const seen = first.returnValue as { a: string; b: string };
     // The check can see a live process: it ticked while the first execution watched.
     expect(Number(seen.b)).toBeGreaterThan(Number(seen.a));
-    const second = await ex.execute({
-      profile: withRun,
-      code: `const read = () => Deno.readTextFile('${beat}');
+    const second = await ex.execute(`const read = () => Deno.readTextFile('${beat}');
 const a = await read();
 await new Promise((r) => setTimeout(r, 600));
-({ a, b: await read() })`,
-    });
+({ a, b: await read() })`);
     expect(second.error).toBeUndefined();
     const after = second.returnValue as { a: string; b: string };
     expect(after.b).toBe(after.a);
@@ -190,10 +193,8 @@ await new Promise((r) => setTimeout(r, 600));
       }
       expect(now).not.toContain(firstId);
       expect(aging.idleCount(profile)).toBe(1);
-      const ex = createExecutor({ docker: dockerPort, logger, source: aging, limiter: createLimiter(1, 1) });
-      expect((await ex.execute({ profile, code: '"replacement works"' })).returnValue).toBe(
-        'replacement works',
-      );
+      const ex = executor(profile, aging, createLimiter(1, 1));
+      expect((await ex.execute('"replacement works"')).returnValue).toBe('replacement works');
       await ex.drain();
     } finally {
       await aging.close();

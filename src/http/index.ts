@@ -1,3 +1,6 @@
-// http: the only importer of hono — auth, Origin/Host checks, body limits, /mcp, /healthz, /readyz, /metrics.
+// http: the only importer of hono (and its Node adapter) — bearer-token auth, Host/Origin checks and CORS, body
+// limits, /mcp with its sessions, /healthz, /readyz, /metrics.
 export * from './app.js';
 export * from './auth.js';
+export * from './listen.js';
+export * from './types.js';

@@ -1,10 +1,10 @@
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { McpSessionServer } from './types.js';
 import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 
 export interface Session {
   tenant: string;
   transport: WebStandardStreamableHTTPServerTransport;
-  server: McpServer;
+  server: McpSessionServer;
   lastSeenMs: number;
   /** POST requests whose response has not finished yet (a tool call in progress) */
   busy: number;

@@ -18,7 +18,7 @@ function input(opts: {
       workspaceDir: undefined,
     },
     dependencies: opts.dependencies ?? ['npm:zod@^3', 'npm:date-fns@^3'],
-    directory: opts.servers ? { servers: () => opts.servers! } : undefined,
+    directory: { servers: () => opts.servers ?? [] },
   };
 }
 

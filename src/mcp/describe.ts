@@ -6,7 +6,7 @@ export interface DescribeInput {
   profile: SandboxProfile;
   /** specifiers pre-cached in the image */
   dependencies: string[];
-  directory: Pick<McpDirectory, 'servers'> | undefined;
+  directory: Pick<McpDirectory, 'servers'>;
 }
 
 function importsText({ dependencies, profile }: DescribeInput): string {
@@ -31,7 +31,7 @@ function importsText({ dependencies, profile }: DescribeInput): string {
 }
 
 function mcpText(directory: DescribeInput['directory']): string[] {
-  const servers = directory?.servers() ?? [];
+  const servers = directory.servers();
   const api =
     'The global `mcpFactory` (no import needed) calls the tools of other MCP servers from inside the code, so their results can be filtered and combined before anything returns: `const s = await mcpFactory.load("name"); const r = await s.callTool("tool", { arg: 1 });`. callTool returns the structuredContent, else the parsed JSON text, else the text, and throws on a tool error; calls can run in parallel with Promise.all. Also: `await mcpFactory.list()` (server names), s.listTools(), s.callToolRaw(name, args), s.listResources(), s.readResource(uri), s.listPrompts(), s.getPrompt(name, args).';
   if (servers.length === 0) {

@@ -1,3 +1,5 @@
-// mcp: the only importer of McpServer — tool registration and result formatting.
+// mcp: the only importer of McpServer — the server factory, tool registration (run_deno_code and the companion
+// tools), the tool description and result formatting.
+export * from './context.js';
 export * from './format.js';
 export * from './server.js';

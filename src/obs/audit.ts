@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
-import type { ExecutionResult } from '../core/index.js';
+import type { CallStatus, EventStream, ExecutionEvent, ExecutionResult } from '../core/index.js';
 
 /** One mcpFactory call an execution made, as the audit log records it (no arguments, no results). */
 export interface McpCallRecord {
@@ -13,22 +12,6 @@ export interface McpCallRecord {
   errorCode?: string;
 }
 
-/**
- * How one `run_deno_code` call ended, for metrics and audit. `rejected`: refused before it ran (over the
- * concurrency cap, shutting down); `failed`: the conductor could not run it (Docker unavailable, internal error).
- */
-export interface ExecutionOutcome {
-  status: ExecutionResult['status'] | 'rejected' | 'failed';
-  code: string;
-  /** set once a sandbox was assigned */
-  executionId?: string;
-  durationMs: number;
-  resources?: ExecutionResult['resources'];
-  /** the conductor's error when status is rejected or failed */
-  error?: { code: string; message: string };
-  mcpCalls: McpCallRecord[];
-}
-
 export interface AuditRecord {
   time: string;
   tenant: string;
@@ -36,42 +19,76 @@ export interface AuditRecord {
   codeSha256: string;
   codeBytes: number;
   durationMs: number;
-  status: ExecutionOutcome['status'];
+  status: CallStatus;
   resources?: ExecutionResult['resources'];
-  error?: ExecutionOutcome['error'];
+  error?: { code: string; message: string };
   mcpCalls: McpCallRecord[];
 }
 
 export interface AuditLog {
-  record(tenant: string, outcome: ExecutionOutcome): void;
+  record(record: AuditRecord): void;
   /** Resolves when every record so far is on disk. */
   flush(): Promise<void>;
 }
 
-function toAuditRecord(tenant: string, outcome: ExecutionOutcome): AuditRecord {
-  return {
-    time: new Date().toISOString(),
-    tenant,
-    executionId: outcome.executionId,
-    codeSha256: createHash('sha256').update(outcome.code).digest('hex'),
-    codeBytes: Buffer.byteLength(outcome.code, 'utf8'),
-    durationMs: outcome.durationMs,
-    status: outcome.status,
-    resources: outcome.resources,
-    error: outcome.error,
-    mcpCalls: outcome.mcpCalls,
-  };
-}
-
-/** Append-only JSON lines; writes are serialised so lines never interleave. */
-export function createAuditLog(path: string | undefined, onError: (error: unknown) => void): AuditLog {
+/** Append-only JSON lines (mode 0600); writes are serialised so lines never interleave. */
+export function createAuditLog(path: string, onError: (error: unknown) => void): AuditLog {
   let tail: Promise<void> = Promise.resolve();
   return {
-    record(tenant, outcome) {
-      if (!path) return;
-      const line = `${JSON.stringify(toAuditRecord(tenant, outcome))}\n`;
+    record(record) {
+      const line = `${JSON.stringify(record)}\n`;
       tail = tail.then(() => appendFile(path, line, { mode: 0o600 })).catch(onError);
     },
     flush: () => tail,
   };
+}
+
+/** A hostile execution may make thousands of calls: the record keeps the first ones. */
+const MAX_AUDITED_CALLS = 1000;
+
+interface Pending {
+  codeSha256: string;
+  codeBytes: number;
+  executionId?: string;
+  mcpCalls: McpCallRecord[];
+}
+
+/**
+ * Writes one audit record per `run_deno_code` call, refused ones included, from the execution events: the code's
+ * hash (never the code), the execution id, every mcpFactory call and how it ended. Returns the unsubscribe function.
+ */
+export function auditExecutions(bus: EventStream<ExecutionEvent>, log: AuditLog): () => void {
+  const pending = new Map<string, Pending>();
+  return bus.subscribe((e) => {
+    if (e.type === 'queued') {
+      pending.set(e.callId, { codeSha256: e.codeSha256, codeBytes: e.codeBytes, mcpCalls: [] });
+      return;
+    }
+    const p = pending.get(e.callId);
+    if (!p) return;
+    if (e.type === 'started') p.executionId = e.executionId;
+    else if (e.type === 'mcp_call' && p.mcpCalls.length < MAX_AUDITED_CALLS) {
+      p.mcpCalls.push({
+        server: e.server,
+        op: e.op,
+        ...(e.name ? { name: e.name } : {}),
+        ok: e.status === 'ok',
+        ...(e.errorCode ? { errorCode: e.errorCode } : {}),
+      });
+    } else if (e.type === 'finished') {
+      pending.delete(e.callId);
+      log.record({
+        time: new Date().toISOString(),
+        tenant: e.tenant,
+        executionId: e.executionId ?? p.executionId,
+        codeSha256: p.codeSha256,
+        codeBytes: p.codeBytes,
+        durationMs: e.durationMs,
+        status: e.status,
+        resources: e.resources,
+        error: e.error,
+        mcpCalls: p.mcpCalls,
+      });
+    }
+  });
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EventStream, ExecutionEvent } from '../core/index.js';
 
 /** The Prometheus metrics of one conductor process (a registry per process, no global default). */
 export function createMetrics(gauges: { activeExecutions?: () => number; openSessions?: () => number } = {}) {
@@ -8,7 +9,7 @@ export function createMetrics(gauges: { activeExecutions?: () => number; openSes
     registry,
     executions: new Counter({
       name: 'mcp_conductor_executions_total',
-      help: 'Calls of run_deno_code by tenant and status (success, error, timeout, rejected, failed)',
+      help: 'Calls of run_deno_code by tenant and status (success, error, timeout, cancelled, rejected, failed)',
       labelNames: ['tenant', 'status'] as const,
       registers: [registry],
     }),
@@ -44,3 +45,15 @@ export function createMetrics(gauges: { activeExecutions?: () => number; openSes
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Counts every call's outcome and every mcpFactory call from the execution events. Returns the unsubscribe function. */
+export function countExecutions(bus: EventStream<ExecutionEvent>, metrics: Metrics): () => void {
+  return bus.subscribe((e) => {
+    if (e.type === 'finished') {
+      metrics.executions.inc({ tenant: e.tenant, status: e.status });
+      if (e.resources) metrics.duration.observe({ tenant: e.tenant }, e.durationMs / 1000);
+    } else if (e.type === 'mcp_call') {
+      metrics.mcpCalls.inc({ server: e.server, status: e.status });
+    }
+  });
+}

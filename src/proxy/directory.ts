@@ -1,32 +1,25 @@
 import type { Policy } from '../config/policy.js';
-import type { CallDispatcher } from './dispatcher.js';
-import { createCallDispatcher } from './dispatcher.js';
-import type { UpstreamPool } from './upstreams.js';
 import { UpstreamError } from '../core/index.js';
+import { createAllowlist } from './allowlist.js';
+import { createCallDispatcher, NO_SERVERS, type CallDispatcher, type McpLimits } from './dispatcher.js';
+import type { UpstreamPool } from './upstreams.js';
 
 /** The upstream MCP servers one caller may use: for the companion tools, the description and each execution. */
 export interface McpDirectory {
+  /** false when no upstream server is configured at all (as opposed to none being allowed) */
+  readonly configured: boolean;
   servers(): string[];
   /** one line per tool, or the full input schemas of the named tools */
   tools(server: string, names?: string[]): Promise<string>;
   /** a fresh dispatcher (own call counters) for one execution */
-  callsFor(executionId: string): CallDispatcher;
+  dispatcher(): CallDispatcher;
 }
 
 export interface DirectoryOptions {
   pool: UpstreamPool;
   /** the policy's allowlists, narrowed by the tenant's server list */
   allow: Policy['mcp'];
-  limits: Pick<Policy['limits'], 'maxMcpCalls' | 'maxConcurrentMcpCalls' | 'mcpCallTimeoutMs'>;
-  onCall?: Parameters<typeof createCallDispatcher>[0]['onCall'];
-}
-
-/** Intersects the policy's server allowlist with a tenant's. */
-export function narrowAllow(policy: Policy['mcp'], tenantServers: '*' | string[]): Policy['mcp'] {
-  if (tenantServers === '*') return policy;
-  const servers =
-    policy.servers === '*' ? tenantServers : policy.servers.filter((s) => tenantServers.includes(s));
-  return { ...policy, servers };
+  limits: McpLimits;
 }
 
 function firstLine(text: string | undefined): string {
@@ -34,22 +27,36 @@ function firstLine(text: string | undefined): string {
   return line.length > 160 ? `${line.slice(0, 157)}...` : line;
 }
 
+/** No upstream servers configured: nothing to list, every name unknown. */
+export const EMPTY_DIRECTORY: McpDirectory = {
+  configured: false,
+  servers: () => [],
+  tools: (server) =>
+    Promise.reject(
+      new UpstreamError(`Unknown MCP server "${server}": no MCP servers are configured for this conductor.`),
+    ),
+  dispatcher: () => NO_SERVERS,
+};
+
 export function createMcpDirectory(opts: DirectoryOptions): McpDirectory {
-  const allowed = (name: string) => opts.allow.servers === '*' || opts.allow.servers.includes(name);
-  const servers = () => opts.pool.names().filter(allowed).sort();
-  const dispatcher = () =>
-    createCallDispatcher({ pool: opts.pool, allow: opts.allow, limits: opts.limits, onCall: opts.onCall });
+  const allow = createAllowlist(opts.allow);
+  const servers = () => opts.pool.names().filter(allow.server).sort();
+  const dispatcher = () => createCallDispatcher(opts);
 
   return {
+    configured: true,
     servers,
-    callsFor: () => dispatcher(),
+    dispatcher,
     async tools(server, names) {
       if (!servers().includes(server)) {
         throw new UpstreamError(
           `Unknown MCP server "${server}". Available: ${servers().join(', ') || 'none'}`,
         );
       }
-      const reply = await dispatcher().handle({ t: 'call', id: 0, op: 'listTools', server });
+      const reply = await dispatcher().handle(
+        { t: 'call', id: 0, op: 'listTools', server },
+        new AbortController().signal,
+      );
       if (!reply.ok) throw new UpstreamError(reply.error.message);
       const tools = reply.result as { name: string; description?: string; inputSchema?: unknown }[];
       if (!names || names.length === 0) {

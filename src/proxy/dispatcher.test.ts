@@ -45,6 +45,8 @@ async function memoryPool(connectMs = 0) {
   return { ...pool, peak: () => peak, started: () => started, cancelled };
 }
 
+/** An execution that is still running. */
+const live = new AbortController().signal;
 const limits = { maxMcpCalls: 5, maxConcurrentMcpCalls: 2, mcpCallTimeoutMs: 200 };
 const call = (id: number, op: CallMessage['op'], extra: Partial<CallMessage> = {}): CallMessage => ({
   t: 'call',
@@ -58,31 +60,31 @@ describe('call dispatcher', () => {
     const pool = await memoryPool();
     const allow = PolicySchema.parse({ mcp: { servers: ['mem'], tools: { mem: ['echo', 'slow'] } } }).mcp;
     const d = createCallDispatcher({ pool, allow, limits });
-    expect(await d.handle(call(1, 'list'))).toEqual({ t: 'reply', id: 1, ok: true, result: ['mem'] });
-    expect(await d.handle(call(2, 'load', { server: 'other' }))).toMatchObject({
+    expect(await d.handle(call(1, 'list'), live)).toEqual({ t: 'reply', id: 1, ok: true, result: ['mem'] });
+    expect(await d.handle(call(2, 'load', { server: 'other' }), live)).toMatchObject({
       ok: false,
       error: { code: 'denied' },
     });
-    expect(await d.handle(call(3, 'load', { server: 'nope' }))).toMatchObject({
+    expect(await d.handle(call(3, 'load', { server: 'nope' }), live)).toMatchObject({
       ok: false,
       error: { code: 'unknown_server', message: 'Unknown MCP server "nope". Available: mem' },
     });
-    const tools = await d.handle(call(4, 'listTools', { server: 'mem' }));
+    const tools = await d.handle(call(4, 'listTools', { server: 'mem' }), live);
     expect(tools.ok && (tools.result as { name: string }[]).map((t) => t.name).sort()).toEqual([
       'echo',
       'slow',
     ]);
-    expect(await d.handle(call(5, 'callTool', { server: 'mem', name: 'secret' }))).toMatchObject({
+    expect(await d.handle(call(5, 'callTool', { server: 'mem', name: 'secret' }), live)).toMatchObject({
       ok: false,
       error: { code: 'denied' },
     });
     expect(
-      await d.handle(call(6, 'callTool', { server: 'mem', name: 'echo', args: { text: 'x' } })),
+      await d.handle(call(6, 'callTool', { server: 'mem', name: 'echo', args: { text: 'x' } }), live),
     ).toMatchObject({
       ok: true,
       result: { content: [{ type: 'text', text: 'x' }] },
     });
-    expect(await d.handle(call(7, 'callTool', { server: 'mem' }))).toMatchObject({
+    expect(await d.handle(call(7, 'callTool', { server: 'mem' }), live)).toMatchObject({
       ok: false,
       error: { code: 'bad_request' },
     });
@@ -97,7 +99,7 @@ describe('call dispatcher', () => {
     });
     const replies = await Promise.all(
       [1, 2, 3, 4, 5, 6].map((id) =>
-        d.handle(call(id, 'callTool', { server: 'mem', name: 'slow', args: { ms: 50 } })),
+        d.handle(call(id, 'callTool', { server: 'mem', name: 'slow', args: { ms: 50 } }), live),
       ),
     );
     expect(replies.filter((r) => r.ok)).toHaveLength(5);
@@ -112,7 +114,7 @@ describe('call dispatcher', () => {
     const pool = await memoryPool();
     const d = createCallDispatcher({ pool, allow: { servers: '*', tools: {} }, limits });
     expect(
-      await d.handle(call(1, 'callTool', { server: 'mem', name: 'slow', args: { ms: 2000 } })),
+      await d.handle(call(1, 'callTool', { server: 'mem', name: 'slow', args: { ms: 2000 } }), live),
     ).toMatchObject({
       ok: false,
       error: { code: 'timeout', message: 'MCP call to "mem" timed out after 200 ms' },
@@ -128,7 +130,7 @@ describe('call dispatcher', () => {
     });
     const slow = (id: number) => call(id, 'callTool', { server: 'mem', name: 'slow', args: { ms: 200 } });
     // Each alone fits in 300 ms; the second waits 200 ms for the slot first.
-    const [first, second] = await Promise.all([d.handle(slow(1)), d.handle(slow(2))]);
+    const [first, second] = await Promise.all([d.handle(slow(1), live), d.handle(slow(2), live)]);
     expect(first).toMatchObject({ ok: true });
     expect(second).toMatchObject({ ok: false, error: { code: 'timeout' } });
 
@@ -136,7 +138,7 @@ describe('call dispatcher', () => {
     const d2 = createCallDispatcher({ pool: connecting, allow: { servers: '*', tools: {} }, limits });
     const t0 = performance.now();
     expect(
-      await d2.handle(call(1, 'callTool', { server: 'mem', name: 'echo', args: { text: 'x' } })),
+      await d2.handle(call(1, 'callTool', { server: 'mem', name: 'echo', args: { text: 'x' } }), live),
     ).toMatchObject({
       ok: false,
       error: { code: 'timeout', message: 'MCP call to "mem" timed out after 200 ms' },
@@ -172,7 +174,10 @@ describe('call dispatcher', () => {
   it('classifies a timeout by the SDK error code, not by the words of an upstream error', async () => {
     const pool = await memoryPool();
     const d = createCallDispatcher({ pool, allow: { servers: '*', tools: {} }, limits });
-    const reply = await d.handle(call(1, 'readResource', { server: 'mem', uri: 'timeout://timed-out' }));
+    const reply = await d.handle(
+      call(1, 'readResource', { server: 'mem', uri: 'timeout://timed-out' }),
+      live,
+    );
     expect(reply).toMatchObject({ ok: false, error: { code: 'upstream' } });
     expect(!reply.ok && reply.error.message).toContain('timeout://timed-out');
   });

@@ -1,227 +1,145 @@
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Policy } from '../config/policy.js';
-import { UpstreamError } from '../core/index.js';
-import type { CallMessage, CallOp, ReplyMessage } from './protocol.js';
-import type { CallHandler } from './socket-server.js';
+import { UpstreamError, type McpCallStatus } from '../core/index.js';
+import { createAllowlist } from './allowlist.js';
+import { CallGate } from './call-gate.js';
+import type { CallHandler } from './execution-socket.js';
+import { CallFailure, need, perform } from './operations.js';
+import type { CallMessage, ReplyMessage } from './protocol.js';
 import { describeUpstreamFailure, type UpstreamPool } from './upstreams.js';
-
-export interface CallEvent {
-  server: string;
-  op: CallOp;
-  status: 'ok' | 'error' | 'denied' | 'timeout' | 'aborted';
-  durationMs: number;
-}
 
 /** Serves one execution's mcpFactory calls: allowlists, call and concurrency caps, per-call timeouts. */
 export interface CallDispatcher extends CallHandler {
+  /** calls that passed the allowlists and reached (or waited for) an upstream */
   readonly callCount: number;
 }
+
+export type McpLimits = Pick<Policy['limits'], 'maxMcpCalls' | 'maxConcurrentMcpCalls' | 'mcpCallTimeoutMs'>;
 
 export interface DispatcherOptions {
   pool: UpstreamPool;
   allow: Policy['mcp'];
-  limits: Pick<Policy['limits'], 'maxMcpCalls' | 'maxConcurrentMcpCalls' | 'mcpCallTimeoutMs'>;
-  onCall?: (e: CallEvent) => void;
+  limits: McpLimits;
 }
 
-class CallFailure extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
+const reply = (id: number, result: unknown): ReplyMessage => ({ t: 'reply', id, ok: true, result });
+
+/** Facts first: which of our own signals fired; then the SDK's own timeout code. */
+function failure(
+  error: unknown,
+  server: string,
+  execution: AbortSignal,
+  deadline: AbortSignal,
+  limits: McpLimits,
+): CallFailure {
+  if (error instanceof CallFailure) return error;
+  if (execution.aborted) return new CallFailure('aborted', 'the execution ended before the call finished');
+  if (
+    deadline.aborted ||
+    (error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number))
   ) {
-    super(message);
+    return new CallFailure(
+      'timeout',
+      `MCP call to "${server}" timed out after ${limits.mcpCallTimeoutMs} ms`,
+    );
   }
-}
-
-async function allPages<T>(
-  fetch: (cursor?: string) => Promise<{ nextCursor?: string } & Record<string, unknown>>,
-  key: string,
-): Promise<T[]> {
-  const out: T[] = [];
-  let cursor: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const r = await fetch(cursor);
-    out.push(...((r[key] as T[] | undefined) ?? []));
-    cursor = r.nextCursor;
-    if (!cursor) break;
-  }
-  return out;
+  if (error instanceof UpstreamError) return new CallFailure('upstream', error.message);
+  return new CallFailure('upstream', `MCP server "${server}" failed: ${describeUpstreamFailure(error)}`);
 }
 
 export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
-  const { allow, limits } = opts;
+  const { limits, pool } = opts;
+  const allow = createAllowlist(opts.allow);
+  const gate = new CallGate(limits.maxConcurrentMcpCalls);
   let calls = 0;
-  let inFlight = 0;
-  // Calls beyond the concurrency cap wait their turn (Promise.all over many calls is normal code); the
-  // per-execution call cap bounds how many can wait. A freed slot passes straight to the next waiter.
-  const waiting: (() => void)[] = [];
-  const slot = async (signal: AbortSignal) => {
-    if (inFlight < limits.maxConcurrentMcpCalls) {
-      inFlight++;
-      return;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        const i = waiting.indexOf(wake);
-        if (i >= 0) waiting.splice(i, 1);
-        reject(signal.reason as Error);
-      };
-      const wake = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      waiting.push(wake);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  };
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else inFlight--;
-  };
-  const allowedServer = (name: string) => allow.servers === '*' || allow.servers.includes(name);
-  const toolAllowlist = new Map(Object.entries(allow.tools));
-  const allowedTool = (server: string, tool: string) => {
-    const list = toolAllowlist.get(server);
-    return list === undefined || list.includes(tool);
-  };
-  const need = (value: string | undefined, what: string): string => {
-    if (value === undefined) throw new CallFailure('bad_request', `missing ${what}`);
-    return value;
-  };
+
   const serverFor = (name: string | undefined): string => {
     const server = need(name, 'server name');
-    if (!opts.pool.names().includes(server)) {
+    if (!pool.names().includes(server)) {
       throw new CallFailure(
         'unknown_server',
-        `Unknown MCP server "${server}". Available: ${opts.pool.names().filter(allowedServer).join(', ') || 'none'}`,
+        `Unknown MCP server "${server}". Available: ${pool.names().filter(allow.server).join(', ') || 'none'}`,
       );
     }
-    if (!allowedServer(server))
+    if (!allow.server(server))
       throw new CallFailure('denied', `MCP server "${server}" is not allowed by the policy`);
     return server;
   };
 
-  const perform = async (
-    msg: CallMessage,
-    client: Client,
-    server: string,
-    signal: AbortSignal,
-  ): Promise<unknown> => {
-    // The dispatcher's own deadline (via `signal`) started when the call arrived; the SDK's is a backstop.
-    const o = { signal, timeout: limits.mcpCallTimeoutMs };
-    switch (msg.op) {
-      case 'listTools': {
-        const tools = await allPages<{ name: string; description?: string; inputSchema: unknown }>(
-          (cursor) => client.listTools(cursor ? { cursor } : undefined, o),
-          'tools',
-        );
-        return tools
-          .filter((t) => allowedTool(server, t.name))
-          .map((t) => ({ name: t.name, description: t.description ?? '', inputSchema: t.inputSchema }));
-      }
-      case 'callTool':
-        return client.callTool({ name: msg.name!, arguments: msg.args ?? {} }, undefined, o);
-      case 'listResources':
-        return allPages((cursor) => client.listResources(cursor ? { cursor } : undefined, o), 'resources');
-      case 'readResource':
-        return client.readResource({ uri: need(msg.uri, 'resource uri') }, o);
-      case 'listPrompts':
-        return allPages((cursor) => client.listPrompts(cursor ? { cursor } : undefined, o), 'prompts');
-      case 'getPrompt': {
-        const args = Object.fromEntries(
-          Object.entries(msg.args ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
-        );
-        return client.getPrompt({ name: need(msg.name, 'prompt name'), arguments: args }, o);
-      }
-      case 'list':
-      case 'load':
-        throw new CallFailure('bad_request', `${msg.op} does not reach a server`);
+  /** Everything before the upstream is asked: names, allowlists, the call cap. */
+  const admit = (msg: CallMessage): string => {
+    const server = serverFor(msg.server);
+    if (msg.op === 'callTool') {
+      const tool = need(msg.name, 'tool name');
+      if (!allow.tool(server, tool))
+        throw new CallFailure('denied', `Tool "${tool}" of server "${server}" is not allowed by the policy`);
     }
-  };
-
-  const failure = (
-    error: unknown,
-    server: string,
-    execution: AbortSignal | undefined,
-    deadline: AbortSignal,
-  ): CallFailure => {
-    if (error instanceof CallFailure) return error;
-    // Facts first: which of our own signals fired; then the SDK's own timeout code.
-    if (execution?.aborted) return new CallFailure('aborted', 'the execution ended before the call finished');
-    if (
-      deadline.aborted ||
-      (error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number))
-    ) {
-      return new CallFailure(
-        'timeout',
-        `MCP call to "${server}" timed out after ${limits.mcpCallTimeoutMs} ms`,
-      );
-    }
-    if (error instanceof UpstreamError) return new CallFailure('upstream', error.message);
-    return new CallFailure('upstream', `MCP server "${server}" failed: ${describeUpstreamFailure(error)}`);
+    if (calls >= limits.maxMcpCalls)
+      throw new CallFailure('limit', `MCP call limit reached (${limits.maxMcpCalls} calls per execution)`);
+    calls++;
+    return server;
   };
 
   return {
     get callCount() {
       return calls;
     },
-    async handle(msg, execution): Promise<ReplyMessage> {
-      const started = performance.now();
-      let server = msg.server ?? '';
-      const done = (status: CallEvent['status']) =>
-        opts.onCall?.({ server: server || '-', op: msg.op, status, durationMs: performance.now() - started });
-      // The per-call clock starts now, so waiting for a slot or for a lazy connect counts against it.
+    async handle(msg, execution) {
+      // The per-call clock starts now, so waiting for a place or for a lazy connect counts against it.
       const deadline = new AbortController();
       const timer = setTimeout(
         () => deadline.abort(new Error('the per-call deadline passed')),
         limits.mcpCallTimeoutMs,
       );
-      const onEnd = () => deadline.abort(execution?.reason);
-      execution?.addEventListener('abort', onEnd, { once: true });
+      const onEnd = () => deadline.abort(execution.reason);
+      execution.addEventListener('abort', onEnd, { once: true });
+      let server = msg.server ?? '';
       try {
-        if (execution?.aborted) throw new CallFailure('aborted', 'the execution ended');
-        if (msg.op === 'list') {
-          done('ok');
-          return { t: 'reply', id: msg.id, ok: true, result: opts.pool.names().filter(allowedServer) };
-        }
-        server = serverFor(msg.server);
-        if (msg.op === 'load') {
-          done('ok');
-          return { t: 'reply', id: msg.id, ok: true, result: { name: server } };
-        }
-        if (msg.op === 'callTool') {
-          const tool = need(msg.name, 'tool name');
-          if (!allowedTool(server, tool))
-            throw new CallFailure(
-              'denied',
-              `Tool "${tool}" of server "${server}" is not allowed by the policy`,
-            );
-        }
-        if (calls >= limits.maxMcpCalls)
-          throw new CallFailure(
-            'limit',
-            `MCP call limit reached (${limits.maxMcpCalls} calls per execution)`,
-          );
-        calls++;
-        await slot(deadline.signal);
+        if (execution.aborted) throw new CallFailure('aborted', 'the execution ended');
+        if (msg.op === 'list') return reply(msg.id, pool.names().filter(allow.server));
+        if (msg.op === 'load') return reply(msg.id, { name: serverFor(msg.server) });
+        server = admit(msg);
+        const signal = deadline.signal;
+        await gate.enter(signal);
         try {
-          const signal = deadline.signal;
-          const result = await opts.pool.use(server, (c) => perform(msg, c, server, signal), signal);
-          done('ok');
-          return { t: 'reply', id: msg.id, ok: true, result };
+          const o = { signal, timeout: limits.mcpCallTimeoutMs };
+          return reply(msg.id, await pool.use(server, (c) => perform(msg, c, server, allow, o), signal));
         } finally {
-          release();
+          gate.leave();
         }
       } catch (error) {
-        const f = failure(error, server, execution, deadline.signal);
-        done(f.code === 'denied' || f.code === 'timeout' || f.code === 'aborted' ? f.code : 'error');
+        const f = failure(error, server, execution, deadline.signal, limits);
         return { t: 'reply', id: msg.id, ok: false, error: { message: f.message, code: f.code } };
       } finally {
         clearTimeout(timer);
-        execution?.removeEventListener('abort', onEnd);
+        execution.removeEventListener('abort', onEnd);
       }
     },
   };
+}
+
+/** Answers when no MCP server is configured: nothing to list, every name unknown. */
+export const NO_SERVERS: CallDispatcher = {
+  callCount: 0,
+  handle: (msg) =>
+    Promise.resolve(
+      msg.op === 'list'
+        ? reply(msg.id, [])
+        : {
+            t: 'reply',
+            id: msg.id,
+            ok: false,
+            error: {
+              message: `Unknown MCP server "${msg.server ?? ''}". Available: none (no MCP servers are configured)`,
+              code: 'unknown_server',
+            },
+          },
+    ),
+};
+
+/** How a reply reads in metrics, audit and traces. */
+export function callStatus(r: ReplyMessage): McpCallStatus {
+  if (r.ok) return 'ok';
+  const { code } = r.error;
+  return code === 'denied' || code === 'timeout' || code === 'aborted' ? code : 'error';
 }

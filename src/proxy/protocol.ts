@@ -5,6 +5,8 @@
  * The container side is untrusted: the host bounds each frame before buffering it, validates every message with
  * these schemas, and closes the connection on the first violation.
  *
+ * The runtime's copy of these facts is images/deno/runtime/protocol.ts; protocol.test.ts holds the two together.
+ *
  * Sequence on the one connection the in-container bootstrap opens before any user code runs:
  *   container → host  {t:'hello', v:1}                         the runtime is loaded and waiting for code
  *   host → container  {t:'run', code, nonce, maxReturnBytes}   the wrapped module to run
@@ -22,6 +24,11 @@ export const PROTOCOL_VERSION = 1;
 export const SOCKET_DIR_IN_CONTAINER = '/run/conductor';
 export const SOCKET_NAME = 'mcp.sock';
 export const SOCKET_PATH_IN_CONTAINER = `${SOCKET_DIR_IN_CONTAINER}/${SOCKET_NAME}`;
+
+/** Written by the runtime to stdout and stderr after the code settled: every byte before it has been received. */
+export function endMarker(nonce: string): string {
+  return `\x1e${nonce}\x1e`;
+}
 
 const Name = z.string().min(1).max(200);
 const JsonObject = z.record(z.string(), z.unknown());
@@ -50,7 +57,8 @@ export const ResultMessageSchema = z.discriminatedUnion('ok', [
     .strict(),
 ]);
 
-export const CallOpSchema = z.enum([
+/** The operations a `call` frame may ask for: exactly the mcpFactory API. */
+export const CALL_OPS = [
   'list',
   'load',
   'listTools',
@@ -59,7 +67,8 @@ export const CallOpSchema = z.enum([
   'readResource',
   'listPrompts',
   'getPrompt',
-]);
+] as const;
+export const CallOpSchema = z.enum(CALL_OPS);
 export type CallOp = z.infer<typeof CallOpSchema>;
 
 export const CallMessageSchema = z

@@ -1,8 +1,17 @@
-import type { ExecutionResult } from '../core/index.js';
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  CancelledError,
+  isAppError,
+  OverloadedError,
+  type CallStatus,
+  type EventStream,
+  type ExecutionEvent,
+  type ExecutionResult,
+} from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
 import type { Logger } from '../obs/index.js';
-import type { CallHandler } from '../proxy/socket-server.js';
-import { wrapUserCode } from '../wrap/index.js';
+import { callStatus, type CallHandler, type McpDirectory } from '../proxy/index.js';
+import { USER_CODE_FILENAME, wrapUserCode } from '../wrap/index.js';
 import type { Limiter } from './limiter.js';
 import { disposeSandbox, type PreparedSandbox } from './prepared.js';
 import type { SandboxProfile } from './profile.js';
@@ -16,17 +25,30 @@ export interface SandboxSource {
 export interface ExecutionRequest {
   code: string;
   timeoutMs?: number;
-  profile: SandboxProfile;
-  /** the mcpFactory proxy for this execution, if any upstream servers are configured */
-  calls?: (executionId: string) => CallHandler & { readonly callCount: number };
-  /** called once the execution has a slot, before any container is taken; throwing refuses it (shutdown) */
-  admit?: () => void;
-  /** told the execution id once a sandbox is assigned (audit) */
-  onStart?: (executionId: string) => void;
+}
+
+export interface ExecuteOptions {
+  /**
+   * Stops the execution wherever it is: a queued call never gets a container, a running one is killed and its
+   * upstream calls are cancelled. Its reason is what the result says.
+   */
+  signal?: AbortSignal;
+  /** this execution's own subscribers (the conductor's bus gets every event too) */
+  events?: EventStream<ExecutionEvent>;
+}
+
+export interface Execution {
+  /** the container's execution id; absent when the code was refused before a sandbox was assigned */
+  executionId?: string;
+  result: ExecutionResult;
 }
 
 export interface Executor {
-  execute(request: ExecutionRequest): Promise<ExecutionResult>;
+  /**
+   * Runs one call's code. What the code does is in the result; expected operational failures (over the caps,
+   * shutting down, cancelled, Docker unavailable) reject with an AppError. Either way, `finished` is emitted.
+   */
+  execute(request: ExecutionRequest, options?: ExecuteOptions): Promise<Execution>;
   /** Waits for every container removal still in flight. */
   drain(): Promise<void>;
   readonly active: number;
@@ -37,6 +59,16 @@ export interface ExecutorDeps {
   logger: Logger;
   source: SandboxSource;
   limiter: Limiter;
+  /** the one sandbox configuration this executor runs (a tenant's) */
+  profile: SandboxProfile;
+  /** the upstream MCP servers its code may call */
+  directory: McpDirectory;
+  /** the conductor's bus: metrics, audit and traces subscribe there */
+  bus: EventStream<ExecutionEvent>;
+  /** fires when the conductor stops taking work: calls not yet running are refused */
+  admission: AbortSignal;
+  /** fires when running executions must stop (shutdown, once the grace period is over) */
+  termination: AbortSignal;
 }
 
 function rejected(name: string, message: string): ExecutionResult {
@@ -51,13 +83,52 @@ function rejected(name: string, message: string): ExecutionResult {
   };
 }
 
+const shuttingDown = () =>
+  new OverloadedError('The conductor is shutting down; this execution was not started. Try again.');
+
+/** The status a conductor-side failure counts as. */
+function failureStatus(error: unknown): CallStatus {
+  if (error instanceof CancelledError) return 'cancelled';
+  return isAppError(error) && error.code === 'overloaded' ? 'rejected' : 'failed';
+}
+
+type Emit = (event: ExecutionEvent) => void;
+type McpCallFacts = Omit<
+  Extract<ExecutionEvent, { type: 'mcp_call' }>,
+  'type' | 'callId' | 'tenant' | 'executionId'
+>;
+
+/** The execution's calls, each reported as an `mcp_call` event once it is answered. */
+function observedCalls(inner: CallHandler, report: (call: McpCallFacts) => void): CallHandler {
+  return {
+    async handle(msg, signal) {
+      const started = performance.now();
+      const reply = await inner.handle(msg, signal);
+      report({
+        server: msg.server ?? '-',
+        op: msg.op,
+        ...(msg.name ? { name: msg.name } : {}),
+        status: callStatus(reply),
+        ...(reply.ok ? {} : { errorCode: reply.error.code }),
+        durationMs: performance.now() - started,
+      });
+      return reply;
+    },
+  };
+}
+
 export function createExecutor(deps: ExecutorDeps): Executor {
+  const { profile } = deps;
+  const { limits } = profile.policy;
   const cleanups = new Set<Promise<void>>();
 
-  const dispose = (sandbox: PreparedSandbox, log: Logger) => {
+  const dispose = (sandbox: PreparedSandbox, log: Logger, onRemoved: () => void) => {
     const t0 = performance.now();
     const p = disposeSandbox(deps.docker, sandbox)
-      .then(() => log.debug({ step: 'remove', ms: Math.round(performance.now() - t0) }, 'container removed'))
+      .then(() => {
+        log.debug({ step: 'remove', ms: Math.round(performance.now() - t0) }, 'container removed');
+        onRemoved();
+      })
       .catch((error: unknown) =>
         deps.logger.warn({ err: error, executionId: sandbox.executionId }, 'container removal failed'),
       )
@@ -65,66 +136,152 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     cleanups.add(p);
   };
 
+  /** Runs wrapped code in a sandbox once the call has its place; the sandbox is disposed of after answering. */
+  const runAdmitted = async (
+    module: { module: string; line1Offset: number },
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    ids: { callId: string; tenant: string },
+    emit: Emit,
+  ): Promise<Execution> => {
+    emit({ type: 'admitted', ...ids });
+    const t0 = performance.now();
+    const askedAt = Date.now();
+    const sandbox = await deps.source.acquire(profile);
+    const executionId = sandbox.executionId;
+    const log = deps.logger.child({ executionId });
+    const waiting = sandbox.createdAt <= askedAt;
+    log.debug({ step: 'acquire', ms: Math.round(performance.now() - t0), waiting }, 'sandbox taken');
+    try {
+      if (signal?.aborted) throw new CancelledError();
+      emit({ type: 'started', ...ids, executionId, source: waiting ? 'pool' : 'cold' });
+      const unsubscribe = streamOutput(sandbox, (stream, text) =>
+        emit({ type: 'output', ...ids, executionId, stream, text }),
+      );
+      const dispatcher = deps.directory.dispatcher();
+      const calls = observedCalls(dispatcher, (call) =>
+        emit({ type: 'mcp_call', ...ids, executionId, ...call }),
+      );
+      log.debug({ step: 'deliver', timeoutMs }, 'delivering code');
+      let result: ExecutionResult;
+      try {
+        const stop = AbortSignal.any([deps.termination, ...(signal ? [signal] : [])]);
+        result = await runInSandbox(deps.docker, sandbox, { ...module, timeoutMs, calls, signal: stop });
+      } finally {
+        unsubscribe();
+      }
+      if (deps.directory.configured) result.resources.mcpCalls = dispatcher.callCount;
+      const { exitReason } = result.resources;
+      if (exitReason === 'timeout' || exitReason === 'killed' || exitReason === 'cancelled')
+        log.debug({ step: 'kill', exitReason }, 'container killed');
+      log.debug(
+        { step: 'result', status: result.status, exitReason, ms: result.durationMs },
+        'execution finished',
+      );
+      return { executionId, result };
+    } finally {
+      // Answer first; removal happens off the caller's path and is awaited by drain().
+      dispose(sandbox, log, () => emit({ type: 'removed', ...ids, executionId }));
+    }
+  };
+
   return {
     get active() {
       return deps.limiter.active;
     },
-    async execute(request) {
-      const { limits } = request.profile.policy;
-      const codeBytes = Buffer.byteLength(request.code, 'utf8');
-      if (codeBytes > limits.maxCodeBytes) {
-        return rejected(
-          'CodeTooLargeError',
-          `The code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes} bytes.`,
-        );
-      }
-      const wrapped = wrapUserCode(request.code);
-      if (!wrapped.ok) {
-        const { message, line, column } = wrapped.error;
-        return rejected('SyntaxError', `${message} (code.ts:${line}:${column})`);
-      }
+    async execute(request, options = {}) {
+      const ids = { callId: randomUUID(), tenant: profile.tenant };
+      const emit: Emit = (e) => {
+        options.events?.emit(e);
+        deps.bus.emit(e);
+      };
+      const started = performance.now();
       const timeoutMs = Math.min(request.timeoutMs ?? limits.defaultTimeoutMs, limits.maxTimeoutMs);
-      return deps.limiter.run(async () => {
-        request.admit?.();
-        const t0 = performance.now();
-        const askedAt = Date.now();
-        const sandbox = await deps.source.acquire(request.profile);
-        request.onStart?.(sandbox.executionId);
-        const log = deps.logger.child({ executionId: sandbox.executionId });
-        log.debug(
-          {
-            step: 'acquire',
-            ms: Math.round(performance.now() - t0),
-            waiting: sandbox.createdAt <= askedAt,
-          },
-          'sandbox taken',
-        );
-        try {
-          log.debug({ step: 'deliver', codeBytes, timeoutMs }, 'delivering code');
-          const calls = request.calls?.(sandbox.executionId);
-          const result = await runInSandbox(deps.docker, sandbox, {
-            module: wrapped.module,
-            line1Offset: wrapped.line1Offset,
-            timeoutMs,
-            calls,
-          });
-          if (calls) result.resources.mcpCalls = calls.callCount;
-          const { exitReason } = result.resources;
-          if (exitReason === 'timeout' || exitReason === 'killed')
-            log.debug({ step: 'kill', exitReason }, 'container killed');
-          log.debug(
-            { step: 'result', status: result.status, exitReason, ms: result.durationMs },
-            'execution finished',
-          );
-          return result;
-        } finally {
-          // Answer first; removal happens off the caller's path and is awaited by drain().
-          dispose(sandbox, log);
-        }
+      emit({
+        type: 'queued',
+        ...ids,
+        codeSha256: createHash('sha256').update(request.code).digest('hex'),
+        codeBytes: Buffer.byteLength(request.code, 'utf8'),
+        timeoutMs,
       });
+      const finish = (execution: Execution): Execution => {
+        const { result, executionId } = execution;
+        emit({
+          type: 'finished',
+          ...ids,
+          ...(executionId ? { executionId } : {}),
+          status: result.resources.exitReason === 'cancelled' ? 'cancelled' : result.status,
+          durationMs: result.durationMs,
+          resources: result.resources,
+        });
+        return execution;
+      };
+      try {
+        const codeBytes = Buffer.byteLength(request.code, 'utf8');
+        if (codeBytes > limits.maxCodeBytes) {
+          const message = `The code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes} bytes.`;
+          return finish({ result: rejected('CodeTooLargeError', message) });
+        }
+        const wrapped = wrapUserCode(request.code);
+        if (!wrapped.ok) {
+          const { message, line, column } = wrapped.error;
+          return finish({
+            result: rejected('SyntaxError', `${message} (${USER_CODE_FILENAME}:${line}:${column})`),
+          });
+        }
+        // Refused while it waits for its place: the conductor stopped taking work, or the caller gave up.
+        let admitted = false;
+        const refusal = () =>
+          deps.admission.aborted
+            ? shuttingDown()
+            : options.signal?.aborted
+              ? new CancelledError()
+              : undefined;
+        const early = refusal();
+        if (early) throw early;
+        const queue = AbortSignal.any([deps.admission, ...(options.signal ? [options.signal] : [])]);
+        const execution = await deps.limiter
+          .run(() => {
+            const late = refusal();
+            if (late) throw late;
+            admitted = true;
+            return runAdmitted(wrapped, timeoutMs, options.signal, ids, emit);
+          }, queue)
+          .catch((error: unknown) => {
+            throw (!admitted && refusal()) || error;
+          });
+        return finish(execution);
+      } catch (error) {
+        const code = isAppError(error) ? error.code : 'internal';
+        const message = error instanceof Error ? error.message : String(error);
+        emit({
+          type: 'finished',
+          ...ids,
+          status: failureStatus(error),
+          durationMs: Math.round(performance.now() - started),
+          error: { code, message },
+        });
+        throw error;
+      }
     },
     async drain() {
       while (cleanups.size > 0) await Promise.all([...cleanups]);
     },
   };
+}
+
+/** Hands on the sandbox's kept output as text, decoded across chunk boundaries, until the returned stop is called. */
+function streamOutput(
+  sandbox: PreparedSandbox,
+  on: (stream: 'stdout' | 'stderr', text: string) => void,
+): () => void {
+  const subscribe = (stream: 'stdout' | 'stderr') => {
+    const decoder = new TextDecoder();
+    return sandbox[stream].kept.subscribe((bytes) => {
+      const text = decoder.decode(bytes, { stream: true });
+      if (text) on(stream, text);
+    });
+  };
+  const stops = [subscribe('stdout'), subscribe('stderr')];
+  return () => stops.forEach((s) => s());
 }

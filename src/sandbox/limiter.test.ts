@@ -56,3 +56,25 @@ describe('container budget', () => {
     expect(rooms).toBe(2);
   });
 });
+
+describe('limiter signals', () => {
+  it('takes a waiting call out of the queue when its signal fires, and never runs it', async () => {
+    const limiter = createLimiter(1, 4);
+    let release!: () => void;
+    const first = limiter.run(() => new Promise<void>((r) => (release = r)));
+    const stop = new AbortController();
+    let ran = false;
+    const second = limiter.run(() => {
+      ran = true;
+      return Promise.resolve();
+    }, stop.signal);
+    expect(limiter.queued).toBe(1);
+    stop.abort(new Error('cancelled while queued'));
+    await expect(second).rejects.toThrow('cancelled while queued');
+    expect(limiter.queued).toBe(0);
+    release();
+    await first;
+    expect(ran).toBe(false);
+    expect(limiter.active).toBe(0);
+  });
+});

@@ -2,7 +2,8 @@ import { OverloadedError } from '../core/index.js';
 
 /** A counting semaphore with a bounded queue: excess work waits up to `maxQueued`, then is refused. */
 export interface Limiter {
-  run<T>(fn: () => Promise<T>): Promise<T>;
+  /** Runs `fn` once a place is free. A `signal` that fires while the call waits takes it out of the queue. */
+  run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   readonly active: number;
   readonly queued: number;
 }
@@ -18,6 +19,20 @@ export function createLimiter(maxActive: number, maxQueued: number, what = 'exec
       next();
     }
   };
+  const wait = (signal: AbortSignal | undefined) =>
+    new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const i = waiting.indexOf(wake);
+        if (i >= 0) waiting.splice(i, 1);
+        reject(signal!.reason as Error);
+      };
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      waiting.push(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   return {
     get active() {
       return active;
@@ -25,14 +40,15 @@ export function createLimiter(maxActive: number, maxQueued: number, what = 'exec
     get queued() {
       return waiting.length;
     },
-    async run(fn) {
+    async run(fn, signal) {
+      if (signal?.aborted) throw signal.reason as Error;
       if (active >= maxActive) {
         if (waiting.length >= maxQueued) {
           throw new OverloadedError(
             `Too many ${what}: ${maxActive} running and ${maxQueued} queued. Try again shortly.`,
           );
         }
-        await new Promise<void>((resolve) => waiting.push(resolve));
+        await wait(signal);
       } else {
         active++;
       }
@@ -54,7 +70,7 @@ export function nestLimiters(inner: Limiter, outer: Limiter): Limiter {
     get queued() {
       return inner.queued;
     },
-    run: (fn) => inner.run(() => outer.run(fn)),
+    run: (fn, signal) => inner.run(() => outer.run(fn, signal), signal),
   };
 }
 

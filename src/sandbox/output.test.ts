@@ -53,3 +53,44 @@ describe('output collector', () => {
     expect(utf8Boundary(Buffer.from([0x61, 0xf0, 0x9f]))).toBe(1);
   });
 });
+
+describe('output collector stream', () => {
+  const streamed = (c: ReturnType<typeof createOutputCollector>) => {
+    const parts: Buffer[] = [];
+    c.kept.subscribe((b) => parts.push(Buffer.from(b)));
+    return () => Buffer.concat(parts).toString();
+  };
+
+  it('streams exactly the kept text, never the marker, even when it straddles chunks', async () => {
+    const c = createOutputCollector(100, marker);
+    const got = streamed(c);
+    c.push(Buffer.from('line 1\nline 2\n\x1eNO'));
+    expect(got()).toBe('line 1\nline 2\n');
+    c.push(Buffer.from('NCE\x1eafter the marker'));
+    await c.markerSeen;
+    c.flush();
+    expect(got()).toBe('line 1\nline 2\n');
+    expect(got()).toBe(c.text());
+  });
+
+  it('hands on held bytes once they turn out not to be the marker', () => {
+    const c = createOutputCollector(100, marker);
+    const got = streamed(c);
+    c.push(Buffer.from('a\x1eNON'));
+    expect(got()).toBe('a');
+    c.push(Buffer.from('sense'));
+    expect(got()).toBe('a\x1eNONsense');
+    c.push(Buffer.from('\x1e'));
+    c.flush();
+    expect(got()).toBe(c.text());
+  });
+
+  it('streams nothing past the cap', () => {
+    const c = createOutputCollector(4, marker);
+    const got = streamed(c);
+    c.push(Buffer.from('abcdefgh'));
+    c.push(Buffer.from('ijkl'));
+    c.flush();
+    expect(got()).toBe('abcd');
+  });
+});

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { DockerUnavailableError, SandboxError } from '../core/index.js';
 import { containerLabels, createDemuxer, type DockerPort } from '../docker/index.js';
 import type { Logger } from '../obs/index.js';
-import { createExecutionSocket, type ExecutionSocket } from '../proxy/socket-server.js';
+import { createExecutionSocket, endMarker, type ExecutionSocket } from '../proxy/index.js';
 import { containerSpec, SANDBOX_UID } from './container-spec.js';
 import type { ContainerLease } from './limiter.js';
 import { createOutputCollector, type OutputCollector } from './output.js';
@@ -89,7 +89,7 @@ export async function prepareSandbox(
     containerId = await deps.docker.createContainer(containerSpec(profile, socket.dir, name, labels));
     log.debug({ step: 'create', ms: Math.round(performance.now() - t0) }, 'container created');
     const nonce = randomBytes(16).toString('hex');
-    const marker = Buffer.from(`\x1e${nonce}\x1e`);
+    const marker = Buffer.from(endMarker(nonce));
     const maxOutput = profile.policy.limits.maxOutputBytes;
     const stdout = createOutputCollector(maxOutput, marker);
     const stderr = createOutputCollector(maxOutput, marker);

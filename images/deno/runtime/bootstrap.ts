@@ -10,18 +10,17 @@
  * Deno fires `beforeunload` and the run fails with a clear error instead of hanging until the deadline.
  */
 import { P, restoreIntrinsics } from './primordials.ts';
+import { DEFAULT_SOCKET_PATH, endMarker, PROTOCOL_VERSION } from './protocol.ts';
 import { FrameReader, FrameWriter } from './frames.ts';
 import { McpConnection } from './mcp-connection.ts';
 import { createMcpFactory } from './mcp-factory.ts';
 import { renderValue } from './render.ts';
 import { type Cleaner, createCleaner, type ErrorInfo, toErrorInfo, toLoadErrorInfo } from './errors.ts';
 
-const DEFAULT_SOCKET_PATH = '/run/conductor/mcp.sock';
 const CONNECT_TIMEOUT_MS = 5_000;
 const CONNECT_RETRY_MS = 50;
 const EXIT_RUNTIME_FAILURE = 70;
 const HOST_CLOSE_WAIT_MS = 2_000;
-const PROTOCOL_VERSION = 1;
 const RUNTIME_DIR_URL = new URL('./', import.meta.url).href;
 
 type Run = { code: string; nonce: string; maxReturnBytes: number };
@@ -164,7 +163,7 @@ async function main(): Promise<void> {
       result = { t: 'result', ok: false, error: { name: 'Error', message } };
     }
     // The markers tell the host it has every byte the code wrote before them.
-    const marker = P.encodeUtf8(`\x1e${run.nonce}\x1e`);
+    const marker = P.encodeUtf8(endMarker(run.nonce));
     try {
       writeAllSync(P.writeStdoutSync, marker);
     } catch {

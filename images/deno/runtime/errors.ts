@@ -3,9 +3,9 @@
  * from), and stack frames of this runtime and of Deno's internals are dropped.
  */
 import { describeThrown, isErrorLike, P, replaceAllText } from './primordials.ts';
+import { CODE_FILE_NAME } from './protocol.ts';
 import { renderValue } from './render.ts';
 
-export const CODE_FILE_NAME = 'code.ts';
 const MAX_MESSAGE_CHARS = 16 * 1024;
 const MAX_STACK_CHARS = 32 * 1024;
 const MAX_INNER_ERRORS = 10;

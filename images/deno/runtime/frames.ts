@@ -3,8 +3,8 @@
  * bytes of UTF-8 JSON. Inbound frames are bounded before their body is buffered.
  */
 import { P } from './primordials.ts';
+import { FRAME_HEADER_BYTES } from './protocol.ts';
 
-export const FRAME_HEADER_BYTES = 4;
 export const MAX_INBOUND_FRAME_BYTES = 64 * 1024 * 1024;
 const CHUNK_BYTES = 64 * 1024;
 

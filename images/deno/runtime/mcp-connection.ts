@@ -5,8 +5,7 @@
 import type { McpCallToolResult } from './mcp-factory.d.ts';
 import { P } from './primordials.ts';
 
-export type Op =
-  'list' | 'load' | 'listTools' | 'callTool' | 'listResources' | 'readResource' | 'listPrompts' | 'getPrompt';
+import type { Op } from './protocol.ts';
 export type CallFields = {
   op: Op;
   server?: string;

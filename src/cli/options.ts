@@ -29,3 +29,10 @@ export function parseCount(text: string, what: string, min: number, max: number)
     throw new Error(`${what} must be a whole number from ${min} to ${max}`);
   return n;
 }
+
+export function parsePort(text: string, what = 'port'): number {
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isInteger(n) || n < 0 || n > 65535)
+    throw new Error(`${what} must be a whole number from 0 to 65535`);
+  return n;
+}

@@ -7,15 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createCallDispatcher } from './dispatcher.js';
+import { createCallDispatcher, NO_SERVERS } from './dispatcher.js';
 import { createFrameDecoder, encodeFrame } from './frames.js';
 import type { CallMessage, ReplyMessage } from './protocol.js';
-import {
-  createExecutionSocket,
-  isProtocolViolation,
-  type CallHandler,
-  type ExecutionSocketOptions,
-} from './socket-server.js';
+import { createExecutionSocket, type CallHandler, type ExecutionSocketOptions } from './execution-socket.js';
+import { isProtocolViolation } from './link.js';
 import type { UpstreamPool } from './upstreams.js';
 
 async function setup(options: Partial<ExecutionSocketOptions> = {}) {
@@ -75,7 +71,7 @@ describe('execution socket', () => {
 
   it('ends the run on an oversized frame without buffering it', async () => {
     const { sock, client } = await setup();
-    const result = sock.run(run, undefined);
+    const result = sock.run(run, NO_SERVERS);
     const header = Buffer.alloc(4);
     header.writeUInt32BE(50 * 1024 * 1024, 0);
     client.write(header);
@@ -87,7 +83,7 @@ describe('execution socket', () => {
 
   it('answers a malformed call that has an id, and ends the link on garbage', async () => {
     const { sock, client, replies } = await setup();
-    const result = sock.run(run, undefined);
+    const result = sock.run(run, NO_SERVERS);
     client.write(rawFrame('{"t":"call","id":7,"op":"rm -rf","__proto__":{"polluted":true}}'));
     expect(await until(() => replies().length === 1)).toBe(true);
     expect(replies()[0]).toMatchObject({ t: 'reply', id: 7, ok: false, error: { code: 'bad_request' } });
@@ -99,7 +95,7 @@ describe('execution socket', () => {
 
   it('lists no servers and names every server unknown when none is configured', async () => {
     const { sock, client, replies } = await setup();
-    const result = sock.run(run, undefined);
+    const result = sock.run(run, NO_SERVERS);
     client.write(encodeFrame({ t: 'call', id: 1, op: 'list' }));
     client.write(encodeFrame({ t: 'call', id: 2, op: 'load', server: 'github' }));
     expect(await until(() => replies().length === 2)).toBe(true);
@@ -122,7 +118,7 @@ describe('execution socket', () => {
       (id: number) => encodeFrame({ t: 'call', id, op: 'nope' }),
     ]) {
       const { sock, client, replies } = await setup({ maxMessages: 5 });
-      const result = sock.run(run, undefined);
+      const result = sock.run(run, NO_SERVERS);
       for (let id = 1; id <= 5; id++) client.write(frame(id));
       expect(await until(() => replies().length === 5)).toBe(true);
       expect(sock.alive).toBe(true);
@@ -191,7 +187,7 @@ describe('execution socket', () => {
 
   it('ends the run when a started frame does not complete in time, even if it dribbles', async () => {
     const { sock, client } = await setup({ frameTimeoutMs: 300 });
-    const result = sock.run(run, undefined);
+    const result = sock.run(run, NO_SERVERS);
     const frame = encodeFrame({ t: 'call', id: 1, op: 'list', server: 'x'.repeat(100) });
     let i = 0;
     const dribble = setInterval(() => i < frame.length && client.write(frame.subarray(i, ++i)), 30);
@@ -204,7 +200,7 @@ describe('execution socket', () => {
 
   it('keeps an idle connection between complete frames', async () => {
     const { sock, client, replies } = await setup({ frameTimeoutMs: 100 });
-    const result = sock.run(run, undefined);
+    const result = sock.run(run, NO_SERVERS);
     await sleep(250);
     const frame = encodeFrame({ t: 'call', id: 1, op: 'list' });
     client.write(frame.subarray(0, 3));
@@ -222,9 +218,9 @@ describe('execution socket', () => {
       const signals: AbortSignal[] = [];
       const hang: CallHandler = {
         handle: (msg, signal) => {
-          signals.push(signal!);
+          signals.push(signal);
           return new Promise((resolve) =>
-            signal!.addEventListener('abort', () =>
+            signal.addEventListener('abort', () =>
               resolve({ t: 'reply', id: msg.id, ok: false, error: { message: 'aborted', code: 'aborted' } }),
             ),
           );
@@ -291,7 +287,7 @@ describe('execution socket', () => {
 
   it('resolves with the result and removes its directory on close', async () => {
     const { sock, client } = await setup();
-    const result = sock.run(run, undefined);
+    const result = sock.run(run, NO_SERVERS);
     client.write(encodeFrame({ t: 'result', ok: true, value: '42', valueTruncated: false }));
     expect(await result).toEqual({ t: 'result', ok: true, value: '42', valueTruncated: false });
     await sock.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCount, parseDurationMs } from './serve-options.js';
+import { parseCount, parseDurationMs } from './options.js';
 
 describe('serve option parsers', () => {
   it('reads durations as milliseconds unless a unit says otherwise', () => {

@@ -1,13 +1,10 @@
-import { access } from 'node:fs/promises';
-import type { ConductorSettings } from './config/env.js';
-import { loadMcpConfig } from './config/mcp-config.js';
-import { describePermissions } from './config/deno-flags.js';
-import { createPolicyLoader, effectivePermissions, listPolicyNames } from './config/load-policy.js';
-import { loadTenants } from './config/tenants.js';
-import { parseRunArgs } from './config/run-args.js';
-import { isAppError } from './core/index.js';
-import type { DockerPort } from './docker/index.js';
-import { lookUpImage } from './image/index.js';
+import type { ConductorSettings } from '../config/env.js';
+import { describePermissions } from '../config/deno-flags.js';
+import { listPolicyNames } from '../config/load-policy.js';
+import { isAppError } from '../core/index.js';
+import type { DockerPort } from '../docker/index.js';
+import { lookUpImage } from '../image/index.js';
+import { createAdminInputs } from './admin-inputs.js';
 
 export interface Check {
   name: string;
@@ -40,8 +37,9 @@ export async function runDoctor(
   env: Record<string, string | undefined>,
 ): Promise<Check[]> {
   const checks: Check[] = [];
-  // The deployment's policy is looked at by several checks, and tenants may share one: read each file once.
-  const policyNamed = createPolicyLoader(paths.policiesDir);
+  // The same reader as the conductor's, so the doctor applies the same rules; each file is read once.
+  const inputs = createAdminInputs(settings, env, paths.policiesDir);
+  const policyNamed = inputs.policy;
   const check = async (name: string, fn: () => Promise<string> | string) => {
     try {
       checks.push({ name, ok: true, detail: await fn() });
@@ -104,16 +102,12 @@ export async function runDoctor(
     });
   }
   await check('permissions', async () => {
-    const runArgs = parseRunArgs(settings.runArgs);
-    const policy = await policyNamed(settings.policy);
-    const source =
-      Object.keys(runArgs).length > 0 ? 'MCP_CONDUCTOR_RUN_ARGS' : `the policy "${settings.policy}"`;
-    return `${describePermissions(effectivePermissions(policy, runArgs))} (from ${source})`;
+    const { permissions, source } = await inputs.localPermissions();
+    return `${describePermissions(permissions)} (from ${source})`;
   });
   if (settings.tenantsPath) {
-    const tenantsPath = settings.tenantsPath;
     await check('tenants', async () => {
-      const tenants = await loadTenants(tenantsPath);
+      const tenants = (await inputs.tenants()) ?? [];
       const problems: string[] = [];
       for (const t of tenants) {
         try {
@@ -129,15 +123,8 @@ export async function runDoctor(
     });
   }
   await check('mcp config', async () => {
-    if (!settings.mcpConfigPath) return 'none';
-    try {
-      await access(settings.mcpConfigPath);
-    } catch {
-      if (settings.mcpConfigExplicit)
-        throw new Error(`MCP_CONDUCTOR_MCP_CONFIG points at ${settings.mcpConfigPath}, which does not exist`);
-      return 'none (no upstream MCP servers)';
-    }
-    const config = await loadMcpConfig(settings.mcpConfigPath, env);
+    const config = await inputs.mcpConfig('local');
+    if (!config) return settings.mcpConfigPath ? 'none (no upstream MCP servers)' : 'none';
     const names = Object.keys(config.mcpServers);
     return `${names.length} upstream server(s): ${names.join(', ') || '-'}`;
   });

@@ -3,15 +3,15 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSettings } from './config/env.js';
-import { DockerUnavailableError } from './core/index.js';
-import { LABEL_IMAGE_RECIPE, type ImageInfo, type ListedImage } from './docker/index.js';
+import { readSettings } from '../config/env.js';
+import { DockerUnavailableError } from '../core/index.js';
+import { LABEL_IMAGE_RECIPE, type ImageInfo, type ListedImage } from '../docker/index.js';
 import { doctorExitCode, runDoctor, type Check, type DoctorDocker } from './doctor.js';
-import { planImage } from './image/index.js';
+import { planImage } from '../image/index.js';
 
 const paths = {
-  imageDir: new URL('../images/deno', import.meta.url).pathname,
-  policiesDir: new URL('../policies', import.meta.url).pathname,
+  imageDir: new URL('../../images/deno', import.meta.url).pathname,
+  policiesDir: new URL('../../policies', import.meta.url).pathname,
 };
 const architecture = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 

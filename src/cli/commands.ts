@@ -1,0 +1,59 @@
+import { doctorExitCode, runDoctor } from '../conductor/index.js';
+import { ensureImage, exportImageFile, importImageFile } from '../image/index.js';
+import { reap } from '../sandbox/index.js';
+import { imageDir, policiesDir, socketBaseDir } from './paths.js';
+import { basics } from './runtime.js';
+
+export interface ImageOptions {
+  force?: boolean;
+  export?: string;
+  import?: string;
+  imageDir?: string;
+}
+
+/** `mcp-conductor image`: build (or reuse), export or import the sandbox image; progress on stderr, the tag on stdout. */
+export async function runImage(opts: ImageOptions): Promise<void> {
+  const { docker, settings, env } = basics();
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const dir = opts.imageDir ?? imageDir;
+  if (opts.import) {
+    const tag = await importImageFile({
+      docker,
+      file: opts.import,
+      imageDir: dir,
+      registries: settings.registries,
+      onProgress: say,
+    });
+    process.stdout.write(`${tag}\n`);
+    return;
+  }
+  const ref = await ensureImage({
+    docker,
+    imageDir: dir,
+    registries: settings.registries,
+    force: opts.force,
+    hostEnv: env,
+    onProgress: say,
+  });
+  if (opts.export) {
+    say(`exporting ${ref.tag} to ${opts.export}`);
+    await exportImageFile(docker, ref.tag, opts.export);
+  }
+  process.stdout.write(`${ref.tag}\n`);
+}
+
+/** `mcp-conductor doctor`: one line per check; exit 1 when any failed. */
+export async function runDoctorCommand(): Promise<void> {
+  const { docker, settings, env } = basics();
+  const checks = await runDoctor(docker, settings, { imageDir, policiesDir }, env);
+  for (const c of checks)
+    process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(12)} ${c.detail}\n`);
+  process.exitCode = doctorExitCode(checks);
+}
+
+/** `mcp-conductor reap`: remove what a conductor that died left behind (`all`: of live ones too). */
+export async function runReap(opts: { all?: boolean }): Promise<void> {
+  const { docker } = basics();
+  const removed = await reap(docker, { onlyDead: !opts.all, socketBaseDir: socketBaseDir() });
+  process.stderr.write(`removed ${removed} container(s)\n`);
+}

@@ -1,0 +1,115 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { runDoctorCommand, runImage, runReap, type ImageOptions } from './commands.js';
+import { parseCount, parseDurationMs, parsePort, SERVE_DEFAULTS } from './options.js';
+import { version } from './paths.js';
+import { runServe } from './serve.js';
+import { runStdio } from './stdio.js';
+
+/** An option parser's error, as commander reports it (one line naming the option). */
+function cliArg<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  stateless?: boolean;
+  allowedHost: string[];
+  allowedOrigin: string[];
+  auditLog?: string;
+  grace: number;
+  sessionIdleTimeout: number;
+  maxSessions: number;
+  insecureNoAuth?: boolean;
+}
+
+function serveCommand(): Command {
+  return new Command('serve')
+    .description('serve MCP over Streamable HTTP at /mcp, with /healthz, /readyz and /metrics')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', (v) => cliArg(() => parsePort(v)), 8787)
+    .option(
+      '--stateless',
+      'no sessions: every request gets a fresh server (for load balancers without affinity)',
+    )
+    .option(
+      '--allowed-host <host...>',
+      'extra Host header values to accept (e.g. the name behind your proxy)',
+      [],
+    )
+    .option(
+      '--allowed-origin <origin...>',
+      'browser origins allowed to call /mcp, with CORS headers for exactly these (none by default: CORS off)',
+      [],
+    )
+    .option('--audit-log <file>', 'append a JSON line per run_deno_code call to this file')
+    .addOption(
+      new Option(
+        '--grace <duration>',
+        'on SIGTERM/SIGINT, how long running executions may finish: ms, or with a unit (30s, 2m)',
+      )
+        .argParser((v) => cliArg(() => parseDurationMs(v, 'grace')))
+        .default(SERVE_DEFAULTS.graceMs, `${SERVE_DEFAULTS.graceMs / 1000}s`),
+    )
+    .addOption(
+      new Option(
+        '--session-idle-timeout <duration>',
+        'close a session after this long without requests: ms, or with a unit (90s, 30m)',
+      )
+        .argParser((v) => cliArg(() => parseDurationMs(v, 'session idle timeout', 1_000)))
+        .default(SERVE_DEFAULTS.sessionIdleTimeoutMs, `${SERVE_DEFAULTS.sessionIdleTimeoutMs / 60_000}m`),
+    )
+    .option(
+      '--max-sessions <n>',
+      'open sessions across all tenants (each tenant also has its own maxSessions)',
+      (v) => cliArg(() => parseCount(v, 'max sessions', 1, 100_000)),
+      SERVE_DEFAULTS.maxSessions,
+    )
+    .option('--insecure-no-auth', 'allow binding a non-loopback address without a tenants file')
+    .action(async ({ grace, sessionIdleTimeout, ...rest }: ServeFlags) =>
+      runServe({ ...rest, graceMs: grace, sessionIdleTimeoutMs: sessionIdleTimeout }),
+    );
+}
+
+/** The command line: what each command is and which options it takes; the work is in the run* functions. */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('mcp-conductor')
+    .description('Runs model-written TypeScript in a throwaway, locked-down Docker container per execution.')
+    .version(version)
+    .showHelpAfterError();
+  program
+    .command('stdio')
+    .description(
+      'serve MCP over stdio (Claude Desktop, Cursor); only JSON-RPC on stdout, JSON logs on stderr',
+    )
+    .action(runStdio);
+  program.addCommand(serveCommand());
+  program
+    .command('image')
+    .description('build (or reuse, by content hash) the sandbox image; progress on stderr, the tag on stdout')
+    .option('--force', 'rebuild even when an image with the same content hash exists')
+    .option(
+      '--export <file>',
+      'after building, write the image to a tar file (for a machine with no registry)',
+    )
+    .option('--import <file>', 'load an image tar written by --export instead of building')
+    .option('--image-dir <dir>', 'the image folder (image.json and runtime/) to use instead of images/deno')
+    .action((opts: ImageOptions) => runImage(opts));
+  program
+    .command('doctor')
+    .description(
+      'check Docker reachability, runtimes, the image, config and policies; exit 1 with the reason',
+    )
+    .action(runDoctorCommand);
+  program
+    .command('reap')
+    .description('remove containers and socket directories left by a conductor that died')
+    .option('--all', 'also remove the containers of conductors that are still running')
+    .action((opts: { all?: boolean }) => runReap(opts));
+  return program;
+}

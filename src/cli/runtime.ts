@@ -1,0 +1,32 @@
+import { createAdminInputs, type AdminInputs } from '../conductor/index.js';
+import { readSettings, type ConductorSettings } from '../config/env.js';
+import { createEventStream, type EventStream, type ExecutionEvent } from '../core/index.js';
+import { createDockerClient, type DockerPort } from '../docker/index.js';
+import { createLogger, type Logger } from '../obs/index.js';
+import { policiesDir } from './paths.js';
+
+/** What every command builds first from the process's environment: the only place `process.env` is read. */
+export interface Basics {
+  env: Record<string, string | undefined>;
+  settings: ConductorSettings;
+  logger: Logger;
+  docker: DockerPort;
+  inputs: AdminInputs;
+  /** every execution's events; a listener that throws is a bug, logged as such */
+  bus: EventStream<ExecutionEvent>;
+}
+
+export function basics(env: Record<string, string | undefined> = process.env): Basics {
+  const settings = readSettings(env);
+  const logger = createLogger(settings.logLevel);
+  return {
+    env,
+    settings,
+    logger,
+    docker: createDockerClient(),
+    inputs: createAdminInputs(settings, env, policiesDir),
+    bus: createEventStream<ExecutionEvent>((err) =>
+      logger.error({ err }, 'an execution event listener failed'),
+    ),
+  };
+}

@@ -1,0 +1,34 @@
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { startConductor } from '../conductor/index.js';
+import { createServer } from '../mcp/index.js';
+import { conductorPaths, version } from './paths.js';
+import { basics } from './runtime.js';
+import { onShutdown } from './shutdown.js';
+
+/** Idle pre-started containers per sandbox profile when MCP_CONDUCTOR_POOL_SIZE is not set. */
+const STDIO_POOL_SIZE = 2;
+
+/** `mcp-conductor stdio`: one local tenant, one MCP server on stdin/stdout. */
+export async function runStdio(): Promise<void> {
+  const { docker, settings, inputs, logger, bus } = basics();
+  const conductor = await startConductor({
+    docker,
+    settings,
+    inputs,
+    paths: conductorPaths(),
+    logger,
+    bus,
+    defaultPoolSize: STDIO_POOL_SIZE,
+    version,
+  });
+  const server = createServer({ ...(await conductor.local()), logger, version });
+  onShutdown(
+    logger,
+    async () => {
+      await server.close();
+      await conductor.close();
+    },
+    true,
+  );
+  await server.connect(new StdioServerTransport());
+}

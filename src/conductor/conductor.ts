@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import type { ConductorSettings } from '../config/env.js';
+import type { Tenant } from '../config/tenants.js';
+import { OverloadedError, type EventStream, type ExecutionEvent } from '../core/index.js';
+import type { DockerPort } from '../docker/index.js';
+import { findImage } from '../image/index.js';
+import type { Logger } from '../obs/index.js';
+import type { UpstreamPool } from '../proxy/index.js';
+import {
+  createColdSource,
+  createContainerBudget,
+  createLimiter,
+  createWarmPool,
+  nestLimiters,
+  ownerToken,
+  reap,
+  type Executor,
+} from '../sandbox/index.js';
+import type { AdminInputs } from './admin-inputs.js';
+import {
+  createTenantContext,
+  tenantWorkspace,
+  type ContextDeps,
+  type TenantContext,
+} from './tenant-context.js';
+import { prepareSocketBaseDir } from './workspace.js';
+
+export interface ConductorPaths {
+  imageDir: string;
+  policiesDir: string;
+  socketBaseDir: string;
+}
+
+export interface ConductorOptions {
+  docker: DockerPort;
+  settings: ConductorSettings;
+  inputs: AdminInputs;
+  paths: ConductorPaths;
+  logger: Logger;
+  /** every execution's events (metrics, audit and traces subscribe) */
+  bus: EventStream<ExecutionEvent>;
+  /** idle pre-started containers per sandbox profile when MCP_CONDUCTOR_POOL_SIZE is not set */
+  defaultPoolSize: number;
+  /** the client version upstream MCP servers are told */
+  version: string;
+  /** a container whose runtime has not connected by then is given up (default 30 s) */
+  startupTimeoutMs?: number;
+  /** an idle pooled container older than this is recycled (default 5 min) */
+  maxIdleAgeMs?: number;
+}
+
+export interface Conductor {
+  /** the single-tenant context (stdio, or serve without a tenants file) */
+  local(): Promise<TenantContext>;
+  tenant(t: Tenant): Promise<TenantContext>;
+  /** Problem that makes the conductor unable to run code right now, if any (for /readyz). */
+  readiness(): Promise<string | undefined>;
+  activeExecutions(): number;
+  /**
+   * Refuses new and queued executions at once, lets running ones finish for up to `graceMs`, then stops them and
+   * removes everything this instance made.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** How long stopped executions get to report before their containers are reaped regardless. */
+const STOP_WAIT_MS = 5_000;
+
+async function whileActive(limiter: { readonly active: number }, maxMs: number): Promise<void> {
+  const until = Date.now() + maxMs;
+  while (limiter.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Checks the admin's inputs, Docker and the image, reaps what a dead conductor left, and wires the execution machinery. */
+export async function startConductor(opts: ConductorOptions): Promise<Conductor> {
+  const { docker, settings, inputs, paths, logger } = opts;
+  // The admin's own input first: a bad RUN_ARGS, mcp.json or policy is reported as such, whatever Docker's state.
+  const runArgs = inputs.runArgs();
+  await inputs.mcpConfig('local');
+  await inputs.policy(settings.policy);
+
+  await docker.ping();
+  // The image this host's inputs give, or one of the same recipe built elsewhere and imported.
+  const plan = await findImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
+  const instanceId = randomUUID();
+  await prepareSocketBaseDir(paths.socketBaseDir);
+  const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir });
+  if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
+
+  const prepareDeps = {
+    docker,
+    logger,
+    instanceId,
+    socketBaseDir: paths.socketBaseDir,
+    startupTimeoutMs: opts.startupTimeoutMs ?? 30_000,
+    ownerToken: ownerToken(),
+  };
+  const poolSize = settings.poolSize ?? opts.defaultPoolSize;
+  // Every container, whatever its state, holds a place: at most this many exist at once (README, warm pool).
+  const budget = createContainerBudget(settings.maxConcurrency + poolSize);
+  const cold = createColdSource(prepareDeps, budget);
+  const pool =
+    poolSize > 0
+      ? createWarmPool(prepareDeps, {
+          size: poolSize,
+          maxIdleAgeMs: opts.maxIdleAgeMs ?? 5 * 60_000,
+          cold,
+          budget,
+        })
+      : undefined;
+  const global = createLimiter(settings.maxConcurrency, settings.maxQueued);
+  const admission = new AbortController();
+  const termination = new AbortController();
+  const upstreamPools: UpstreamPool[] = [];
+  const contexts: Promise<TenantContext>[] = [];
+  const deps: ContextDeps = {
+    docker,
+    logger,
+    settings,
+    inputs,
+    image: { tag: plan.tag, dependencies: plan.config.dependencies },
+    source: pool ?? cold,
+    bus: opts.bus,
+    admission: admission.signal,
+    termination: termination.signal,
+    upstreamPools,
+    version: opts.version,
+  };
+  const track = (ctx: Promise<TenantContext>) => (contexts.push(ctx), ctx);
+
+  let local: Promise<TenantContext> | undefined;
+  const tenants = new Map<string, Promise<TenantContext>>();
+  logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
+  return {
+    local() {
+      // Only the single local profile is warmed ahead; a tenant's pool fills after its first execution.
+      return (local ??= track(
+        createTenantContext(deps, {
+          id: 'local',
+          policy: settings.policy,
+          workspaceDir: settings.workspaceDir,
+          limiter: global,
+          servers: '*',
+          grant: runArgs,
+        }).then((ctx) => (pool?.warm(ctx.profile), ctx)),
+      ));
+    },
+    tenant(t) {
+      let ctx = tenants.get(t.id);
+      if (!ctx) {
+        if (runArgs)
+          logger.warn(
+            { tenant: t.id },
+            'MCP_CONDUCTOR_RUN_ARGS is ignored for tenants: each tenant runs with its own policy’s permissions',
+          );
+        ctx = track(
+          createTenantContext(deps, {
+            id: t.id,
+            policy: t.policy,
+            workspaceDir: tenantWorkspace(settings, t.id),
+            limiter: nestLimiters(
+              createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`),
+              global,
+            ),
+            servers: t.servers,
+            grant: undefined,
+          }),
+        );
+        tenants.set(t.id, ctx);
+      }
+      return ctx;
+    },
+    async readiness() {
+      try {
+        await docker.ping();
+        return (await docker.inspectImage(plan.tag))
+          ? undefined
+          : `image ${plan.tag} is missing: run \`mcp-conductor image\``;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    },
+    activeExecutions: () => global.active,
+    async close(graceMs = 0) {
+      admission.abort(new OverloadedError('The conductor is shutting down.'));
+      await whileActive(global, graceMs);
+      // Past the grace period: stop what still runs (killed at once, answered as stopped), then clean up.
+      termination.abort(new Error('the conductor is shutting down'));
+      await whileActive(global, STOP_WAIT_MS);
+      await pool?.close();
+      const executors: Executor[] = (await Promise.allSettled(contexts))
+        .filter((r) => r.status === 'fulfilled')
+        .map((r) => r.value.executor);
+      await Promise.all(executors.map((e) => e.drain()));
+      await reap(docker, { instanceId, socketBaseDir: paths.socketBaseDir });
+      await Promise.all(upstreamPools.map((p) => p.close()));
+    },
+  };
+}

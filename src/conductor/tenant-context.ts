@@ -1,0 +1,105 @@
+import { join } from 'node:path';
+import type { ConductorSettings } from '../config/env.js';
+import { effectivePermissions } from '../config/load-policy.js';
+import type { DenoPermissions } from '../config/permissions.js';
+import type { Tenant } from '../config/tenants.js';
+import type { EventStream, ExecutionEvent } from '../core/index.js';
+import type { DockerPort } from '../docker/index.js';
+import type { Logger } from '../obs/index.js';
+import {
+  createMcpDirectory,
+  createUpstreamPool,
+  EMPTY_DIRECTORY,
+  narrowAllow,
+  type McpDirectory,
+  type UpstreamPool,
+} from '../proxy/index.js';
+import {
+  createExecutor,
+  type Executor,
+  type Limiter,
+  type SandboxProfile,
+  type SandboxSource,
+} from '../sandbox/index.js';
+import type { AdminInputs } from './admin-inputs.js';
+import { prepareWorkspace } from './workspace.js';
+
+/** One caller's view of the conductor: its sandbox profile, executor and upstream servers. */
+export interface TenantContext {
+  id: string;
+  profile: SandboxProfile;
+  executor: Executor;
+  /** the upstream MCP servers this caller's code may use */
+  directory: McpDirectory;
+  /** specifiers pre-cached in the image */
+  dependencies: string[];
+}
+
+/** What every tenant context shares: the engine, the image, the container source and the conductor's signals. */
+export interface ContextDeps {
+  docker: DockerPort;
+  logger: Logger;
+  settings: ConductorSettings;
+  inputs: AdminInputs;
+  image: { tag: string; dependencies: string[] };
+  source: SandboxSource;
+  bus: EventStream<ExecutionEvent>;
+  admission: AbortSignal;
+  termination: AbortSignal;
+  /** every upstream pool made, so the conductor can close them */
+  upstreamPools: UpstreamPool[];
+  version: string;
+}
+
+export interface TenantSpec {
+  id: string;
+  policy: string;
+  workspaceDir: string;
+  limiter: Limiter;
+  servers: Tenant['servers'];
+  /**
+   * MCP_CONDUCTOR_RUN_ARGS for the deployment's own (local) context only: a tenant of `serve` runs with exactly its
+   * policy's permissions, so one environment variable can never widen every tenant's grant.
+   */
+  grant: DenoPermissions | undefined;
+}
+
+export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): Promise<TenantContext> {
+  const policy = await deps.inputs.policy(spec.policy);
+  if (policy.workspace.mode !== 'none') await prepareWorkspace(spec.workspaceDir, deps.logger);
+  if (policy.container.network !== 'none') await deps.docker.ensureNetwork(policy.container.network);
+  const profile: SandboxProfile = {
+    image: deps.image.tag,
+    policy,
+    permissions: effectivePermissions(policy, spec.grant),
+    tenant: spec.id,
+    workspaceDir: policy.workspace.mode === 'none' ? undefined : spec.workspaceDir,
+  };
+  const logger = deps.logger.child({ tenant: spec.id });
+  let directory = EMPTY_DIRECTORY;
+  const mcpConfig = await deps.inputs.mcpConfig(spec.id);
+  if (mcpConfig && Object.keys(mcpConfig.mcpServers).length > 0) {
+    // Each tenant gets its own upstream processes, so state in one (a memory server, say) never leaks to another.
+    const upstreams = createUpstreamPool({ servers: mcpConfig.mcpServers, logger, version: deps.version });
+    deps.upstreamPools.push(upstreams);
+    directory = createMcpDirectory({
+      pool: upstreams,
+      allow: narrowAllow(policy.mcp, spec.servers),
+      limits: policy.limits,
+    });
+  }
+  const executor = createExecutor({
+    docker: deps.docker,
+    logger,
+    source: deps.source,
+    limiter: spec.limiter,
+    profile,
+    directory,
+    bus: deps.bus,
+    admission: deps.admission,
+    termination: deps.termination,
+  });
+  return { id: spec.id, profile, executor, directory, dependencies: deps.image.dependencies };
+}
+
+export const tenantWorkspace = (settings: ConductorSettings, id: string) => join(settings.workspaceDir, id);

@@ -1,0 +1,162 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { describe, expect, it } from 'vitest';
+import { createSilentLogger } from '../obs/index.js';
+import { createHttpApp, type HttpOptions } from './app.js';
+import { createTokenResolver } from './auth.js';
+import type { TenantEndpoint } from './types.js';
+
+// sha256('acme-token')
+const GLOBEX_SHA = '8f3b2db40c6028415aa52b8152bf9b16e8c59f782647d03c0bc920a8e1d6299d';
+const ACME_SHA = '28daa606f54b368209e11244fd3d5612b41212e822258df22e55afe06a7bdae1';
+
+function tenant(id: string): TenantEndpoint {
+  return { id, maxSessions: 2, createServer: () => new McpServer({ name: 'test', version: '1' }) };
+}
+
+function app(over: Partial<HttpOptions> = {}) {
+  return createHttpApp({
+    authenticate: () => tenant('local'),
+    authRequired: false,
+    ready: () => Promise.resolve(undefined),
+    metrics: { contentType: 'text/plain', render: () => Promise.resolve('m 1\n') },
+    allowedHosts: ['127.0.0.1:8787', 'localhost:8787'],
+    allowedOrigins: [],
+    maxBodyBytes: 1024,
+    stateless: false,
+    maxSessions: 10,
+    sessionIdleTimeoutMs: 60_000,
+    logger: createSilentLogger(),
+    ...over,
+  });
+}
+
+const initialize = JSON.stringify({
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+});
+const mcpHeaders = {
+  host: '127.0.0.1:8787',
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+};
+
+describe('HTTP face (no ports)', () => {
+  it('refuses a foreign Host and any unlisted Origin, null included; probes answer any Host', async () => {
+    const { app: a } = app();
+    expect((await a.request('/mcp', { method: 'POST', headers: { host: 'evil.example' } })).status).toBe(403);
+    for (const origin of ['http://evil.example', 'null']) {
+      const r = await a.request('/mcp', {
+        method: 'POST',
+        headers: { ...mcpHeaders, origin },
+        body: initialize,
+      });
+      expect(r.status).toBe(403);
+      expect(await r.json()).toEqual({ error: 'origin not allowed' });
+    }
+    expect((await a.request('/healthz', { headers: { host: '10.0.0.5' } })).status).toBe(200);
+  });
+
+  it('keeps the readiness reason from callers that probe by IP', async () => {
+    const { app: a } = app({ ready: () => Promise.resolve('image mcp-conductor-sandbox:x is missing') });
+    const byIp = await a.request('/readyz', { headers: { host: '10.0.0.5' } });
+    expect(byIp.status).toBe(503);
+    expect(await byIp.json()).toEqual({ status: 'not ready' });
+    const named = await a.request('/readyz', { headers: { host: '127.0.0.1:8787' } });
+    expect(await named.json()).toEqual({
+      status: 'not ready',
+      reason: 'image mcp-conductor-sandbox:x is missing',
+    });
+  });
+
+  it('answers CORS preflights for listed origins only, before authentication', async () => {
+    const { app: a } = app({
+      allowedOrigins: ['https://app.example'],
+      authRequired: true,
+      authenticate: () => undefined,
+    });
+    const pre = await a.request('/mcp', {
+      method: 'OPTIONS',
+      headers: {
+        host: '127.0.0.1:8787',
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(pre.headers.get('access-control-expose-headers')).toContain('Mcp-Session-Id');
+  });
+
+  it('asks for a token with 401 and WWW-Authenticate; a session belongs to its tenant', async () => {
+    const resolve = createTokenResolver([{ tokenSha256: ACME_SHA, value: tenant('acme') }]);
+    const { app: a } = app({ authRequired: true, authenticate: resolve });
+    const none = await a.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toContain('Bearer');
+    expect(await none.json()).toEqual({ error: 'missing or invalid bearer token' });
+    const acme = { ...mcpHeaders, authorization: 'Bearer acme-token' };
+    const init = await a.request('/mcp', { method: 'POST', headers: acme, body: initialize });
+    expect(init.status).toBe(200);
+    const id = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const other = createTokenResolver([
+      { tokenSha256: ACME_SHA, value: tenant('acme') },
+      // sha256('globex-token')
+      { tokenSha256: GLOBEX_SHA, value: tenant('globex') },
+    ]);
+    const shared = app({ authRequired: true, authenticate: other });
+    const opened = await shared.app.request('/mcp', { method: 'POST', headers: acme, body: initialize });
+    const sid = opened.headers.get('mcp-session-id')!;
+    await opened.text();
+    const stolen = await shared.app.request('/mcp', {
+      method: 'POST',
+      headers: { ...mcpHeaders, authorization: 'Bearer globex-token', 'mcp-session-id': sid },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+    });
+    expect(stolen.status).toBe(403);
+    expect(id).not.toBe(sid);
+  });
+
+  it('opens a session on initialize, finds it by id, and refuses an unknown id with 404', async () => {
+    const h = app();
+    const a = h.app;
+    const init = await a.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
+    expect(init.status).toBe(200);
+    const id = init.headers.get('mcp-session-id');
+    expect(id).toBeTruthy();
+    await init.text();
+    expect(h.sessionCount()).toBe(1);
+    const unknown = await a.request('/mcp', {
+      method: 'POST',
+      headers: { ...mcpHeaders, 'mcp-session-id': 'nope' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+    });
+    expect(unknown.status).toBe(404);
+    const gone = await a.request('/mcp', {
+      method: 'DELETE',
+      headers: { ...mcpHeaders, 'mcp-session-id': id! },
+    });
+    expect(gone.status).toBe(200);
+    expect(h.sessionCount()).toBe(0);
+  });
+
+  it('caps bodies with 413 and, once stopping, answers 503 on /mcp and /readyz', async () => {
+    const h = app();
+    const big = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: 'x'.repeat(2048) });
+    expect(big.status).toBe(413);
+    h.stopAccepting();
+    expect(
+      (await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize })).status,
+    ).toBe(503);
+    expect((await h.app.request('/readyz', { headers: { host: '127.0.0.1:8787' } })).status).toBe(503);
+    await h.close();
+  });
+
+  it('serves /metrics to an accepted Host only', async () => {
+    const { app: a } = app();
+    expect(await (await a.request('/metrics', { headers: { host: '127.0.0.1:8787' } })).text()).toBe('m 1\n');
+    expect((await a.request('/metrics', { headers: { host: '10.0.0.5' } })).status).toBe(403);
+  });
+});

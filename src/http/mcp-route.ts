@@ -1,0 +1,103 @@
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { randomUUID } from 'node:crypto';
+import { createSessionStore, onResponseEnd, type Session } from './sessions.js';
+import type { AppEnv, TenantEndpoint } from './types.js';
+
+export interface McpRouteOptions {
+  authenticate: (authorization: string | undefined) => TenantEndpoint | undefined;
+  authRequired: boolean;
+  stateless: boolean;
+  /** true from the first moment of a shutdown: new requests get 503 */
+  closing: () => boolean;
+  sessions: ReturnType<typeof createSessionStore>;
+}
+
+/** One request of a stateless deployment: a fresh server and transport, no session id, a JSON answer. */
+async function handleStateless(tenant: TenantEndpoint, request: Request): Promise<Response> {
+  const transport = new WebStandardStreamableHTTPServerTransport({
+    sessionIdGenerator: undefined,
+    enableJsonResponse: true,
+  });
+  const server = tenant.createServer();
+  await server.connect(transport);
+  try {
+    return await transport.handleRequest(request);
+  } finally {
+    void server.close();
+  }
+}
+
+/** `/mcp`: authenticate, then serve the request in its session, open a new one, or (stateless) a fresh server. */
+export function mcpHandler(opts: McpRouteOptions): (c: Context<AppEnv>) => Promise<Response> {
+  const { sessions } = opts;
+
+  const handleInSession = async (session: Session, request: Request): Promise<Response> => {
+    sessions.touch(session);
+    if (request.method !== 'POST') return session.transport.handleRequest(request);
+    // A POST's response stays open until its tool call answers: the session is busy, not idle, until then.
+    session.busy++;
+    const done = () => {
+      session.busy--;
+      sessions.touch(session);
+    };
+    let response: Response;
+    try {
+      response = await session.transport.handleRequest(request);
+    } catch (error) {
+      done();
+      throw error;
+    }
+    return onResponseEnd(response, done);
+  };
+
+  const openSession = async (tenant: TenantEndpoint, request: Request): Promise<Response> => {
+    const refusal = sessions.refusal(tenant.id, tenant.maxSessions);
+    if (refusal) throw new HTTPException(refusal.status, { message: refusal.message });
+    const release = sessions.reserve(tenant.id);
+    // One server and transport per session, so responses cannot cross between clients using equal JSON-RPC ids.
+    const server = tenant.createServer();
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        release();
+        sessions.add(id, { tenant: tenant.id, transport, server });
+      },
+      onsessionclosed: (id) => sessions.remove(id),
+    });
+    try {
+      await server.connect(transport);
+      return await transport.handleRequest(request);
+    } finally {
+      release();
+      // Not an initialize that succeeded: nothing will ever reach this server again.
+      if (!transport.sessionId || !sessions.get(transport.sessionId)) void server.close();
+    }
+  };
+
+  return async (c) => {
+    const tenant = opts.authenticate(c.req.header('authorization'));
+    if (!tenant) {
+      return c.json({ error: opts.authRequired ? 'missing or invalid bearer token' : 'unauthorized' }, 401, {
+        'WWW-Authenticate': 'Bearer realm="mcp-conductor"',
+      });
+    }
+    if (opts.closing())
+      throw new HTTPException(503, { message: 'shutting down: not accepting new requests' });
+    if (opts.stateless) return handleStateless(tenant, c.req.raw);
+
+    const sessionId = c.req.header('mcp-session-id');
+    if (sessionId) {
+      const session = sessions.get(sessionId);
+      if (!session) throw new HTTPException(404, { message: 'unknown or expired session' });
+      // A session id is not a credential: it only works with the token of the tenant that created it.
+      if (session.tenant !== tenant.id)
+        throw new HTTPException(403, { message: 'this session belongs to another tenant' });
+      return handleInSession(session, c.req.raw);
+    }
+    if (c.req.method !== 'POST')
+      throw new HTTPException(400, { message: 'a new session starts with an initialize POST' });
+    return openSession(tenant, c.req.raw);
+  };
+}

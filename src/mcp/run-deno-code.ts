@@ -1,0 +1,46 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import { ExecutionResultSchema } from '../core/index.js';
+import type { ServerContext } from './context.js';
+import { describeTool } from './describe.js';
+import { errorText } from './errors.js';
+import { formatResultText } from './format.js';
+
+/** `run_deno_code`: the code runs in the tenant's executor; what it did comes back as text and structuredContent. */
+export function registerRunDenoCode(server: McpServer, ctx: ServerContext): void {
+  const { limits } = ctx.profile.policy;
+  server.registerTool(
+    'run_deno_code',
+    {
+      title: 'Run TypeScript in a sandbox',
+      description: describeTool(ctx),
+      inputSchema: {
+        deno_code: z.string().describe('TypeScript/JavaScript module source to run'),
+        timeout: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe(`milliseconds; default ${limits.defaultTimeoutMs}, at most ${limits.maxTimeoutMs}`),
+      },
+      outputSchema: ExecutionResultSchema.shape,
+      annotations: { openWorldHint: true },
+    },
+    async ({ deno_code, timeout }) => {
+      try {
+        const { result } = await ctx.executor.execute({ code: deno_code, timeoutMs: timeout });
+        return {
+          content: [{ type: 'text', text: formatResultText(result, limits) }],
+          structuredContent: result,
+          isError: result.status !== 'success',
+        };
+      } catch (error) {
+        const text = errorText(error, ctx.logger);
+        return {
+          content: [{ type: 'text', text: `Execution failed\n--- error ---\n${text}` }],
+          isError: true,
+        };
+      }
+    },
+  );
+}

@@ -1,0 +1,74 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Allowlist } from './allowlist.js';
+import type { CallMessage } from './protocol.js';
+
+/** A call the host refuses or fails, with the code the sandbox sees (`McpError.code`). */
+export class CallFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function need(value: string | undefined, what: string): string {
+  if (value === undefined) throw new CallFailure('bad_request', `missing ${what}`);
+  return value;
+}
+
+async function allPages<T>(
+  fetch: (cursor?: string) => Promise<{ nextCursor?: string } & Record<string, unknown>>,
+  key: string,
+): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 100; page++) {
+    const r = await fetch(cursor);
+    out.push(...((r[key] as T[] | undefined) ?? []));
+    cursor = r.nextCursor;
+    if (!cursor) break;
+  }
+  return out;
+}
+
+/**
+ * One mcpFactory operation on an upstream server's client. The dispatcher's own deadline (via `signal`) started
+ * when the call arrived; the SDK's timeout is a backstop. Only the operations the sandbox API offers exist here.
+ */
+export async function perform(
+  msg: CallMessage,
+  client: Client,
+  server: string,
+  allow: Allowlist,
+  o: { signal: AbortSignal; timeout: number },
+): Promise<unknown> {
+  switch (msg.op) {
+    case 'listTools': {
+      const tools = await allPages<{ name: string; description?: string; inputSchema: unknown }>(
+        (cursor) => client.listTools(cursor ? { cursor } : undefined, o),
+        'tools',
+      );
+      return tools
+        .filter((t) => allow.tool(server, t.name))
+        .map((t) => ({ name: t.name, description: t.description ?? '', inputSchema: t.inputSchema }));
+    }
+    case 'callTool':
+      return client.callTool({ name: msg.name!, arguments: msg.args ?? {} }, undefined, o);
+    case 'listResources':
+      return allPages((cursor) => client.listResources(cursor ? { cursor } : undefined, o), 'resources');
+    case 'readResource':
+      return client.readResource({ uri: need(msg.uri, 'resource uri') }, o);
+    case 'listPrompts':
+      return allPages((cursor) => client.listPrompts(cursor ? { cursor } : undefined, o), 'prompts');
+    case 'getPrompt': {
+      const args = Object.fromEntries(
+        Object.entries(msg.args ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+      );
+      return client.getPrompt({ name: need(msg.name, 'prompt name'), arguments: args }, o);
+    }
+    case 'list':
+    case 'load':
+      throw new CallFailure('bad_request', `${msg.op} does not reach a server`);
+  }
+}

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { PolicySchema } from '../config/policy.js';
+import {
+  CancelledError,
+  createEventStream,
+  DockerUnavailableError,
+  OverloadedError,
+  type ExecutionEvent,
+} from '../core/index.js';
+import type { DockerPort } from '../docker/index.js';
+import { createSilentLogger } from '../obs/index.js';
+import { EMPTY_DIRECTORY } from '../proxy/index.js';
+import { createExecutor } from './executor.js';
+import { createLimiter } from './limiter.js';
+import type { PreparedSandbox } from './prepared.js';
+
+/**
+ * The executor's bookkeeping without an engine: a sandbox source whose takes wait until the test fails them, so
+ * every call that gets its place is stuck "getting a container" until then.
+ */
+function setup(maxActive = 1) {
+  const takes: ((error: Error) => void)[] = [];
+  const admission = new AbortController();
+  const bus = createEventStream<ExecutionEvent>();
+  const events: ExecutionEvent[] = [];
+  bus.subscribe((e) => events.push(e));
+  const executor = createExecutor({
+    docker: {} as DockerPort, // never reached: no take succeeds
+    logger: createSilentLogger(),
+    source: {
+      acquire: () => new Promise<PreparedSandbox>((_, reject) => takes.push(reject)),
+    },
+    limiter: createLimiter(maxActive, 8),
+    profile: {
+      image: 'x',
+      policy: PolicySchema.parse({}),
+      permissions: {},
+      tenant: 't1',
+      workspaceDir: undefined,
+    },
+    directory: EMPTY_DIRECTORY,
+    bus,
+    admission: admission.signal,
+    termination: new AbortController().signal,
+  });
+  const finished = () =>
+    events.flatMap((e) => (e.type === 'finished' ? [[e.status, e.error?.code ?? null] as const] : []));
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  return { executor, takes, admission, events, finished, tick };
+}
+
+describe('executor', () => {
+  it('refuses code over the size limit and code that does not parse as results, without a place', async () => {
+    const { executor, events } = setup();
+    const big = await executor.execute({ code: 'x'.repeat(2 * 1024 * 1024) });
+    expect(big.result.error?.name).toBe('CodeTooLargeError');
+    const bad = await executor.execute({ code: 'let = ;' });
+    expect(bad.result.error?.name).toBe('SyntaxError');
+    expect(bad.result.error?.message).toMatch(/\(code\.ts:1:\d+\)$/);
+    expect(events.map((e) => e.type)).toEqual(['queued', 'finished', 'queued', 'finished']);
+    expect(events.some((e) => e.type === 'admitted')).toBe(false);
+  });
+
+  it('on shutdown refuses a waiting call at once and never admits it; the running one goes on', async () => {
+    const { executor, takes, admission, events, finished, tick } = setup();
+    const running = executor.execute({ code: '1' }).catch((e: unknown) => e);
+    await tick();
+    const waiting = executor.execute({ code: '2' }).catch((e: unknown) => e);
+    await tick();
+    admission.abort(new OverloadedError('shutting down'));
+    expect(await waiting).toBeInstanceOf(OverloadedError);
+    expect(String(await executor.execute({ code: '3' }).catch((e: unknown) => e))).toContain('shutting down');
+    // The running call is still getting its container; it fails (not refused) when the engine does.
+    takes.shift()!(new DockerUnavailableError('Docker is down'));
+    expect(await running).toBeInstanceOf(DockerUnavailableError);
+    expect(events.filter((e) => e.type === 'admitted')).toHaveLength(1);
+    expect(finished()).toEqual([
+      ['rejected', 'overloaded'],
+      ['rejected', 'overloaded'],
+      ['failed', 'docker_unavailable'],
+    ]);
+  });
+
+  it("a caller's signal takes a queued call out of the queue: cancelled, never admitted", async () => {
+    const { executor, takes, events, finished, tick } = setup();
+    const first = executor.execute({ code: '1' }).catch((e: unknown) => e);
+    await tick();
+    const stop = new AbortController();
+    const queued = executor.execute({ code: '2' }, { signal: stop.signal }).catch((e: unknown) => e);
+    await tick();
+    stop.abort('the client cancelled');
+    expect(await queued).toBeInstanceOf(CancelledError);
+    expect(executor.active).toBe(1);
+    takes.shift()!(new DockerUnavailableError('Docker is down'));
+    await first;
+    expect(events.filter((e) => e.type === 'admitted')).toHaveLength(1);
+    expect(finished()).toEqual([
+      ['cancelled', 'cancelled'],
+      ['failed', 'docker_unavailable'],
+    ]);
+  });
+
+  it("sends each call's events to its own stream as well as to the bus", async () => {
+    const { executor, takes, tick } = setup();
+    const own = createEventStream<ExecutionEvent>();
+    const mine: string[] = [];
+    own.subscribe((e) => mine.push(e.type));
+    const done = executor.execute({ code: '1' }, { events: own }).catch((e: unknown) => e);
+    await tick();
+    takes.shift()!(new DockerUnavailableError('Docker is down'));
+    await done;
+    expect(mine).toEqual(['queued', 'admitted', 'finished']);
+  });
+});

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { PolicySchema } from '../config/policy.js';
+import { fixLineOneColumns, toExecutionResult, type RunFacts, type RunOutcome } from './outcome.js';
+
+const policy = PolicySchema.parse({ container: { memoryMb: 256, pidsLimit: 64, tmpfsMb: 16 } });
+
+function facts(outcome: RunOutcome, over: Partial<RunFacts> = {}): RunFacts {
+  return {
+    outcome,
+    usage: { peakMemoryBytes: 1000, fullMounts: [] },
+    stdout: 'out',
+    stderr: 'at code.ts:1:30',
+    truncated: { stdout: false, stderr: true },
+    durationMs: 42,
+    timeoutMs: 1500,
+    line1Offset: 20,
+    policy,
+    ...over,
+  };
+}
+
+const failed = (error: { name: string; message: string; stack?: string }): RunOutcome => ({
+  kind: 'result',
+  message: { t: 'result', ok: false, error },
+});
+
+describe('outcome → result', () => {
+  it('a value: success, parsed JSON, columns of line 1 fixed, peak memory kept', () => {
+    const r = toExecutionResult(
+      facts({ kind: 'result', message: { t: 'result', ok: true, value: '{"a":1}', valueTruncated: false } }),
+    );
+    expect(r).toEqual({
+      status: 'success',
+      returnValue: { a: 1 },
+      stdout: 'out',
+      stderr: 'at code.ts:1:10',
+      durationMs: 42,
+      truncated: { stdout: false, stderr: true, returnValue: false },
+      resources: { exitReason: 'completed', exitCode: null, peakMemoryBytes: 1000 },
+    });
+  });
+
+  it('a truncated value stays the text it is; undefined gives no returnValue', () => {
+    const cut = toExecutionResult(
+      facts({ kind: 'result', message: { t: 'result', ok: true, value: '{"a":[1,2', valueTruncated: true } }),
+    );
+    expect(cut.returnValue).toBe('{"a":[1,2');
+    expect(cut.truncated.returnValue).toBe(true);
+    const none = toExecutionResult(
+      facts({ kind: 'result', message: { t: 'result', ok: true, valueTruncated: false } }),
+    );
+    expect('returnValue' in none).toBe(false);
+  });
+
+  it("the code's own exception, unless the host saw a limit reached", () => {
+    const thrown = failed({ name: 'TypeError', message: 'x is not a function', stack: 'at code.ts:1:25' });
+    const plain = toExecutionResult(facts(thrown));
+    expect(plain.error).toEqual({
+      name: 'TypeError',
+      message: 'x is not a function',
+      stack: 'at code.ts:1:5',
+    });
+    expect(plain.resources.exitReason).toBe('exception');
+    const pids = toExecutionResult(facts(thrown, { usage: { pidsLimitReached: true, fullMounts: [] } }));
+    expect(pids.resources.exitReason).toBe('pids_exhausted');
+    expect(pids.error?.name).toBe('PidsLimitError');
+    expect(pids.error?.message).toContain('limit of 64 processes');
+    expect(pids.error?.message).toContain('The code failed with TypeError: x is not a function');
+    const disk = toExecutionResult(facts(thrown, { usage: { fullMounts: ['/tmp'] } }));
+    expect(disk.resources.exitReason).toBe('disk_full');
+    expect(disk.error?.message).toContain('/tmp is full (its limit is 16 MB)');
+  });
+
+  it('timeout, cancellation and protocol violations, each named', () => {
+    const t = toExecutionResult(facts({ kind: 'timeout' }));
+    expect(t.status).toBe('timeout');
+    expect(t.error).toEqual({
+      name: 'TimeoutError',
+      message: 'The code did not finish within 1500 ms and was killed.',
+    });
+    const c = toExecutionResult(facts({ kind: 'cancelled', why: 'the client cancelled the request' }));
+    expect(c.status).toBe('error');
+    expect(c.resources.exitReason).toBe('cancelled');
+    expect(c.error?.message).toBe('The execution was stopped: the client cancelled the request');
+    const v = toExecutionResult(facts({ kind: 'violation', message: 'expected hello' }));
+    expect(v.resources.exitReason).toBe('killed');
+    expect(v.error?.message).toContain('(expected hello)');
+  });
+
+  it('an exit: out of memory from the engine or V8 only, else the limit or the exit code', () => {
+    const oom = toExecutionResult(facts({ kind: 'exited', code: 137, oomKilled: true }));
+    expect(oom.resources).toMatchObject({ exitReason: 'out_of_memory', exitCode: 137 });
+    expect(oom.error?.message).toBe('The code ran out of memory (limit 256 MB) and was killed.');
+    expect(
+      toExecutionResult(facts({ kind: 'exited', code: 133, oomKilled: false })).resources.exitReason,
+    ).toBe('out_of_memory');
+    // 137 without the engine's OOM state is a kill, not memory: nothing the code printed decides it.
+    const exited = toExecutionResult(facts({ kind: 'exited', code: 137, oomKilled: false }));
+    expect(exited.resources).toMatchObject({ exitReason: 'exited', exitCode: 137 });
+    const pids = toExecutionResult(
+      facts(
+        { kind: 'exited', code: 2, oomKilled: false },
+        { usage: { pidsLimitReached: true, fullMounts: [] } },
+      ),
+    );
+    expect(pids.resources).toMatchObject({ exitReason: 'pids_exhausted', exitCode: 2 });
+  });
+
+  it('leaves out what the host could not see', () => {
+    const r = toExecutionResult(facts({ kind: 'timeout' }, { usage: undefined }));
+    expect(r.resources).toEqual({ exitReason: 'timeout', exitCode: null });
+  });
+
+  it('fixes only line 1 of the user file', () => {
+    expect(fixLineOneColumns('code.ts:1:30 code.ts:2:30 other.ts:1:30', 20)).toBe(
+      'code.ts:1:10 code.ts:2:30 other.ts:1:30',
+    );
+    expect(fixLineOneColumns('code.ts:1:3', 20)).toBe('code.ts:1:1');
+  });
+});

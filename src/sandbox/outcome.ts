@@ -1,0 +1,173 @@
+import type { Policy } from '../config/policy.js';
+import type { ErrorInfo, ExecutionResult, ExitReason } from '../core/index.js';
+import type { ContainerUsage } from '../docker/index.js';
+import type { ResultMessage } from '../proxy/index.js';
+import { USER_CODE_FILENAME } from '../wrap/index.js';
+
+/** How a run ended, as the host saw it. */
+export type RunOutcome =
+  | { kind: 'result'; message: ResultMessage }
+  | { kind: 'exited'; code: number; oomKilled: boolean }
+  | { kind: 'timeout' }
+  | { kind: 'violation'; message: string }
+  | { kind: 'cancelled'; why: string };
+
+/** Everything the result is made of: the outcome and the host-side facts read around it. */
+export interface RunFacts {
+  outcome: RunOutcome;
+  usage: ContainerUsage | undefined;
+  stdout: string;
+  stderr: string;
+  truncated: { stdout: boolean; stderr: boolean };
+  durationMs: number;
+  timeoutMs: number;
+  /** characters the wrapper added before the user's first line (to fix line-1 columns in stacks) */
+  line1Offset: number;
+  policy: Pick<Policy, 'container'>;
+}
+
+/** V8's heap limit aborts the process (SIGTRAP, 128 + 5); the cgroup's OOM kill is the engine's OOMKilled. */
+export const EXIT_V8_OUT_OF_MEMORY = 133;
+
+const LINE_ONE = new RegExp(`${USER_CODE_FILENAME.replace('.', '\\.')}:1:(\\d+)`, 'g');
+
+/** Points line-1 columns of the user's file back at the user's text. */
+export function fixLineOneColumns(text: string, line1Offset: number): string {
+  if (line1Offset === 0) return text;
+  return text.replace(
+    LINE_ONE,
+    (_, col: string) => `${USER_CODE_FILENAME}:1:${Math.max(1, Number(col) - line1Offset)}`,
+  );
+}
+
+interface Limit {
+  reason: ExitReason;
+  name: string;
+  what: string;
+}
+
+/** A limit the host saw reached during a failed run, named for the model; undefined when none was. */
+function limitReached(usage: ContainerUsage | undefined, container: Policy['container']): Limit | undefined {
+  if (usage?.pidsLimitReached) {
+    return {
+      reason: 'pids_exhausted',
+      name: 'PidsLimitError',
+      what: `The sandbox reached its limit of ${container.pidsLimit} processes and threads (pidsLimit): a process or thread (a subprocess, a Worker) could not be started.`,
+    };
+  }
+  if (usage && usage.fullMounts.length > 0) {
+    return {
+      reason: 'disk_full',
+      name: 'DiskFullError',
+      what: `${usage.fullMounts.join(', ')} is full (its limit is ${container.tmpfsMb} MB): writing more fails with "No space left on device".`,
+    };
+  }
+  return undefined;
+}
+
+function returnValueOf(m: Extract<ResultMessage, { ok: true }>): unknown {
+  if (m.value === undefined || m.valueTruncated) return m.value;
+  try {
+    return JSON.parse(m.value);
+  } catch {
+    return m.value;
+  }
+}
+
+type Failure = { error: ErrorInfo; exitReason: ExitReason; exitCode: number | null; status?: 'timeout' };
+
+/** Why a run that produced no value failed, in the words the model reads. */
+function failureOf(f: RunFacts, limit: Limit | undefined): Failure {
+  const { outcome } = f;
+  const fix = (text: string) => fixLineOneColumns(text, f.line1Offset);
+  switch (outcome.kind) {
+    case 'result': {
+      if (outcome.message.ok) throw new Error('a successful result is no failure');
+      const { name, message, stack } = outcome.message.error;
+      const stackPart = stack ? { stack: fix(stack) } : {};
+      if (limit) {
+        const text = `${limit.what} The code failed with ${name}: ${fix(message)}`;
+        return {
+          error: { name: limit.name, message: text, ...stackPart },
+          exitReason: limit.reason,
+          exitCode: null,
+        };
+      }
+      return {
+        error: { name, message: fix(message), ...stackPart },
+        exitReason: 'exception',
+        exitCode: null,
+      };
+    }
+    case 'timeout': {
+      const message = `The code did not finish within ${f.timeoutMs} ms and was killed.${limit ? ` ${limit.what}` : ''}`;
+      return {
+        error: { name: 'TimeoutError', message },
+        exitReason: 'timeout',
+        exitCode: null,
+        status: 'timeout',
+      };
+    }
+    case 'cancelled':
+      return {
+        error: { name: 'CancelledError', message: `The execution was stopped: ${outcome.why}` },
+        exitReason: 'cancelled',
+        exitCode: null,
+      };
+    case 'violation': {
+      const message = `The sandbox broke the conductor protocol and was killed (${outcome.message}).`;
+      return { error: { name: 'SandboxError', message }, exitReason: 'killed', exitCode: null };
+    }
+    case 'exited': {
+      const { code } = outcome;
+      // Only the engine's OOM state and V8's own abort count: what the code printed proves nothing.
+      if (outcome.oomKilled || code === EXIT_V8_OUT_OF_MEMORY) {
+        const message = `The code ran out of memory (limit ${f.policy.container.memoryMb} MB) and was killed.`;
+        return { error: { name: 'OutOfMemoryError', message }, exitReason: 'out_of_memory', exitCode: code };
+      }
+      if (limit) {
+        const message = `${limit.what} The sandbox process then exited with code ${code} before the code returned a result.`;
+        return { error: { name: limit.name, message }, exitReason: limit.reason, exitCode: code };
+      }
+      const message = `The sandbox process exited with code ${code} before the code returned a result (for example through Deno.exit()).`;
+      return { error: { name: 'ExitError', message }, exitReason: 'exited', exitCode: code };
+    }
+  }
+}
+
+/**
+ * The result the model reads, from host-side facts only: the result frame, the engine's exit code and OOM state, our
+ * own deadline and signal, the container's cgroup (peak memory, the pids limit) and its tmpfs — never from what the
+ * code printed or threw. A limit is named only when the run failed.
+ */
+export function toExecutionResult(f: RunFacts): ExecutionResult {
+  const base = {
+    stdout: f.stdout,
+    stderr: fixLineOneColumns(f.stderr, f.line1Offset),
+    durationMs: f.durationMs,
+    truncated: { ...f.truncated, returnValue: false },
+  };
+  const resources = (exitReason: ExitReason, exitCode: number | null) => ({
+    exitReason,
+    exitCode,
+    ...(f.usage?.peakMemoryBytes !== undefined ? { peakMemoryBytes: f.usage.peakMemoryBytes } : {}),
+  });
+  const { outcome } = f;
+  if (outcome.kind === 'result' && outcome.message.ok) {
+    const m = outcome.message;
+    return {
+      ...base,
+      status: 'success',
+      ...(m.value !== undefined ? { returnValue: returnValueOf(m) } : {}),
+      truncated: { ...base.truncated, returnValue: m.valueTruncated },
+      resources: resources('completed', null),
+    };
+  }
+  const failed = failureOf(f, limitReached(f.usage, f.policy.container));
+  return {
+    ...base,
+    status: failed.status ?? 'error',
+    error: failed.error,
+    resources: resources(failed.exitReason, failed.exitCode),
+  };
+}
