@@ -27,6 +27,7 @@ describe('upstream pool', () => {
     const pool = createUpstreamPool({
       servers: { http: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
       logger,
+      version: '1.0.0',
     });
     cleanup.push(() => pool.close());
     expect(await echo(pool, 'one')).toBe('Echo: one');
@@ -61,6 +62,7 @@ describe('upstream pool', () => {
     const pool = createUpstreamPool({
       servers: { http: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
       logger,
+      version: '1.0.0',
     });
     cleanup.push(() => pool.close());
     const first = await pool.get('http');
@@ -80,6 +82,7 @@ describe('upstream pool', () => {
     const pool = createUpstreamPool({
       servers: { s: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
       logger,
+      version: '1.0.0',
     });
     cleanup.push(() => pool.close());
     const pid = () =>
@@ -113,6 +116,7 @@ describe('upstream pool', () => {
         refused: { url: `http://127.0.0.1:${port}/mcp`, headers: { Authorization: 'Bearer s3cret' } },
       },
       logger,
+      version: '1.0.0',
     });
     cleanup.push(() => pool.close());
     const message = (name: string) =>

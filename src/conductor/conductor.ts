@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConductorSettings } from '../config/env.js';
+import type { DenoPermissions } from '../config/permissions.js';
 import type { Tenant } from '../config/tenants.js';
 import { OverloadedError, type EventStream, type ExecutionEvent } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
@@ -15,6 +16,8 @@ import {
   ownerToken,
   reap,
   type Executor,
+  type Limiter,
+  type WarmPool,
 } from '../sandbox/index.js';
 import type { AdminInputs } from './admin-inputs.js';
 import {
@@ -112,7 +115,6 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   const admission = new AbortController();
   const termination = new AbortController();
   const upstreamPools: UpstreamPool[] = [];
-  const contexts: Promise<TenantContext>[] = [];
   const deps: ContextDeps = {
     docker,
     logger,
@@ -126,74 +128,114 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     upstreamPools,
     version: opts.version,
   };
-  const track = (ctx: Promise<TenantContext>) => (contexts.push(ctx), ctx);
-
-  let local: Promise<TenantContext> | undefined;
-  const tenants = new Map<string, Promise<TenantContext>>();
   logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
-  return {
-    local() {
-      // Only the single local profile is warmed ahead; a tenant's pool fills after its first execution.
-      return (local ??= track(
-        createTenantContext(deps, {
-          id: 'local',
-          policy: settings.policy,
-          workspaceDir: settings.workspaceDir,
-          limiter: global,
-          servers: '*',
-          grant: runArgs,
-        }).then((ctx) => (pool?.warm(ctx.profile), ctx)),
-      ));
-    },
-    tenant(t) {
-      let ctx = tenants.get(t.id);
-      if (!ctx) {
-        if (runArgs)
-          logger.warn(
-            { tenant: t.id },
-            'MCP_CONDUCTOR_RUN_ARGS is ignored for tenants: each tenant runs with its own policy’s permissions',
-          );
-        ctx = track(
-          createTenantContext(deps, {
-            id: t.id,
-            policy: t.policy,
-            workspaceDir: tenantWorkspace(settings, t.id),
-            limiter: nestLimiters(
-              createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`),
-              global,
-            ),
-            servers: t.servers,
-            grant: undefined,
-          }),
+  return new RunningConductor(deps, {
+    runArgs,
+    global,
+    pool,
+    admission,
+    termination,
+    instanceId,
+    socketBaseDir: paths.socketBaseDir,
+  });
+}
+
+interface Machinery {
+  runArgs: DenoPermissions | undefined;
+  /** the conductor-wide concurrency cap every tenant's limiter nests in */
+  global: Limiter;
+  pool: WarmPool | undefined;
+  admission: AbortController;
+  termination: AbortController;
+  instanceId: string;
+  socketBaseDir: string;
+}
+
+class RunningConductor implements Conductor {
+  readonly #deps: ContextDeps;
+  readonly #m: Machinery;
+  readonly #contexts: Promise<TenantContext>[] = [];
+  readonly #tenants = new Map<string, Promise<TenantContext>>();
+  #local: Promise<TenantContext> | undefined;
+
+  constructor(deps: ContextDeps, machinery: Machinery) {
+    this.#deps = deps;
+    this.#m = machinery;
+  }
+
+  local(): Promise<TenantContext> {
+    const { settings } = this.#deps;
+    // Only the single local profile is warmed ahead; a tenant's pool fills after its first execution.
+    return (this.#local ??= this.#track(
+      createTenantContext(this.#deps, {
+        id: 'local',
+        policy: settings.policy,
+        workspaceDir: settings.workspaceDir,
+        limiter: this.#m.global,
+        servers: '*',
+        grant: this.#m.runArgs,
+      }).then((ctx) => (this.#m.pool?.warm(ctx.profile), ctx)),
+    ));
+  }
+
+  tenant(t: Tenant): Promise<TenantContext> {
+    let ctx = this.#tenants.get(t.id);
+    if (!ctx) {
+      if (this.#m.runArgs)
+        this.#deps.logger.warn(
+          { tenant: t.id },
+          'MCP_CONDUCTOR_RUN_ARGS is ignored for tenants: each tenant runs with its own policy’s permissions',
         );
-        tenants.set(t.id, ctx);
-      }
-      return ctx;
-    },
-    async readiness() {
-      try {
-        await docker.ping();
-        return (await docker.inspectImage(plan.tag))
-          ? undefined
-          : `image ${plan.tag} is missing: run \`mcp-conductor image\``;
-      } catch (error) {
-        return (error as Error).message;
-      }
-    },
-    activeExecutions: () => global.active,
-    async close(graceMs = 0) {
-      admission.abort(new OverloadedError('The conductor is shutting down.'));
-      await whileActive(global, graceMs);
-      // Past the grace period: stop what still runs (killed at once, answered as stopped), then clean up.
-      termination.abort(new Error('the conductor is shutting down'));
-      await whileActive(global, STOP_WAIT_MS);
-      await pool?.close();
-      const executors: Executor[] = (await Promise.allSettled(contexts))
-        .filter((r) => r.status === 'fulfilled')
-        .map((r) => r.value.executor);
-      await Promise.all(executors.map((e) => e.drain()));
-      await reap(docker, { instanceId, socketBaseDir: paths.socketBaseDir });
-      await Promise.all(upstreamPools.map((p) => p.close()));
-    },
-  };
+      const own = createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`);
+      ctx = this.#track(
+        createTenantContext(this.#deps, {
+          id: t.id,
+          policy: t.policy,
+          workspaceDir: tenantWorkspace(this.#deps.settings, t.id),
+          limiter: nestLimiters(own, this.#m.global),
+          servers: t.servers,
+          grant: undefined,
+        }),
+      );
+      this.#tenants.set(t.id, ctx);
+    }
+    return ctx;
+  }
+
+  async readiness(): Promise<string | undefined> {
+    const { docker, image } = this.#deps;
+    try {
+      await docker.ping();
+      return (await docker.inspectImage(image.tag))
+        ? undefined
+        : `image ${image.tag} is missing: run \`mcp-conductor image\``;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  }
+
+  activeExecutions(): number {
+    return this.#m.global.active;
+  }
+
+  async close(graceMs = 0): Promise<void> {
+    const { admission, termination, global, pool, instanceId, socketBaseDir } = this.#m;
+    admission.abort(new OverloadedError('The conductor is shutting down.'));
+    await whileActive(global, graceMs);
+    // Past the grace period: stop what still runs (killed at once, answered as stopped), then clean up.
+    termination.abort(new Error('the conductor is shutting down'));
+    await whileActive(global, STOP_WAIT_MS);
+    await pool?.close();
+    const executors: Executor[] = (await Promise.allSettled(this.#contexts))
+      .filter((r) => r.status === 'fulfilled')
+      .map((r) => r.value.executor);
+    await Promise.all(executors.map((e) => e.drain()));
+    await reap(this.#deps.docker, { instanceId, socketBaseDir });
+    await Promise.all(this.#deps.upstreamPools.map((p) => p.close()));
+  }
+
+  #track(ctx: Promise<TenantContext>): Promise<TenantContext> {
+    this.#contexts.push(ctx);
+    return ctx;
+  }
 }

@@ -26,6 +26,35 @@ export function doctorExitCode(checks: Check[]): 0 | 1 {
   return checks.every((c) => c.ok) ? 0 : 1;
 }
 
+/** Whether the image this host's inputs give (or one of the same recipe) is there, and what to do if not. */
+async function imageState(
+  docker: DoctorDocker,
+  imageDir: string,
+  settings: ConductorSettings,
+): Promise<string> {
+  const look = await lookUpImage({ docker, imageDir, registries: settings.registries });
+  const deno = `Deno ${look.recipe.denoVersion}`;
+  const build = 'run `mcp-conductor image` (make image)';
+  switch (look.state) {
+    case 'current':
+      return `${look.found!.tag} present (${mb(look.found!.sizeBytes)}, ${deno})`;
+    case 'compatible':
+      return `${look.found!.tag} present (${mb(look.found!.sizeBytes)}, ${deno}), built from this recipe with other host files (imported, or this host's libraries changed since)${look.wanted ? `; a build here would give ${look.wanted}` : ''}`;
+    case 'stale':
+      if (!look.wanted)
+        throw look.planError instanceof Error ? look.planError : new Error('cannot plan the image');
+      throw new Error(
+        `stale: the engine has ${look.have.join(', ')}, but the inputs now give ${look.wanted} (image.json, the runtime, Deno or a host library changed): ${build}`,
+      );
+    case 'missing':
+      if (!look.wanted)
+        throw look.planError instanceof Error ? look.planError : new Error('cannot plan the image');
+      throw new Error(
+        `not built: ${look.wanted} is missing: ${build}, or load one with \`mcp-conductor image --import FILE\``,
+      );
+  }
+}
+
 /**
  * Checks everything the conductor needs, in the order a person would fix it; never throws. The admin's own
  * files (policy, RUN_ARGS, mcp.json) are checked whether or not Docker answers.
@@ -71,29 +100,7 @@ export async function runDoctor(
       }
       return `${runtimes.join(', ')}${runtimes.includes('runsc') ? '' : ' (runsc/gVisor not registered: the strict policy will not work)'}`;
     });
-    await check('image', async () => {
-      const look = await lookUpImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
-      const deno = `Deno ${look.recipe.denoVersion}`;
-      const build = 'run `mcp-conductor image` (make image)';
-      switch (look.state) {
-        case 'current':
-          return `${look.found!.tag} present (${mb(look.found!.sizeBytes)}, ${deno})`;
-        case 'compatible':
-          return `${look.found!.tag} present (${mb(look.found!.sizeBytes)}, ${deno}), built from this recipe with other host files (imported, or this host's libraries changed since)${look.wanted ? `; a build here would give ${look.wanted}` : ''}`;
-        case 'stale':
-          if (!look.wanted)
-            throw look.planError instanceof Error ? look.planError : new Error('cannot plan the image');
-          throw new Error(
-            `stale: the engine has ${look.have.join(', ')}, but the inputs now give ${look.wanted} (image.json, the runtime, Deno or a host library changed): ${build}`,
-          );
-        case 'missing':
-          if (!look.wanted)
-            throw look.planError instanceof Error ? look.planError : new Error('cannot plan the image');
-          throw new Error(
-            `not built: ${look.wanted} is missing: ${build}, or load one with \`mcp-conductor image --import FILE\``,
-          );
-      }
-    });
+    await check('image', () => imageState(docker, paths.imageDir, settings));
   } else {
     checks.push({
       name: 'image',

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { readContainerUsage } from './cgroup.js';
 import { createError, guard, statusOf } from './engine-errors.js';
 import { LABEL_MANAGED } from './labels.js';
-import type { DockerPort } from './port.js';
+import type { ContainerSpec, DockerPort } from './port.js';
 
 type ContainerCalls = Pick<
   DockerPort,
@@ -19,49 +19,54 @@ type ContainerCalls = Pick<
   | 'listManaged'
 >;
 
+/** The engine's create options: the spec, plus the hardening every sandbox gets whatever its policy says. */
+export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.cmd,
+    Env: spec.env,
+    Labels: spec.labels,
+    User: spec.user,
+    WorkingDir: spec.workingDir,
+    // Random per container: nothing about the host or a previous run shows through Deno.hostname().
+    Hostname: `sandbox-${randomBytes(6).toString('hex')}`,
+    AttachStdin: false,
+    AttachStdout: true,
+    AttachStderr: true,
+    OpenStdin: false,
+    Tty: false,
+    NetworkDisabled: spec.network === 'none',
+    HostConfig: {
+      Runtime: spec.runtime,
+      NetworkMode: spec.network,
+      Memory: spec.memoryBytes,
+      MemorySwap: spec.memoryBytes,
+      NanoCpus: spec.nanoCpus,
+      PidsLimit: spec.pidsLimit,
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      // A stdout flood must not fill the host disk through the json-file driver; attach still streams.
+      LogConfig: { Type: 'none', Config: {} },
+      // Reaps zombies when the code may spawn processes; also keeps Deno off PID 1.
+      Init: true,
+      IpcMode: 'private',
+      Tmpfs: spec.tmpfs,
+      Binds: spec.binds,
+      AutoRemove: false,
+      Privileged: false,
+      RestartPolicy: { Name: 'no' },
+    },
+  };
+}
+
 /** Container calls of the port: every sandbox is created here, with the hardening that never varies. */
 export function containerCalls(docker: Docker): ContainerCalls {
   return {
     createContainer: (spec) =>
       guard('create a container', async () => {
-        const c = await docker.createContainer({
-          name: spec.name,
-          Image: spec.image,
-          Cmd: spec.cmd,
-          Env: spec.env,
-          Labels: spec.labels,
-          User: spec.user,
-          WorkingDir: spec.workingDir,
-          // Random per container: nothing about the host or a previous run shows through Deno.hostname().
-          Hostname: `sandbox-${randomBytes(6).toString('hex')}`,
-          AttachStdin: false,
-          AttachStdout: true,
-          AttachStderr: true,
-          OpenStdin: false,
-          Tty: false,
-          NetworkDisabled: spec.network === 'none',
-          HostConfig: {
-            Runtime: spec.runtime,
-            NetworkMode: spec.network,
-            Memory: spec.memoryBytes,
-            MemorySwap: spec.memoryBytes,
-            NanoCpus: spec.nanoCpus,
-            PidsLimit: spec.pidsLimit,
-            ReadonlyRootfs: true,
-            CapDrop: ['ALL'],
-            SecurityOpt: ['no-new-privileges'],
-            // A stdout flood must not fill the host disk through the json-file driver; attach still streams.
-            LogConfig: { Type: 'none', Config: {} },
-            // Reaps zombies when the code may spawn processes; also keeps Deno off PID 1.
-            Init: true,
-            IpcMode: 'private',
-            Tmpfs: spec.tmpfs,
-            Binds: spec.binds,
-            AutoRemove: false,
-            Privileged: false,
-            RestartPolicy: { Name: 'no' },
-          },
-        });
+        const c = await docker.createContainer(createOptions(spec));
         return c.id;
       }).catch((error: unknown) => {
         throw createError(error, spec.image);

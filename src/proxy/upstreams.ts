@@ -8,7 +8,7 @@ import {
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import type { McpConfig } from '../config/mcp-config.js';
+import type { McpConfig, UpstreamServer } from '../config/mcp-config.js';
 import { UpstreamError } from '../core/index.js';
 import type { Logger } from '../obs/index.js';
 
@@ -30,7 +30,8 @@ export interface UpstreamPoolOptions {
   servers: McpConfig['mcpServers'];
   logger: Logger;
   connectTimeoutMs?: number;
-  version?: string;
+  /** the client version upstream servers are told (the conductor's) */
+  version: string;
 }
 
 /** The server refused a request for its session id: it restarted or expired the session, and ran nothing. */
@@ -106,6 +107,76 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
   });
 }
 
+/** The SDK transport for one configured server: its own minimal environment, its stderr into our log. */
+function transportFor(
+  server: UpstreamServer,
+  log: Logger,
+): StdioClientTransport | StreamableHTTPClientTransport {
+  if ('command' in server) {
+    // The upstream gets a minimal environment plus its own entry's, never the conductor's whole environment.
+    const stdio = new StdioClientTransport({
+      command: server.command,
+      args: server.args,
+      env: { ...getDefaultEnvironment(), ...server.env },
+      cwd: server.cwd,
+      stderr: 'pipe',
+    });
+    const stderr = stdio.stderr as Readable | null;
+    if (stderr)
+      createInterface({ input: stderr }).on('line', (line) => log.info({ stderr: line }, 'upstream stderr'));
+    return stdio;
+  }
+  return new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: server.headers } });
+}
+
+/** Why a server could not be started, in words a client may read. */
+function startFailure(error: unknown): string {
+  if (error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number))
+    return 'it did not answer initialize in time';
+  if (error instanceof McpError && error.code === (ErrorCode.ConnectionClosed as number))
+    return 'it exited before it was ready (its stderr is in the conductor log)';
+  return describeUpstreamFailure(error);
+}
+
+/**
+ * Starts one upstream's client. `forget` is told when the connection is gone for good (the process died, an HTTP
+ * server forgot its session) and answers whether this client was still the pool's current one.
+ */
+async function connectUpstream(
+  name: string,
+  server: UpstreamServer,
+  opts: UpstreamPoolOptions,
+  forget: (client: Client) => boolean,
+): Promise<Client> {
+  const log = opts.logger.child({ upstream: name });
+  const client = new Client({ name: 'mcp-conductor', version: opts.version });
+  const transport = transportFor(server, log);
+  if (transport instanceof StreamableHTTPClientTransport) {
+    // An HTTP server that dies does not close the transport: its session is gone and every later request would
+    // fail. Close on the first sign of that; closing also fails the requests still waiting on it.
+    client.onerror = (error) => {
+      if (!isConnectionBroken(error) || !forget(client)) return;
+      log.warn({ err: error }, 'upstream connection broken; reconnecting on next use');
+      // Deferred: the transport reports an error before the failed send rejects its request, and that request
+      // must see the real error (a lost session is retried), not the "connection closed" of our own close.
+      setImmediate(() => void client.close().catch(() => undefined));
+    };
+  }
+  // A closed transport (the process died, the server went away) drops the client so the next use reconnects.
+  client.onclose = () => {
+    if (forget(client)) log.warn('upstream connection closed');
+  };
+  try {
+    await client.connect(transport, { timeout: opts.connectTimeoutMs ?? 30_000 });
+  } catch (error) {
+    log.warn({ err: error }, 'upstream failed to start');
+    await client.close().catch(() => undefined);
+    throw new UpstreamError(`could not start MCP server "${name}": ${startFailure(error)}`, { cause: error });
+  }
+  log.info('upstream connected');
+  return client;
+}
+
 type Entry = { promise: Promise<Client>; client?: Client };
 
 export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
@@ -122,60 +193,8 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
     return true;
   };
 
-  const connect = async (name: string): Promise<Client> => {
-    const server = servers.get(name)!;
-    const log = opts.logger.child({ upstream: name });
-    const client = new Client({ name: 'mcp-conductor', version: opts.version ?? '0' });
-    let transport: StdioClientTransport | StreamableHTTPClientTransport;
-    if ('command' in server) {
-      // The upstream gets a minimal environment plus its own entry's, never the conductor's whole environment.
-      const stdio = new StdioClientTransport({
-        command: server.command,
-        args: server.args,
-        env: { ...getDefaultEnvironment(), ...server.env },
-        cwd: server.cwd,
-        stderr: 'pipe',
-      });
-      const stderr = stdio.stderr as Readable | null;
-      if (stderr)
-        createInterface({ input: stderr }).on('line', (line) =>
-          log.info({ stderr: line }, 'upstream stderr'),
-        );
-      transport = stdio;
-    } else {
-      transport = new StreamableHTTPClientTransport(new URL(server.url), {
-        requestInit: { headers: server.headers },
-      });
-      // An HTTP server that dies does not close the transport: its session is gone and every later request would
-      // fail. Close on the first sign of that; closing also fails the requests still waiting on it.
-      client.onerror = (error) => {
-        if (!isConnectionBroken(error) || !forget(name, client)) return;
-        log.warn({ err: error }, 'upstream connection broken; reconnecting on next use');
-        // Deferred: the transport reports an error before the failed send rejects its request, and that request
-        // must see the real error (a lost session is retried), not the "connection closed" of our own close.
-        setImmediate(() => void client.close().catch(() => undefined));
-      };
-    }
-    // A closed transport (the process died, the server went away) drops the client so the next use reconnects.
-    client.onclose = () => {
-      if (forget(name, client)) log.warn('upstream connection closed');
-    };
-    try {
-      await client.connect(transport, { timeout: opts.connectTimeoutMs ?? 30_000 });
-    } catch (error) {
-      log.warn({ err: error }, 'upstream failed to start');
-      await client.close().catch(() => undefined);
-      const why =
-        error instanceof McpError && error.code === (ErrorCode.RequestTimeout as number)
-          ? 'it did not answer initialize in time'
-          : error instanceof McpError && error.code === (ErrorCode.ConnectionClosed as number)
-            ? 'it exited before it was ready (its stderr is in the conductor log)'
-            : describeUpstreamFailure(error);
-      throw new UpstreamError(`could not start MCP server "${name}": ${why}`, { cause: error });
-    }
-    log.info('upstream connected');
-    return client;
-  };
+  const connect = (name: string) =>
+    connectUpstream(name, servers.get(name)!, opts, (client) => forget(name, client));
 
   const get = (name: string): Promise<Client> => {
     if (closed) return Promise.reject(new UpstreamError('the conductor is shutting down'));

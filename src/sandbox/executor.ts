@@ -117,60 +117,131 @@ function observedCalls(inner: CallHandler, report: (call: McpCallFacts) => void)
   };
 }
 
-export function createExecutor(deps: ExecutorDeps): Executor {
-  const { profile } = deps;
-  const { limits } = profile.policy;
-  const cleanups = new Set<Promise<void>>();
+type Ids = { callId: string; tenant: string };
+type Wrapped = { module: string; line1Offset: number };
 
-  const dispose = (sandbox: PreparedSandbox, log: Logger, onRemoved: () => void) => {
-    const t0 = performance.now();
-    const p = disposeSandbox(deps.docker, sandbox)
-      .then(() => {
-        log.debug({ step: 'remove', ms: Math.round(performance.now() - t0) }, 'container removed');
-        onRemoved();
-      })
-      .catch((error: unknown) =>
-        deps.logger.warn({ err: error, executionId: sandbox.executionId }, 'container removal failed'),
-      )
-      .finally(() => cleanups.delete(p));
-    cleanups.add(p);
-  };
+/** One tenant's executor: its profile, its limiter, its upstream servers; every call's events go to the bus too. */
+class SandboxExecutor implements Executor {
+  readonly #deps: ExecutorDeps;
+  readonly #cleanups = new Set<Promise<void>>();
 
-  /** Runs wrapped code in a sandbox once the call has its place; the sandbox is disposed of after answering. */
-  const runAdmitted = async (
-    module: { module: string; line1Offset: number },
+  constructor(deps: ExecutorDeps) {
+    this.#deps = deps;
+  }
+
+  get active(): number {
+    return this.#deps.limiter.active;
+  }
+
+  async execute(request: ExecutionRequest, options: ExecuteOptions = {}): Promise<Execution> {
+    const { profile, bus } = this.#deps;
+    const { limits } = profile.policy;
+    const ids: Ids = { callId: randomUUID(), tenant: profile.tenant };
+    const emit: Emit = (e) => {
+      options.events?.emit(e);
+      bus.emit(e);
+    };
+    const started = performance.now();
+    const timeoutMs = Math.min(request.timeoutMs ?? limits.defaultTimeoutMs, limits.maxTimeoutMs);
+    const codeBytes = Buffer.byteLength(request.code, 'utf8');
+    emit({
+      type: 'queued',
+      ...ids,
+      codeSha256: createHash('sha256').update(request.code).digest('hex'),
+      codeBytes,
+      timeoutMs,
+    });
+    try {
+      if (codeBytes > limits.maxCodeBytes) {
+        const message = `The code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes} bytes.`;
+        return finish(emit, ids, { result: rejected('CodeTooLargeError', message) });
+      }
+      const wrapped = wrapUserCode(request.code);
+      if (!wrapped.ok) {
+        const { message, line, column } = wrapped.error;
+        const where = `${USER_CODE_FILENAME}:${line}:${column}`;
+        return finish(emit, ids, { result: rejected('SyntaxError', `${message} (${where})`) });
+      }
+      return finish(emit, ids, await this.#queue(wrapped, timeoutMs, options.signal, ids, emit));
+    } catch (error) {
+      emit({
+        type: 'finished',
+        ...ids,
+        status: failureStatus(error),
+        durationMs: Math.round(performance.now() - started),
+        error: { code: isAppError(error) ? error.code : 'internal', message: errorMessage(error) },
+      });
+      throw error;
+    }
+  }
+
+  async drain(): Promise<void> {
+    while (this.#cleanups.size > 0) await Promise.all([...this.#cleanups]);
+  }
+
+  /** Waits for a place; refused while it waits when the conductor stops taking work or the caller gives up. */
+  async #queue(
+    wrapped: Wrapped,
     timeoutMs: number,
     signal: AbortSignal | undefined,
-    ids: { callId: string; tenant: string },
+    ids: Ids,
     emit: Emit,
-  ): Promise<Execution> => {
+  ): Promise<Execution> {
+    const { admission, limiter } = this.#deps;
+    const refusal = () =>
+      admission.aborted ? shuttingDown() : signal?.aborted ? new CancelledError() : undefined;
+    const early = refusal();
+    if (early) throw early;
+    let admitted = false;
+    const queue = AbortSignal.any([admission, ...(signal ? [signal] : [])]);
+    return limiter
+      .run(() => {
+        const late = refusal();
+        if (late) throw late;
+        admitted = true;
+        return this.#run(wrapped, timeoutMs, signal, ids, emit);
+      }, queue)
+      .catch((error: unknown) => {
+        throw (!admitted && refusal()) || error;
+      });
+  }
+
+  /** Runs wrapped code in a sandbox once the call has its place; the sandbox is disposed of after answering. */
+  async #run(
+    wrapped: Wrapped,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    ids: Ids,
+    emit: Emit,
+  ): Promise<Execution> {
+    const { docker, logger, source, profile, directory, termination } = this.#deps;
     emit({ type: 'admitted', ...ids });
     const t0 = performance.now();
     const askedAt = Date.now();
-    const sandbox = await deps.source.acquire(profile);
+    const sandbox = await source.acquire(profile);
     const executionId = sandbox.executionId;
-    const log = deps.logger.child({ executionId });
+    const log = logger.child({ executionId });
     const waiting = sandbox.createdAt <= askedAt;
     log.debug({ step: 'acquire', ms: Math.round(performance.now() - t0), waiting }, 'sandbox taken');
     try {
       if (signal?.aborted) throw new CancelledError();
       emit({ type: 'started', ...ids, executionId, source: waiting ? 'pool' : 'cold' });
-      const unsubscribe = streamOutput(sandbox, (stream, text) =>
+      const stopOutput = streamOutput(sandbox, (stream, text) =>
         emit({ type: 'output', ...ids, executionId, stream, text }),
       );
-      const dispatcher = deps.directory.dispatcher();
+      const dispatcher = directory.dispatcher();
       const calls = observedCalls(dispatcher, (call) =>
         emit({ type: 'mcp_call', ...ids, executionId, ...call }),
       );
       log.debug({ step: 'deliver', timeoutMs }, 'delivering code');
       let result: ExecutionResult;
       try {
-        const stop = AbortSignal.any([deps.termination, ...(signal ? [signal] : [])]);
-        result = await runInSandbox(deps.docker, sandbox, { ...module, timeoutMs, calls, signal: stop });
+        const stop = AbortSignal.any([termination, ...(signal ? [signal] : [])]);
+        result = await runInSandbox(docker, sandbox, { ...wrapped, timeoutMs, calls, signal: stop });
       } finally {
-        unsubscribe();
+        stopOutput();
       }
-      if (deps.directory.configured) result.resources.mcpCalls = dispatcher.callCount;
+      if (directory.configured) result.resources.mcpCalls = dispatcher.callCount;
       const { exitReason } = result.resources;
       if (exitReason === 'timeout' || exitReason === 'killed' || exitReason === 'cancelled')
         log.debug({ step: 'kill', exitReason }, 'container killed');
@@ -181,93 +252,43 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       return { executionId, result };
     } finally {
       // Answer first; removal happens off the caller's path and is awaited by drain().
-      dispose(sandbox, log, () => emit({ type: 'removed', ...ids, executionId }));
+      this.#dispose(sandbox, log, () => emit({ type: 'removed', ...ids, executionId }));
     }
-  };
+  }
 
-  return {
-    get active() {
-      return deps.limiter.active;
-    },
-    async execute(request, options = {}) {
-      const ids = { callId: randomUUID(), tenant: profile.tenant };
-      const emit: Emit = (e) => {
-        options.events?.emit(e);
-        deps.bus.emit(e);
-      };
-      const started = performance.now();
-      const timeoutMs = Math.min(request.timeoutMs ?? limits.defaultTimeoutMs, limits.maxTimeoutMs);
-      emit({
-        type: 'queued',
-        ...ids,
-        codeSha256: createHash('sha256').update(request.code).digest('hex'),
-        codeBytes: Buffer.byteLength(request.code, 'utf8'),
-        timeoutMs,
-      });
-      const finish = (execution: Execution): Execution => {
-        const { result, executionId } = execution;
-        emit({
-          type: 'finished',
-          ...ids,
-          ...(executionId ? { executionId } : {}),
-          status: result.resources.exitReason === 'cancelled' ? 'cancelled' : result.status,
-          durationMs: result.durationMs,
-          resources: result.resources,
-        });
-        return execution;
-      };
-      try {
-        const codeBytes = Buffer.byteLength(request.code, 'utf8');
-        if (codeBytes > limits.maxCodeBytes) {
-          const message = `The code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes} bytes.`;
-          return finish({ result: rejected('CodeTooLargeError', message) });
-        }
-        const wrapped = wrapUserCode(request.code);
-        if (!wrapped.ok) {
-          const { message, line, column } = wrapped.error;
-          return finish({
-            result: rejected('SyntaxError', `${message} (${USER_CODE_FILENAME}:${line}:${column})`),
-          });
-        }
-        // Refused while it waits for its place: the conductor stopped taking work, or the caller gave up.
-        let admitted = false;
-        const refusal = () =>
-          deps.admission.aborted
-            ? shuttingDown()
-            : options.signal?.aborted
-              ? new CancelledError()
-              : undefined;
-        const early = refusal();
-        if (early) throw early;
-        const queue = AbortSignal.any([deps.admission, ...(options.signal ? [options.signal] : [])]);
-        const execution = await deps.limiter
-          .run(() => {
-            const late = refusal();
-            if (late) throw late;
-            admitted = true;
-            return runAdmitted(wrapped, timeoutMs, options.signal, ids, emit);
-          }, queue)
-          .catch((error: unknown) => {
-            throw (!admitted && refusal()) || error;
-          });
-        return finish(execution);
-      } catch (error) {
-        const code = isAppError(error) ? error.code : 'internal';
-        const message = error instanceof Error ? error.message : String(error);
-        emit({
-          type: 'finished',
-          ...ids,
-          status: failureStatus(error),
-          durationMs: Math.round(performance.now() - started),
-          error: { code, message },
-        });
-        throw error;
-      }
-    },
-    async drain() {
-      while (cleanups.size > 0) await Promise.all([...cleanups]);
-    },
-  };
+  #dispose(sandbox: PreparedSandbox, log: Logger, onRemoved: () => void): void {
+    const t0 = performance.now();
+    const p = disposeSandbox(this.#deps.docker, sandbox)
+      .then(() => {
+        log.debug({ step: 'remove', ms: Math.round(performance.now() - t0) }, 'container removed');
+        onRemoved();
+      })
+      .catch((error: unknown) =>
+        this.#deps.logger.warn({ err: error, executionId: sandbox.executionId }, 'container removal failed'),
+      )
+      .finally(() => this.#cleanups.delete(p));
+    this.#cleanups.add(p);
+  }
+}
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Emits the `finished` event of a call that produced a result. */
+function finish(emit: Emit, ids: Ids, execution: Execution): Execution {
+  const { result, executionId } = execution;
+  emit({
+    type: 'finished',
+    ...ids,
+    ...(executionId ? { executionId } : {}),
+    status: result.resources.exitReason === 'cancelled' ? 'cancelled' : result.status,
+    durationMs: result.durationMs,
+    resources: result.resources,
+  });
+  return execution;
+}
+
+export function createExecutor(deps: ExecutorDeps): Executor {
+  return new SandboxExecutor(deps);
 }
 
 /** Hands on the sandbox's kept output as text, decoded across chunk boundaries, until the returned stop is called. */

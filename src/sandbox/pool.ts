@@ -1,5 +1,3 @@
-import type { DockerPort } from '../docker/index.js';
-import type { Logger } from '../obs/index.js';
 import type { SandboxSource } from './executor.js';
 import type { ContainerBudget, ContainerLease } from './limiter.js';
 import { disposeSandbox, prepareSandbox, type PrepareDeps, type PreparedSandbox } from './prepared.js';
@@ -51,174 +49,182 @@ interface Slot {
 
 const MAX_RETRY_MS = 30_000;
 
-export function createWarmPool(
-  deps: PrepareDeps & { docker: DockerPort; logger: Logger },
-  opts: PoolOptions,
-): WarmPool {
-  const slots = new Map<string, Slot>();
-  const inFlight = new Set<Promise<unknown>>();
-  const { budget } = opts;
-  const retryMs = opts.retryMs ?? 1000;
-  let closed = false;
-  let refillQueued = false;
+class Pool implements WarmPool {
+  readonly #slots = new Map<string, Slot>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #deps: PrepareDeps;
+  readonly #opts: PoolOptions;
+  readonly #retryMs: number;
+  readonly #recycler: NodeJS.Timeout;
+  #closed = false;
+  #refillQueued = false;
 
-  const track = (p: Promise<unknown>) => {
-    inFlight.add(p);
-    void p.finally(() => inFlight.delete(p)).catch(() => undefined);
-  };
+  constructor(deps: PrepareDeps, opts: PoolOptions) {
+    this.#deps = deps;
+    this.#opts = opts;
+    this.#retryMs = opts.retryMs ?? 1000;
+    opts.budget.listen({
+      // Room freed that no execution wanted: refill, most recently used profiles first.
+      onRoom: () => {
+        if (this.#refillQueued || this.#closed) return;
+        this.#refillQueued = true;
+        setImmediate(() => {
+          this.#refillQueued = false;
+          this.#byRecentUse().forEach((slot) => this.#refill(slot));
+        });
+      },
+      // An execution waits for room: give up the idle container of the least recently used profile.
+      onWait: () => {
+        const slot = this.#byRecentUse()
+          .reverse()
+          .find((s) => s.idle.length > 0);
+        const victim = slot?.idle.shift();
+        if (victim) this.#discard(victim);
+      },
+    });
+    this.#recycler = setInterval(() => this.#recycle(), Math.max(250, Math.floor(opts.maxIdleAgeMs / 4)));
+    this.#recycler.unref();
+  }
 
-  const discard = (sandbox: PreparedSandbox) =>
-    track(
-      disposeSandbox(deps.docker, sandbox).catch((err: unknown) =>
-        deps.logger.warn({ err }, 'could not remove an idle container'),
+  warm(profile: SandboxProfile): void {
+    if (!this.#closed) this.#refill(this.#slotFor(profile));
+  }
+
+  idleCount(profile?: SandboxProfile): number {
+    if (profile) return this.#slots.get(profileKey(profile))?.idle.length ?? 0;
+    return [...this.#slots.values()].reduce((n, s) => n + s.idle.length, 0);
+  }
+
+  async acquire(profile: SandboxProfile): Promise<PreparedSandbox> {
+    const slot = this.#slotFor(profile);
+    let sandbox = slot.idle.shift();
+    // The link closes the moment the process dies, before the engine reports the exit: never hand that out.
+    while (sandbox && !sandbox.socket.alive) {
+      this.#discard(sandbox);
+      sandbox = slot.idle.shift();
+    }
+    if (sandbox) {
+      this.#refill(slot);
+      return sandbox;
+    }
+    // A container already starting for this profile is ready no later than a cold one would be.
+    if (!this.#closed && slot.filling > slot.waiters.length) {
+      const handed = await new Promise<PreparedSandbox | undefined>((resolve) => slot.waiters.push(resolve));
+      if (handed) return handed;
+    }
+    // Claim the execution's place in the budget before the refill can take it.
+    const cold = this.#opts.cold.acquire(profile);
+    this.#refill(slot);
+    return cold;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#recycler);
+    for (const slot of this.#slots.values()) {
+      clearTimeout(slot.retryTimer);
+      slot.waiters.splice(0).forEach((w) => w(undefined));
+      slot.idle.splice(0).forEach((s) => this.#discard(s));
+    }
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #track(p: Promise<unknown>): void {
+    this.#inFlight.add(p);
+    void p.finally(() => this.#inFlight.delete(p)).catch(() => undefined);
+  }
+
+  #discard(sandbox: PreparedSandbox): void {
+    this.#track(
+      disposeSandbox(this.#deps.docker, sandbox).catch((err: unknown) =>
+        this.#deps.logger.warn({ err }, 'could not remove an idle container'),
       ),
     );
+  }
 
-  // A container that dies while idle (or whose engine stops answering) is dropped at once and replaced.
-  const watch = (slot: Slot, sandbox: PreparedSandbox) => {
+  /** A container that dies while idle (or whose engine stops answering) is dropped at once and replaced. */
+  #watch(slot: Slot, sandbox: PreparedSandbox): void {
     const drop = (why: string) => {
       const i = slot.idle.indexOf(sandbox);
       if (i < 0) return;
       slot.idle.splice(i, 1);
-      deps.logger.warn({ executionId: sandbox.executionId, why }, 'dropping an idle sandbox');
-      discard(sandbox);
-      refill(slot);
+      this.#deps.logger.warn({ executionId: sandbox.executionId, why }, 'dropping an idle sandbox');
+      this.#discard(sandbox);
+      this.#refill(slot);
     };
     sandbox.exited.then(
       () => drop('it exited'),
       () => drop('the engine stopped answering'),
     );
-  };
+  }
 
-  const fill = async (slot: Slot, lease: ContainerLease) => {
+  async #fill(slot: Slot, lease: ContainerLease): Promise<void> {
     slot.filling++;
     try {
-      const sandbox = await prepareSandbox(deps, slot.profile, lease);
+      const sandbox = await prepareSandbox(this.#deps, slot.profile, lease);
       slot.filling--;
       slot.failures = 0;
-      if (closed) return discard(sandbox);
-      watch(slot, sandbox);
+      if (this.#closed) return this.#discard(sandbox);
+      this.#watch(slot, sandbox);
       const waiter = slot.waiters.shift();
       if (waiter) {
         waiter(sandbox);
-        refill(slot);
+        this.#refill(slot);
       } else slot.idle.push(sandbox);
     } catch (err) {
       slot.filling--;
       slot.failures++;
-      const pause = Math.min(MAX_RETRY_MS, retryMs * 2 ** (slot.failures - 1));
+      const pause = Math.min(MAX_RETRY_MS, this.#retryMs * 2 ** (slot.failures - 1));
       slot.retryAt = Date.now() + pause;
-      deps.logger.warn({ err, retryInMs: pause }, 'could not prepare a pooled container');
+      this.#deps.logger.warn({ err, retryInMs: pause }, 'could not prepare a pooled container');
       // Whoever counted on this container goes cold, and so gets the error (or a container) of its own.
       while (slot.waiters.length > slot.filling) slot.waiters.shift()?.(undefined);
-      if (!closed && !slot.retryTimer) {
+      if (!this.#closed && !slot.retryTimer) {
         slot.retryTimer = setTimeout(() => {
           slot.retryTimer = undefined;
-          refill(slot);
+          this.#refill(slot);
         }, pause);
         slot.retryTimer.unref();
       }
     }
-  };
+  }
 
-  function refill(slot: Slot): void {
-    if (closed || Date.now() < slot.retryAt) return;
-    while (slot.idle.length + slot.filling < opts.size) {
-      const lease = budget.tryAcquire();
+  #refill(slot: Slot): void {
+    if (this.#closed || Date.now() < slot.retryAt) return;
+    while (slot.idle.length + slot.filling < this.#opts.size) {
+      const lease = this.#opts.budget.tryAcquire();
       if (!lease) return;
-      track(fill(slot, lease));
+      this.#track(this.#fill(slot, lease));
     }
   }
 
-  const byRecentUse = () => [...slots.values()].sort((a, b) => b.lastUsedAt - a.lastUsedAt);
+  #recycle(): void {
+    const now = Date.now();
+    for (const slot of this.#slots.values()) {
+      const stale = slot.idle.filter((s) => now - s.createdAt > this.#opts.maxIdleAgeMs);
+      if (stale.length === 0) continue;
+      slot.idle = slot.idle.filter((s) => !stale.includes(s));
+      stale.forEach((s) => this.#discard(s));
+      this.#refill(slot);
+    }
+  }
 
-  budget.listen({
-    // Room freed that no execution wanted: refill, most recently used profiles first.
-    onRoom() {
-      if (refillQueued || closed) return;
-      refillQueued = true;
-      setImmediate(() => {
-        refillQueued = false;
-        byRecentUse().forEach(refill);
-      });
-    },
-    // An execution waits for room: give up the idle container of the least recently used profile.
-    onWait() {
-      const slot = byRecentUse()
-        .reverse()
-        .find((s) => s.idle.length > 0);
-      const victim = slot?.idle.shift();
-      if (victim) discard(victim);
-    },
-  });
+  #byRecentUse(): Slot[] {
+    return [...this.#slots.values()].sort((a, b) => b.lastUsedAt - a.lastUsedAt);
+  }
 
-  const slotFor = (profile: SandboxProfile): Slot => {
+  #slotFor(profile: SandboxProfile): Slot {
     const key = profileKey(profile);
-    let slot = slots.get(key);
+    let slot = this.#slots.get(key);
     if (!slot) {
       slot = { profile, idle: [], filling: 0, waiters: [], lastUsedAt: 0, failures: 0, retryAt: 0 };
-      slots.set(key, slot);
+      this.#slots.set(key, slot);
     }
     slot.lastUsedAt = Date.now();
     return slot;
-  };
+  }
+}
 
-  const recycler = setInterval(
-    () => {
-      const now = Date.now();
-      for (const slot of slots.values()) {
-        const stale = slot.idle.filter((s) => now - s.createdAt > opts.maxIdleAgeMs);
-        if (stale.length === 0) continue;
-        slot.idle = slot.idle.filter((s) => !stale.includes(s));
-        stale.forEach(discard);
-        refill(slot);
-      }
-    },
-    Math.max(250, Math.floor(opts.maxIdleAgeMs / 4)),
-  );
-  recycler.unref();
-
-  return {
-    warm(profile) {
-      if (!closed) refill(slotFor(profile));
-    },
-    idleCount(profile) {
-      if (profile) return slots.get(profileKey(profile))?.idle.length ?? 0;
-      return [...slots.values()].reduce((n, s) => n + s.idle.length, 0);
-    },
-    async acquire(profile) {
-      const slot = slotFor(profile);
-      let sandbox = slot.idle.shift();
-      // The link closes the moment the process dies, before the engine reports the exit: never hand that out.
-      while (sandbox && !sandbox.socket.alive) {
-        discard(sandbox);
-        sandbox = slot.idle.shift();
-      }
-      if (sandbox) {
-        refill(slot);
-        return sandbox;
-      }
-      // A container already starting for this profile is ready no later than a cold one would be.
-      if (!closed && slot.filling > slot.waiters.length) {
-        const handed = await new Promise<PreparedSandbox | undefined>((resolve) =>
-          slot.waiters.push(resolve),
-        );
-        if (handed) return handed;
-      }
-      // Claim the execution's place in the budget before the refill can take it.
-      const cold = opts.cold.acquire(profile);
-      refill(slot);
-      return cold;
-    },
-    async close() {
-      closed = true;
-      clearInterval(recycler);
-      for (const slot of slots.values()) {
-        clearTimeout(slot.retryTimer);
-        slot.waiters.splice(0).forEach((w) => w(undefined));
-        slot.idle.splice(0).forEach(discard);
-      }
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    },
-  };
+export function createWarmPool(deps: PrepareDeps, opts: PoolOptions): WarmPool {
+  return new Pool(deps, opts);
 }

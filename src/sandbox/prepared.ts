@@ -49,6 +49,57 @@ function frameLimit(profile: SandboxProfile): number {
   return profile.policy.limits.maxReturnBytes * 6 + 1024 * 1024;
 }
 
+/** The container's output: demuxed from the attach stream into two capped collectors. */
+async function attachOutput(docker: DockerPort, containerId: string, profile: SandboxProfile, nonce: string) {
+  const marker = Buffer.from(endMarker(nonce));
+  const maxOutput = profile.policy.limits.maxOutputBytes;
+  const stdout = createOutputCollector(maxOutput, marker);
+  const stderr = createOutputCollector(maxOutput, marker);
+  const stream = await docker.attach(containerId);
+  const demux = createDemuxer((kind, data) => (kind === 'stdout' ? stdout : stderr).push(data));
+  stream.on('data', (chunk: Buffer) => demux.push(chunk));
+  const streamEnded = new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', () => resolve());
+  });
+  return { stream, stdout, stderr, streamEnded };
+}
+
+/**
+ * Resolves once the runtime said hello; rejects when the container exits first (with what it said on stderr) or
+ * the start-up time is over. Every promise here gets a handler where it is made: Node exits on an unhandled
+ * rejection, and the engine can go away long after the race is over.
+ */
+async function untilReady(
+  socket: ExecutionSocket,
+  exited: Promise<number>,
+  output: { stderr: OutputCollector; streamEnded: Promise<void> },
+  startupTimeoutMs: number,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new SandboxError(`the sandbox did not become ready within ${startupTimeoutMs} ms`)),
+      startupTimeoutMs,
+    );
+  });
+  timedOut.catch(() => undefined);
+  const exitedEarly = exited.then(async (code) => {
+    await Promise.race([output.streamEnded, new Promise((r) => setTimeout(r, 500))]);
+    const said = output.stderr.text().slice(0, 500).trim();
+    throw new SandboxError(
+      `the sandbox exited during start-up (code ${code}): ${said || 'no output; the container runtime could not start it (check the policy limits and `mcp-conductor doctor`)'}`,
+    );
+  });
+  exitedEarly.catch(() => undefined);
+  try {
+    await Promise.race([socket.ready, exitedEarly, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Makes a started, connected sandbox. The lease (if any) is given back here on failure, else by disposeSandbox. */
 export async function prepareSandbox(
   deps: PrepareDeps,
@@ -58,6 +109,7 @@ export async function prepareSandbox(
   const executionId = randomUUID();
   const log = deps.logger.child({ executionId });
   const t0 = performance.now();
+  const ms = () => Math.round(performance.now() - t0);
   let socket: ExecutionSocket;
   try {
     socket = await createExecutionSocket({
@@ -74,7 +126,6 @@ export async function prepareSandbox(
   }
   let containerId: string | undefined;
   let stream: Duplex | undefined;
-  let startupTimer: NodeJS.Timeout | undefined;
   try {
     const name = `mcp-conductor-${deps.instanceId.slice(0, 8)}-${executionId.slice(0, 12)}`;
     const labels = containerLabels({
@@ -87,44 +138,17 @@ export async function prepareSandbox(
       owner: deps.ownerToken,
     });
     containerId = await deps.docker.createContainer(containerSpec(profile, socket.dir, name, labels));
-    log.debug({ step: 'create', ms: Math.round(performance.now() - t0) }, 'container created');
+    log.debug({ step: 'create', ms: ms() }, 'container created');
     const nonce = randomBytes(16).toString('hex');
-    const marker = Buffer.from(endMarker(nonce));
-    const maxOutput = profile.policy.limits.maxOutputBytes;
-    const stdout = createOutputCollector(maxOutput, marker);
-    const stderr = createOutputCollector(maxOutput, marker);
-    stream = await deps.docker.attach(containerId);
-    const demux = createDemuxer((kind, data) => (kind === 'stdout' ? stdout : stderr).push(data));
-    stream.on('data', (chunk: Buffer) => demux.push(chunk));
-    const streamEnded = new Promise<void>((resolve) => {
-      stream!.once('end', resolve);
-      stream!.once('close', resolve);
-      stream!.once('error', () => resolve());
-    });
+    const output = await attachOutput(deps.docker, containerId, profile, nonce);
+    stream = output.stream;
     const exited = deps.docker.wait(containerId);
-    // Every promise below gets a handler where it is made: Node exits on an unhandled rejection, and the engine
-    // can go away (a wait fails) long after the race that first looked at it is over.
     exited.catch(() => undefined);
     await deps.docker.start(containerId);
-    log.debug({ step: 'start', ms: Math.round(performance.now() - t0) }, 'container started');
-    const timedOut = new Promise<never>((_, reject) => {
-      startupTimer = setTimeout(
-        () => reject(new SandboxError(`the sandbox did not become ready within ${deps.startupTimeoutMs} ms`)),
-        deps.startupTimeoutMs,
-      );
-    });
-    timedOut.catch(() => undefined);
-    const exitedEarly = exited.then(async (code) => {
-      await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 500))]);
-      const said = stderr.text().slice(0, 500).trim();
-      throw new SandboxError(
-        `the sandbox exited during start-up (code ${code}): ${said || 'no output; the container runtime could not start it (check the policy limits and `mcp-conductor doctor`)'}`,
-      );
-    });
-    exitedEarly.catch(() => undefined);
-    await Promise.race([socket.ready, exitedEarly, timedOut]);
-    clearTimeout(startupTimer);
-    log.debug({ step: 'ready', ms: Math.round(performance.now() - t0) }, 'sandbox runtime connected');
+    log.debug({ step: 'start', ms: ms() }, 'container started');
+    await untilReady(socket, exited, output, deps.startupTimeoutMs);
+    log.debug({ step: 'ready', ms: ms() }, 'sandbox runtime connected');
+    const { stdout, stderr, streamEnded } = output;
     return {
       containerId,
       executionId,
@@ -139,7 +163,6 @@ export async function prepareSandbox(
       lease,
     };
   } catch (error) {
-    clearTimeout(startupTimer);
     stream?.destroy();
     try {
       if (containerId) await deps.docker.remove(containerId).catch(() => undefined);
