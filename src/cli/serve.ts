@@ -1,6 +1,13 @@
 import { startConductor, type TenantContext } from '../conductor/index.js';
 import { ConfigError } from '../core/index.js';
-import { createHttpApp, createTokenResolver, listen, type TenantEndpoint } from '../http/index.js';
+import {
+  createHttpApp,
+  createTenantsAuthentication,
+  listen,
+  localAuthenticator,
+  type TenantEndpoint,
+  type TenantsAuthentication,
+} from '../http/index.js';
 import { createServer } from '../mcp/index.js';
 import {
   auditExecutions,
@@ -51,8 +58,8 @@ function endpoint(ctx: TenantContext, maxSessions: number, logger: Logger): Tena
 /** `mcp-conductor serve`: the hosting face — tenants, web safety, metrics, audit, graceful shutdown. */
 export async function runServe(options: ServeOptions): Promise<void> {
   const { docker, settings, inputs, logger, bus } = basics();
-  const tenants = await inputs.tenants();
-  if (!tenants && !isLoopback(options.host) && !options.insecureNoAuth) {
+  const tenantsFile = await inputs.tenantsFile();
+  if (!tenantsFile && !isLoopback(options.host) && !options.insecureNoAuth) {
     throw new ConfigError(
       `refusing to serve ${options.host} without authentication: set MCP_CONDUCTOR_TENANTS, bind to 127.0.0.1, or pass --insecure-no-auth`,
     );
@@ -78,23 +85,24 @@ export async function runServe(options: ServeOptions): Promise<void> {
     : undefined;
   if (audit) auditExecutions(bus, audit);
 
-  let authenticate: (authorization: string | undefined) => TenantEndpoint | undefined;
-  if (tenants) {
-    const entries = await Promise.all(
-      tenants.map(async (t) => ({
-        tokenSha256: t.tokenSha256,
-        value: endpoint(await conductor.tenant(t), t.maxSessions, logger),
-      })),
+  let auth: TenantsAuthentication;
+  if (tenantsFile) {
+    const endpoints = new Map(
+      await Promise.all(
+        tenantsFile.tenants.map(
+          async (t) => [t.id, endpoint(await conductor.tenant(t), t.maxSessions, logger)] as const,
+        ),
+      ),
     );
-    authenticate = createTokenResolver(entries);
+    auth = createTenantsAuthentication(tenantsFile, endpoints);
   } else {
-    const local = endpoint(await conductor.local(), options.maxSessions, logger);
-    authenticate = () => local;
+    auth = {
+      authenticate: localAuthenticator(endpoint(await conductor.local(), options.maxSessions, logger)),
+    };
   }
 
   const http = createHttpApp({
-    authenticate,
-    authRequired: tenants !== undefined,
+    ...auth,
     ready: () => conductor.readiness(),
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     allowedHosts: allowedHosts(options),
@@ -107,7 +115,15 @@ export async function runServe(options: ServeOptions): Promise<void> {
   });
   openSessions = () => http.sessionCount();
   const { listener, address, port } = await listen(http.app, options.host, options.port);
-  logger.info({ address, port, tenants: tenants?.length ?? 0 }, 'listening on /mcp');
+  logger.info(
+    {
+      address,
+      port,
+      tenants: tenantsFile?.tenants.length ?? 0,
+      issuers: tenantsFile?.oauth?.issuers.map((i) => i.issuer),
+    },
+    'listening on /mcp',
+  );
   onShutdown(
     logger,
     async () => {

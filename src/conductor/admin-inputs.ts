@@ -5,7 +5,7 @@ import { loadMcpConfig, type McpConfig } from '../config/mcp-config.js';
 import type { DenoPermissions } from '../config/permissions.js';
 import type { Policy } from '../config/policy.js';
 import { parseRunArgs } from '../config/run-args.js';
-import { loadTenants, type Tenant } from '../config/tenants.js';
+import { loadTenantsFile, type Tenant, type TenantsFile } from '../config/tenants.js';
 import { ConfigError } from '../core/index.js';
 
 /**
@@ -25,8 +25,10 @@ export interface AdminInputs {
   localPermissions(): Promise<{ permissions: DenoPermissions; source: string }>;
   /** mcp.json, with `${MCP_CONDUCTOR_TENANT}` expanded for this tenant; undefined when there is none */
   mcpConfig(tenant: string): Promise<McpConfig | undefined>;
-  /** the tenants file of `serve`; undefined without one */
+  /** the tenants of `serve`'s tenants file; undefined without one */
   tenants(): Promise<Tenant[] | undefined>;
+  /** the whole tenants file (tenants and the `oauth` section); undefined without one */
+  tenantsFile(): Promise<TenantsFile | undefined>;
 }
 
 export function createAdminInputs(
@@ -36,7 +38,11 @@ export function createAdminInputs(
 ): AdminInputs {
   const policy = createPolicyLoader(policiesDir);
   const mcpConfigs = new Map<string, Promise<McpConfig | undefined>>();
-  let tenants: Promise<Tenant[] | undefined> | undefined;
+  let tenantsFile: Promise<TenantsFile | undefined> | undefined;
+  const readTenantsFile = () => {
+    const path = settings.tenantsPath;
+    return (tenantsFile ??= path ? loadTenantsFile(path) : Promise.resolve(undefined));
+  };
 
   const runArgs = () => (settings.runArgs?.trim() ? parseRunArgs(settings.runArgs) : undefined);
 
@@ -70,9 +76,7 @@ export function createAdminInputs(
       if (!p) mcpConfigs.set(tenant, (p = readMcpConfig(tenant)));
       return p;
     },
-    tenants() {
-      const path = settings.tenantsPath;
-      return (tenants ??= path ? loadTenants(path) : Promise.resolve(undefined));
-    },
+    tenants: async () => (await readTenantsFile())?.tenants,
+    tenantsFile: readTenantsFile,
   };
 }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError } from '../core/index.js';
 import { loadJsonConfig } from './json-config.js';
-import { loadTenants } from './tenants.js';
+import { loadTenantsFile } from './tenants.js';
 
 const Schema = z.object({ name: z.string(), tags: z.array(z.string().min(1)) }).strict();
 
@@ -50,7 +50,7 @@ describe('loadJsonConfig: every admin file fails the same way', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tenants-'));
     const file = join(dir, 'tenants.json');
     await writeFile(file, JSON.stringify({ tenants: [{ id: 'Acme', tokenSha256: 'x' }] }));
-    expect((await failure(loadTenants(file))).split('\n')).toEqual([
+    expect((await failure(loadTenantsFile(file))).split('\n')).toEqual([
       `the tenants file ${file} is invalid:`,
       '- tenants[0].id: tenant ids are lower-case letters, digits, _ and - (at most 63)',
       '- tenants[0].tokenSha256: expected 64 lower-case hex characters (sha256 of the token)',

@@ -1,15 +1,17 @@
 import { z } from 'zod';
 import { loadJsonConfig } from './json-config.js';
+import { OAuthSchema } from './oauth.js';
 
 export const TenantSchema = z
   .object({
     id: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant ids are lower-case letters, digits, _ and - (at most 63)'),
-    /** hex SHA-256 of the bearer token: the token itself is never stored */
+    /** hex SHA-256 of a static bearer token (the token itself is never stored); without it, OAuth tokens only */
     tokenSha256: z
       .string()
-      .regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters (sha256 of the token)'),
+      .regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex characters (sha256 of the token)')
+      .optional(),
     policy: z.string().min(1).default('default'),
     /** upstream MCP servers this tenant's code may use; `*` for all configured */
     servers: z.union([z.literal('*'), z.array(z.string().min(1))]).default([]),
@@ -23,7 +25,12 @@ export const TenantSchema = z
 export type Tenant = z.infer<typeof TenantSchema>;
 
 export const TenantsFileSchema = z
-  .object({ $schema: z.string().optional(), tenants: z.array(TenantSchema).min(1) })
+  .object({
+    $schema: z.string().optional(),
+    /** an identity provider whose access tokens name a tenant (see src/config/oauth.ts) */
+    oauth: OAuthSchema.optional(),
+    tenants: z.array(TenantSchema).min(1),
+  })
   .strict()
   .superRefine((file, ctx) => {
     const ids = new Set<string>();
@@ -35,18 +42,31 @@ export const TenantsFileSchema = z
           path: ['tenants', i, 'id'],
           message: `duplicate tenant id "${t.id}"`,
         });
-      if (tokens.has(t.tokenSha256))
+      if (t.tokenSha256 !== undefined && tokens.has(t.tokenSha256))
         ctx.addIssue({
           code: 'custom',
           path: ['tenants', i, 'tokenSha256'],
           message: 'two tenants share a token',
         });
+      if (t.tokenSha256 === undefined && !file.oauth)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenants', i, 'tokenSha256'],
+          message: `tenant "${t.id}" has no tokenSha256 and the file has no "oauth" section: nothing could reach it`,
+        });
       ids.add(t.id);
-      tokens.add(t.tokenSha256);
+      if (t.tokenSha256 !== undefined) tokens.add(t.tokenSha256);
     });
+    const fallback = file.oauth?.defaultTenant;
+    if (fallback !== undefined && !ids.has(fallback))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['oauth', 'defaultTenant'],
+        message: `names no tenant of this file: "${fallback}"`,
+      });
   });
 export type TenantsFile = z.infer<typeof TenantsFileSchema>;
 
-export async function loadTenants(path: string): Promise<Tenant[]> {
-  return (await loadJsonConfig(TenantsFileSchema, path, `tenants file ${path}`)).tenants;
+export async function loadTenantsFile(path: string): Promise<TenantsFile> {
+  return loadJsonConfig(TenantsFileSchema, path, `tenants file ${path}`);
 }

@@ -2,7 +2,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { describe, expect, it } from 'vitest';
 import { createSilentLogger } from '../obs/index.js';
 import { createHttpApp, type HttpOptions } from './app.js';
-import { createTokenResolver } from './auth.js';
+import { createAuthenticator, localAuthenticator } from './auth.js';
 import type { TenantEndpoint } from './types.js';
 
 // sha256('acme-token')
@@ -15,8 +15,7 @@ function tenant(id: string): TenantEndpoint {
 
 function app(over: Partial<HttpOptions> = {}) {
   return createHttpApp({
-    authenticate: () => tenant('local'),
-    authRequired: false,
+    authenticate: localAuthenticator(tenant('local')),
     ready: () => Promise.resolve(undefined),
     metrics: { contentType: 'text/plain', render: () => Promise.resolve('m 1\n') },
     allowedHosts: ['127.0.0.1:8787', 'localhost:8787'],
@@ -36,6 +35,7 @@ const initialize = JSON.stringify({
   method: 'initialize',
   params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
 });
+const rpcError = (message: string, code = -32000) => ({ jsonrpc: '2.0', error: { code, message }, id: null });
 const mcpHeaders = {
   host: '127.0.0.1:8787',
   'content-type': 'application/json',
@@ -53,7 +53,7 @@ describe('HTTP face (no ports)', () => {
         body: initialize,
       });
       expect(r.status).toBe(403);
-      expect(await r.json()).toEqual({ error: 'origin not allowed' });
+      expect(await r.json()).toEqual(rpcError('origin not allowed'));
     }
     expect((await a.request('/healthz', { headers: { host: '10.0.0.5' } })).status).toBe(200);
   });
@@ -73,8 +73,7 @@ describe('HTTP face (no ports)', () => {
   it('answers CORS preflights for listed origins only, before authentication', async () => {
     const { app: a } = app({
       allowedOrigins: ['https://app.example'],
-      authRequired: true,
-      authenticate: () => undefined,
+      authenticate: createAuthenticator({ tokens: [] }),
     });
     const pre = await a.request('/mcp', {
       method: 'OPTIONS',
@@ -90,23 +89,34 @@ describe('HTTP face (no ports)', () => {
   });
 
   it('asks for a token with 401 and WWW-Authenticate; a session belongs to its tenant', async () => {
-    const resolve = createTokenResolver([{ tokenSha256: ACME_SHA, value: tenant('acme') }]);
-    const { app: a } = app({ authRequired: true, authenticate: resolve });
+    const resolve = createAuthenticator({ tokens: [{ tokenSha256: ACME_SHA, value: tenant('acme') }] });
+    const { app: a } = app({ authenticate: resolve });
     const none = await a.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
     expect(none.status).toBe(401);
-    expect(none.headers.get('www-authenticate')).toContain('Bearer');
-    expect(await none.json()).toEqual({ error: 'missing or invalid bearer token' });
+    expect(none.headers.get('www-authenticate')).toBe(
+      'Bearer realm="mcp-conductor", error="invalid_token", error_description="a bearer token is required"',
+    );
+    expect(await none.json()).toEqual(rpcError('a bearer token is required'));
+    const wrong = await a.request('/mcp', {
+      method: 'POST',
+      headers: { ...mcpHeaders, authorization: 'Bearer not-a-token' },
+      body: initialize,
+    });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toEqual(rpcError('the bearer token is not valid'));
     const acme = { ...mcpHeaders, authorization: 'Bearer acme-token' };
     const init = await a.request('/mcp', { method: 'POST', headers: acme, body: initialize });
     expect(init.status).toBe(200);
     const id = init.headers.get('mcp-session-id')!;
     await init.text();
-    const other = createTokenResolver([
-      { tokenSha256: ACME_SHA, value: tenant('acme') },
-      // sha256('globex-token')
-      { tokenSha256: GLOBEX_SHA, value: tenant('globex') },
-    ]);
-    const shared = app({ authRequired: true, authenticate: other });
+    const other = createAuthenticator({
+      tokens: [
+        { tokenSha256: ACME_SHA, value: tenant('acme') },
+        // sha256('globex-token')
+        { tokenSha256: GLOBEX_SHA, value: tenant('globex') },
+      ],
+    });
+    const shared = app({ authenticate: other });
     const opened = await shared.app.request('/mcp', { method: 'POST', headers: acme, body: initialize });
     const sid = opened.headers.get('mcp-session-id')!;
     await opened.text();
@@ -116,6 +126,7 @@ describe('HTTP face (no ports)', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
     });
     expect(stolen.status).toBe(403);
+    expect(await stolen.json()).toEqual(rpcError('this session belongs to another tenant'));
     expect(id).not.toBe(sid);
   });
 
@@ -134,6 +145,7 @@ describe('HTTP face (no ports)', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
     });
     expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual(rpcError('unknown or expired session', -32001));
     const gone = await a.request('/mcp', {
       method: 'DELETE',
       headers: { ...mcpHeaders, 'mcp-session-id': id! },
@@ -146,11 +158,47 @@ describe('HTTP face (no ports)', () => {
     const h = app();
     const big = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: 'x'.repeat(2048) });
     expect(big.status).toBe(413);
+    expect(await big.json()).toEqual(rpcError('request body too large'));
     h.stopAccepting();
-    expect(
-      (await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize })).status,
-    ).toBe(503);
+    const stopping = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
+    expect(stopping.status).toBe(503);
+    expect(await stopping.json()).toEqual(rpcError('shutting down: not accepting new requests'));
     expect((await h.app.request('/readyz', { headers: { host: '127.0.0.1:8787' } })).status).toBe(503);
+    await h.close();
+  });
+
+  it('answers every refusal from /mcp with a JSON-RPC error body; other paths keep { error }', async () => {
+    const h = app();
+    const host = await h.app.request('/mcp', {
+      method: 'POST',
+      headers: { ...mcpHeaders, host: 'evil.example' },
+    });
+    expect(host.status).toBe(403);
+    expect(await host.json()).toEqual(rpcError('host not allowed'));
+    const get = await h.app.request('/mcp', { method: 'GET', headers: mcpHeaders });
+    expect(get.status).toBe(400);
+    expect(await get.json()).toEqual(rpcError('a new session starts with an initialize POST'));
+    const opened = await Promise.all(
+      [1, 2].map(async () => {
+        const r = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
+        await r.text();
+        return r.status;
+      }),
+    );
+    expect(opened).toEqual([200, 200]);
+    const third = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
+    expect(third.status).toBe(429);
+    expect(await third.json()).toEqual(
+      rpcError(expect.stringContaining('tenant local has 2 open sessions') as string),
+    );
+    const elsewhere = await h.app.request('/nowhere', { headers: { host: '127.0.0.1:8787' } });
+    expect(elsewhere.status).toBe(404);
+    expect(await elsewhere.json()).toEqual({ error: 'not found' });
+    // without an identity provider there is no metadata to publish
+    const wellKnown = await h.app.request('/.well-known/oauth-protected-resource', {
+      headers: { host: '127.0.0.1:8787' },
+    });
+    expect(wellKnown.status).toBe(404);
     await h.close();
   });
 

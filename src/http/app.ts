@@ -3,13 +3,16 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from '../obs/index.js';
 import { corsFor, hostAndOriginGuard } from './guard.js';
+import { jsonRpcError } from './json-rpc-error.js';
 import { mcpHandler } from './mcp-route.js';
 import { createSessionStore } from './sessions.js';
-import type { AppEnv, MetricsSource, TenantEndpoint } from './types.js';
+import type { AppEnv, Authenticate, MetricsSource, ProtectedResource } from './types.js';
+import { METADATA_PATH, protectedResourceRoutes } from './well-known.js';
 
 export interface HttpOptions {
-  authenticate: (authorization: string | undefined) => TenantEndpoint | undefined;
-  authRequired: boolean;
+  authenticate: Authenticate;
+  /** with an identity provider: the RFC 9728 metadata, and challenges that point at it */
+  protectedResource?: ProtectedResource;
   ready: () => Promise<string | undefined>;
   metrics: MetricsSource;
   /** Host header values accepted (DNS-rebinding defence); /healthz and /readyz answer any Host */
@@ -44,14 +47,22 @@ export function createHttpApp(opts: HttpOptions): HttpApp {
   let closing = false;
   const app = new Hono<AppEnv>();
 
+  // MCP clients show a JSON-RPC error's message; other paths keep a plain `{ error }`.
+  const errorBody = (path: string, status: number, message: string) =>
+    path === '/mcp' ? jsonRpcError(status, message) : { error: message };
   app.onError((error, c) => {
-    if (error instanceof HTTPException) return c.json({ error: error.message }, error.status);
+    if (error instanceof HTTPException)
+      return c.json(errorBody(c.req.path, error.status, error.message), error.status);
     opts.logger.error({ err: error }, 'HTTP request failed');
-    return c.json({ error: 'internal error' }, 500);
+    return c.json(errorBody(c.req.path, 500, 'internal error'), 500);
   });
   app.notFound((c) => c.json({ error: 'not found' }, 404));
   app.use('*', hostAndOriginGuard(opts.allowedHosts, opts.allowedOrigins));
-  if (opts.allowedOrigins.length > 0) app.use('/mcp', corsFor(opts.allowedOrigins));
+  if (opts.allowedOrigins.length > 0) {
+    app.use('/mcp', corsFor(opts.allowedOrigins));
+    if (opts.protectedResource) app.use(`${METADATA_PATH}/*`, corsFor(opts.allowedOrigins));
+  }
+  if (opts.protectedResource) protectedResourceRoutes(app, opts.protectedResource);
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -72,14 +83,15 @@ export function createHttpApp(opts: HttpOptions): HttpApp {
     '/mcp',
     bodyLimit({
       maxSize: opts.maxBodyBytes,
-      onError: (c) => c.json({ error: 'request body too large' }, 413),
+      onError: (c) => c.json(jsonRpcError(413, 'request body too large'), 413),
     }),
   );
   app.all(
     '/mcp',
     mcpHandler({
       authenticate: opts.authenticate,
-      authRequired: opts.authRequired,
+      protectedResource: opts.protectedResource,
+      logger: opts.logger,
       stateless: opts.stateless,
       closing: () => closing,
       sessions,

@@ -2,12 +2,16 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { randomUUID } from 'node:crypto';
-import { createSessionStore, onResponseEnd, type Session } from './sessions.js';
-import type { AppEnv, TenantEndpoint } from './types.js';
+import type { Logger } from '../obs/index.js';
+import { jsonRpcError } from './json-rpc-error.js';
+import { createSessionStore, endResponseAt, onResponseEnd, type Session } from './sessions.js';
+import type { AppEnv, Authenticate, Caller, ProtectedResource, TenantEndpoint } from './types.js';
+import { challenge, metadataUrl } from './well-known.js';
 
 export interface McpRouteOptions {
-  authenticate: (authorization: string | undefined) => TenantEndpoint | undefined;
-  authRequired: boolean;
+  authenticate: Authenticate;
+  protectedResource: ProtectedResource | undefined;
+  logger: Logger;
   stateless: boolean;
   /** true from the first moment of a shutdown: new requests get 503 */
   closing: () => boolean;
@@ -33,8 +37,11 @@ async function handleStateless(tenant: TenantEndpoint, request: Request): Promis
 export function mcpHandler(opts: McpRouteOptions): (c: Context<AppEnv>) => Promise<Response> {
   const { sessions } = opts;
 
-  const handleInSession = async (session: Session, request: Request): Promise<Response> => {
+  const handleInSession = async (session: Session, caller: Caller, request: Request): Promise<Response> => {
     sessions.touch(session);
+    // The standing GET stream lasts as long as the token that opened it; the client reconnects with a fresh one.
+    if (request.method === 'GET' && caller.expiresAtMs !== undefined)
+      return endResponseAt(await session.transport.handleRequest(request), caller.expiresAtMs);
     if (request.method !== 'POST') return session.transport.handleRequest(request);
     // A POST's response stays open until its tool call answers: the session is busy, not idle, until then.
     session.busy++;
@@ -52,7 +59,8 @@ export function mcpHandler(opts: McpRouteOptions): (c: Context<AppEnv>) => Promi
     return onResponseEnd(response, done);
   };
 
-  const openSession = async (tenant: TenantEndpoint, request: Request): Promise<Response> => {
+  const openSession = async (caller: Caller, request: Request): Promise<Response> => {
+    const tenant = caller.endpoint;
     const refusal = sessions.refusal(tenant.id, tenant.maxSessions);
     if (refusal) throw new HTTPException(refusal.status, { message: refusal.message });
     const release = sessions.reserve(tenant.id);
@@ -62,7 +70,7 @@ export function mcpHandler(opts: McpRouteOptions): (c: Context<AppEnv>) => Promi
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         release();
-        sessions.add(id, { tenant: tenant.id, transport, server });
+        sessions.add(id, { tenant: tenant.id, identity: caller.identity, transport, server });
       },
       onsessionclosed: (id) => sessions.remove(id),
     });
@@ -77,27 +85,31 @@ export function mcpHandler(opts: McpRouteOptions): (c: Context<AppEnv>) => Promi
   };
 
   return async (c) => {
-    const tenant = opts.authenticate(c.req.header('authorization'));
-    if (!tenant) {
-      return c.json({ error: opts.authRequired ? 'missing or invalid bearer token' : 'unauthorized' }, 401, {
-        'WWW-Authenticate': 'Bearer realm="mcp-conductor"',
-      });
+    const { caller, refusal } = await opts.authenticate(c.req.header('authorization'));
+    if (refusal) {
+      opts.logger.debug({ status: refusal.status, reason: refusal.message }, 'request to /mcp refused');
+      const metadata = opts.protectedResource ? metadataUrl(c, opts.protectedResource) : undefined;
+      const headers: Record<string, string> =
+        refusal.status === 503 ? {} : { 'WWW-Authenticate': challenge(refusal, metadata) };
+      return c.json(jsonRpcError(refusal.status, refusal.message), refusal.status, headers);
     }
     if (opts.closing())
       throw new HTTPException(503, { message: 'shutting down: not accepting new requests' });
-    if (opts.stateless) return handleStateless(tenant, c.req.raw);
+    if (opts.stateless) return handleStateless(caller.endpoint, c.req.raw);
 
     const sessionId = c.req.header('mcp-session-id');
     if (sessionId) {
       const session = sessions.get(sessionId);
       if (!session) throw new HTTPException(404, { message: 'unknown or expired session' });
-      // A session id is not a credential: it only works with the token of the tenant that created it.
-      if (session.tenant !== tenant.id)
+      // A session id is not a credential: it only works for the identity (and tenant) that created it.
+      if (session.tenant !== caller.endpoint.id)
         throw new HTTPException(403, { message: 'this session belongs to another tenant' });
-      return handleInSession(session, c.req.raw);
+      if (session.identity !== caller.identity)
+        throw new HTTPException(403, { message: 'this session belongs to another identity' });
+      return handleInSession(session, caller, c.req.raw);
     }
     if (c.req.method !== 'POST')
       throw new HTTPException(400, { message: 'a new session starts with an initialize POST' });
-    return openSession(tenant, c.req.raw);
+    return openSession(caller, c.req.raw);
   };
 }

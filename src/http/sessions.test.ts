@@ -1,11 +1,12 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { describe, expect, it } from 'vitest';
-import { createSessionStore, onResponseEnd } from './sessions.js';
+import { createSessionStore, endResponseAt, onResponseEnd } from './sessions.js';
 
 function session(tenant: string) {
   return {
     tenant,
+    identity: `token ${tenant}`,
     server: new McpServer({ name: 't', version: '1' }),
     transport: new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined }),
   };
@@ -71,5 +72,29 @@ describe('onResponseEnd', () => {
     await reader.read();
     await reader.cancel();
     expect(calls).toBe(1);
+  });
+});
+
+describe('endResponseAt', () => {
+  it('ends an endless stream at the given time and cancels its source; a finished one passes through', async () => {
+    let cancelled: unknown;
+    const source = new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        await new Promise((r) => setTimeout(r, 20));
+        c.enqueue(new TextEncoder().encode(': keepalive\n'));
+      },
+      cancel: (reason) => void (cancelled = reason),
+    });
+    const startedMs = Date.now();
+    const res = endResponseAt(
+      new Response(source, { headers: { 'content-type': 'text/event-stream' } }),
+      startedMs + 150,
+    );
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    const text = await res.text();
+    expect(Date.now() - startedMs).toBeGreaterThanOrEqual(140);
+    expect(text).toContain(': keepalive');
+    expect(cancelled).toBe('the access token expired');
+    expect(await endResponseAt(new Response('done'), Date.now() + 60_000).text()).toBe('done');
   });
 });

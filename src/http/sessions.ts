@@ -3,6 +3,8 @@ import type { WebStandardStreamableHTTPServerTransport } from '@modelcontextprot
 
 export interface Session {
   tenant: string;
+  /** the caller that opened it (Caller.identity): no other may use it */
+  identity: string;
   transport: WebStandardStreamableHTTPServerTransport;
   server: McpSessionServer;
   lastSeenMs: number;
@@ -131,6 +133,46 @@ export function onResponseEnd(res: Response, done: () => void): Response {
     },
     async cancel(reason) {
       finish();
+      await reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
+/**
+ * Ends a streaming response at `atMs` (a token's expiry): the client sees the stream close and reconnects, which
+ * needs a valid token again. Timers past Node's limit (about 24 days) are not set.
+ */
+export function endResponseAt(res: Response, atMs: number, now: () => number = Date.now): Response {
+  const delayMs = atMs - now();
+  if (!res.body || delayMs > 2 ** 31 - 1) return res;
+  const reader: ReadableStreamDefaultReader<Uint8Array> = res.body.getReader();
+  let timer: NodeJS.Timeout | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setTimeout(
+        () => {
+          void reader.cancel('the access token expired').catch(() => undefined);
+          controller.close();
+        },
+        Math.max(0, delayMs),
+      );
+      timer.unref();
+    },
+    async pull(controller) {
+      try {
+        const chunk = await reader.read();
+        if (chunk.done) {
+          clearTimeout(timer);
+          controller.close();
+        } else controller.enqueue(chunk.value);
+      } catch (error) {
+        clearTimeout(timer);
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      clearTimeout(timer);
       await reader.cancel(reason);
     },
   });
