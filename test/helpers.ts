@@ -46,10 +46,11 @@ async function baseEnv(env: Record<string, string>): Promise<Record<string, stri
   };
 }
 
-/** Starts `mcp-conductor serve` on a free loopback port and waits until /healthz answers. */
+/** Starts `mcp-conductor serve` on a loopback port (a free one unless given) and waits until /healthz answers. */
 export async function startHttpServer(
   env: Record<string, string> = {},
   args: string[] = [],
+  fixedPort?: number,
 ): Promise<{
   url: string;
   port: number;
@@ -57,7 +58,7 @@ export async function startHttpServer(
   stderr: () => string;
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }> {
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const child = spawn(process.execPath, [cliPath, 'serve', '--port', String(port), ...args], {
     env: await baseEnv(env),
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -1,4 +1,5 @@
 import { doctorExitCode, runDoctor } from '../conductor/index.js';
+import { describeIssuer } from '../http/index.js';
 import { ensureImage, exportImageFile, importImageFile } from '../image/index.js';
 import { reap } from '../sandbox/index.js';
 import { imageDir, policiesDir, socketBaseDir } from './paths.js';
@@ -42,10 +43,15 @@ export async function runImage(opts: ImageOptions): Promise<void> {
   process.stdout.write(`${ref.tag}\n`);
 }
 
+/** Each identity-provider request of `doctor`: an IdP that does not answer by then is reported as such. */
+const DOCTOR_FETCH_TIMEOUT_MS = 3_000;
+
 /** `mcp-conductor doctor`: one line per check; exit 1 when any failed. */
 export async function runDoctorCommand(): Promise<void> {
   const { docker, settings, env } = basics();
-  const checks = await runDoctor(docker, settings, { imageDir, policiesDir }, env);
+  const checks = await runDoctor(docker, settings, { imageDir, policiesDir }, env, (issuer) =>
+    describeIssuer(issuer, { timeoutMs: DOCTOR_FETCH_TIMEOUT_MS }),
+  );
   for (const c of checks)
     process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(12)} ${c.detail}\n`);
   process.exitCode = doctorExitCode(checks);

@@ -6,6 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { readSettings } from '../config/env.js';
 import { DockerUnavailableError } from '../core/index.js';
 import { LABEL_IMAGE_RECIPE, type ImageInfo, type ListedImage } from '../docker/index.js';
+import { freePort } from '../../test/helpers.js';
+import { startTestIssuer } from '../../test/fixtures/token-issuer.js';
+import type { IssuerConfig } from '../config/oauth.js';
+import { describeIssuer } from '../http/index.js';
 import { doctorExitCode, runDoctor, type Check, type DoctorDocker } from './doctor.js';
 import { planImage } from '../image/index.js';
 
@@ -171,5 +175,56 @@ describe('doctor', () => {
     expect(byName(checks, 'runtimes')).toMatchObject({ ok: false });
     expect(byName(checks, 'runtimes')?.detail).toContain('needs the runsc runtime');
     expect(doctorExitCode(checks)).toBe(1);
+  });
+});
+
+describe('doctor: the identity provider of the tenants file', () => {
+  it('reaches each issuer (discovery or jwksUri) and says what it found, or why not', async () => {
+    const idp = await startTestIssuer('ES256');
+    const down = `http://127.0.0.1:${await freePort()}`;
+    const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
+    const file = join(dir, 'tenants.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        oauth: {
+          audience: 'https://mcp.example.com/mcp',
+          tenantClaim: 'azp',
+          issuers: [
+            { issuer: idp.issuer },
+            { issuer: down },
+            { issuer: 'https://x.example', jwksUri: idp.jwksUri },
+          ],
+        },
+        tenants: [{ id: 'acme' }],
+      }),
+    );
+    const probe = (issuer: IssuerConfig) => describeIssuer(issuer, { timeoutMs: 1_000 });
+    const checks = await runDoctor(
+      fakeDocker([]),
+      settings({ MCP_CONDUCTOR_TENANTS: file }),
+      paths,
+      {},
+      probe,
+    );
+    expect(byName(checks, 'tenants')?.detail).toBe(
+      '1 tenant(s): acme (policy default, its own permissions, OAuth only)',
+    );
+    expect(checks.filter((c) => c.name === 'oauth')).toEqual([
+      {
+        name: 'oauth',
+        ok: true,
+        detail: `${idp.issuer}: discovery found JWKS ${idp.jwksUri} with 1 key(s): ${idp.currentKid()} ES256; audience https://mcp.example.com/mcp, tenant from "azp"`,
+      },
+      { name: 'oauth', ok: false, detail: `${down}/.well-known/openid-configuration: unreachable` },
+      {
+        name: 'oauth',
+        ok: true,
+        detail: expect.stringMatching(
+          /^https:\/\/x\.example: JWKS http:\/\/127\.0\.0\.1:\d+\/jwks with 1 key/,
+        ) as string,
+      },
+    ]);
+    await idp.close();
   });
 });

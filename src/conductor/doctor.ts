@@ -1,4 +1,5 @@
 import type { ConductorSettings } from '../config/env.js';
+import type { IssuerConfig } from '../config/oauth.js';
 import { describePermissions } from '../config/deno-flags.js';
 import { listPolicyNames } from '../config/load-policy.js';
 import { isAppError } from '../core/index.js';
@@ -20,6 +21,12 @@ function reason(error: unknown): string {
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/**
+ * Reaches an issuer's metadata and keys now, with a short timeout, and says what it found; throws saying what
+ * failed. The CLI passes the HTTP face's (the conductor does not fetch from identity providers itself).
+ */
+export type IssuerProbe = (issuer: IssuerConfig) => Promise<string>;
 
 /** 0 when every check passed, 1 otherwise (the doctor command's exit status). */
 export function doctorExitCode(checks: Check[]): 0 | 1 {
@@ -64,6 +71,7 @@ export async function runDoctor(
   settings: ConductorSettings,
   paths: { imageDir: string; policiesDir: string },
   env: Record<string, string | undefined>,
+  probeIssuer?: IssuerProbe,
 ): Promise<Check[]> {
   const checks: Check[] = [];
   // The same reader as the conductor's, so the doctor applies the same rules; each file is read once.
@@ -126,8 +134,15 @@ export async function runDoctor(
         }
       }
       if (problems.length > 0) throw new Error(problems.join('; '));
-      return `${tenants.length} tenant(s): ${tenants.map((t) => `${t.id} (policy ${t.policy}, its own permissions)`).join(', ')}`;
+      const reach = (t: { tokenSha256?: string }) => (t.tokenSha256 ? '' : ', OAuth only');
+      return `${tenants.length} tenant(s): ${tenants.map((t) => `${t.id} (policy ${t.policy}, its own permissions${reach(t)})`).join(', ')}`;
     });
+    const oauth = await inputs.tenantsFile().then(
+      (f) => f?.oauth,
+      () => undefined,
+    );
+    if (probeIssuer)
+      for (const issuer of oauth?.issuers ?? []) await check('oauth', () => probeIssuer(issuer));
   }
   await check('mcp config', async () => {
     const config = await inputs.mcpConfig('local');

@@ -1,8 +1,8 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../test/helpers.js';
 import { startTestIssuer, type TestIssuer } from '../../test/fixtures/token-issuer.js';
 import { validateConfig } from '../config/json-config.js';
 import { TenantsFileSchema } from '../config/tenants.js';
@@ -40,16 +40,6 @@ const headers = (token?: string, sessionId?: string) => ({
   ...(token ? { authorization: `Bearer ${token}` } : {}),
   ...(sessionId ? { 'mcp-session-id': sessionId } : {}),
 });
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function appFor(file: unknown) {
   const parsed = validateConfig(TenantsFileSchema, file, 'tenants file');
@@ -243,7 +233,7 @@ describe('OAuth resource server (real jose keys, loopback JWKS)', () => {
   });
 
   it('says 503 (no challenge) while the authorization server cannot be reached', async () => {
-    const down = `http://127.0.0.1:${await closedPort()}`;
+    const down = `http://127.0.0.1:${await freePort()}`;
     const h = appFor({
       oauth: { issuer: down, audience: AUDIENCE },
       tenants: [{ id: 'acme' }],
