@@ -202,6 +202,35 @@ describe('HTTP face (no ports)', () => {
     await h.close();
   });
 
+  it('publishes OAuth metadata for the Host asked when no resource is configured, with CORS for listed origins', async () => {
+    const { app: a } = app({
+      protectedResource: { authorizationServers: ['https://idp.example'], scopesSupported: [] },
+      allowedOrigins: ['https://app.example'],
+      authenticate: createAuthenticator({ tokens: [] }),
+    });
+    const meta = await a.request('/.well-known/oauth-protected-resource/mcp', {
+      headers: { host: 'localhost:8787', origin: 'https://app.example' },
+    });
+    expect(meta.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(await meta.json()).toEqual({
+      resource: 'http://localhost:8787/mcp',
+      authorization_servers: ['https://idp.example'],
+      scopes_supported: [],
+      bearer_methods_supported: ['header'],
+    });
+    const none = await a.request('/mcp', {
+      method: 'POST',
+      headers: { ...mcpHeaders, host: 'localhost:8787' },
+    });
+    expect(none.headers.get('www-authenticate')).toContain(
+      'resource_metadata="http://localhost:8787/.well-known/oauth-protected-resource"',
+    );
+    const foreign = await a.request('/.well-known/oauth-protected-resource', {
+      headers: { host: 'localhost:8787', origin: 'https://evil.example' },
+    });
+    expect(foreign.status).toBe(403);
+  });
+
   it('serves /metrics to an accepted Host only', async () => {
     const { app: a } = app();
     expect(await (await a.request('/metrics', { headers: { host: '127.0.0.1:8787' } })).text()).toBe('m 1\n');

@@ -89,8 +89,9 @@ export function mcpHandler(opts: McpRouteOptions): (c: Context<AppEnv>) => Promi
     if (refusal) {
       opts.logger.debug({ status: refusal.status, reason: refusal.message }, 'request to /mcp refused');
       const metadata = opts.protectedResource ? metadataUrl(c, opts.protectedResource) : undefined;
+      // A challenge asks for (other) credentials: not for an IdP that is down, nor for a token valid but tenant-less.
       const headers: Record<string, string> =
-        refusal.status === 503 ? {} : { 'WWW-Authenticate': challenge(refusal, metadata) };
+        refusal.status === 401 || refusal.error ? { 'WWW-Authenticate': challenge(refusal, metadata) } : {};
       return c.json(jsonRpcError(refusal.status, refusal.message), refusal.status, headers);
     }
     if (opts.closing())

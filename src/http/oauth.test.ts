@@ -207,6 +207,7 @@ describe('OAuth resource server (real jose keys, loopback JWKS)', () => {
     const r = await refusal(await acmeToken({ tenant: 'initech' }));
     expect(r).toMatchObject({
       status: 403,
+      challenge: null,
       message: expect.stringContaining('"tenant" claim ("initech") names no tenant') as string,
     });
     expect((await refusal(await acmeToken({ tenant: ['acme'] }))).message).toContain('claim (not a string)');

@@ -30,6 +30,7 @@ export interface VerifierOptions {
 export interface VerifiedToken {
   issuer: IssuerConfig;
   claims: JWTPayload;
+  /** the last moment it is accepted: `exp` plus the skew (ms since the epoch) */
   expiresAtMs: number;
 }
 
@@ -148,7 +149,7 @@ export function createOAuthVerifier(issuers: IssuerConfig[], opts: VerifierOptio
             scope: config.requiredScopes,
           },
         };
-      return { token: { issuer: config, claims, expiresAtMs: claims.exp! * 1000 } };
+      return { token: { issuer: config, claims, expiresAtMs: (claims.exp! + opts.clockSkewSeconds) * 1000 } };
     },
   };
 }
