@@ -163,7 +163,7 @@ describe.skipIf(!docker)('air-gapped dependencies: loopback JSR and npm mirrors,
     // Its own CA bundle (a host file) differs, so the tag it would compute differs: the recipe still finds the image.
     const otherCa = join(work, 'other-ca.crt');
     await writeFile(otherCa, `${await readFile(CA_BUNDLE_IN_IMAGE, 'utf8')}\n# another machine\n`);
-    const look = await lookUpImage({ docker: port, imageDir, registries: {}, caBundle: otherCa });
+    const look = await lookUpImage({ docker: port, imageDir, caBundle: otherCa });
     expect(look.wanted).not.toBe(ref.tag);
     expect(look.state).toBe('compatible');
     expect(look.found?.tag).toBe(ref.tag);

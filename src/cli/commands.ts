@@ -1,31 +1,31 @@
 import { doctorExitCode, runDoctor } from '../conductor/index.js';
 import { describeIssuer } from '../http/index.js';
-import { ensureImage, exportImageFile, importImageFile } from '../image/index.js';
+import { ensureImage, exportImageFile, formatBom, importImageFile, readImageBom } from '../image/index.js';
 import { reap } from '../sandbox/index.js';
 import { imageDir, policiesDir, socketBaseDir } from './paths.js';
 import { basics } from './runtime.js';
 
 export interface ImageOptions {
   force?: boolean;
+  updateLock?: boolean;
+  list?: boolean;
   export?: string;
   import?: string;
   imageDir?: string;
 }
 
-/** `mcp-conductor image`: build (or reuse), export or import the sandbox image; progress on stderr, the tag on stdout. */
+/**
+ * `mcp-conductor image`: build (or reuse, or first update the lock), export or import the sandbox image; progress on
+ * stderr, the tag (or with `list`, the bill of materials) on stdout.
+ */
 export async function runImage(opts: ImageOptions): Promise<void> {
   const { docker, settings, env } = basics();
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const dir = opts.imageDir ?? imageDir;
+  const print = async (tag: string) =>
+    process.stdout.write(opts.list ? `${formatBom(await readImageBom(docker, tag))}\n` : `${tag}\n`);
   if (opts.import) {
-    const tag = await importImageFile({
-      docker,
-      file: opts.import,
-      imageDir: dir,
-      registries: settings.registries,
-      onProgress: say,
-    });
-    process.stdout.write(`${tag}\n`);
+    await print(await importImageFile({ docker, file: opts.import, imageDir: dir, onProgress: say }));
     return;
   }
   const ref = await ensureImage({
@@ -33,6 +33,7 @@ export async function runImage(opts: ImageOptions): Promise<void> {
     imageDir: dir,
     registries: settings.registries,
     force: opts.force,
+    updateLock: opts.updateLock,
     hostEnv: env,
     onProgress: say,
   });
@@ -40,17 +41,21 @@ export async function runImage(opts: ImageOptions): Promise<void> {
     say(`exporting ${ref.tag} to ${opts.export}`);
     await exportImageFile(docker, ref.tag, opts.export);
   }
-  process.stdout.write(`${ref.tag}\n`);
+  await print(ref.tag);
 }
 
 /** Each identity-provider request of `doctor`: an IdP that does not answer by then is reported as such. */
 const DOCTOR_FETCH_TIMEOUT_MS = 3_000;
 
 /** `mcp-conductor doctor`: one line per check; exit 1 when any failed. */
-export async function runDoctorCommand(): Promise<void> {
+export async function runDoctorCommand(opts: { imageDir?: string } = {}): Promise<void> {
   const { docker, settings, env } = basics();
-  const checks = await runDoctor(docker, settings, { imageDir, policiesDir }, env, (issuer) =>
-    describeIssuer(issuer, { timeoutMs: DOCTOR_FETCH_TIMEOUT_MS }),
+  const checks = await runDoctor(
+    docker,
+    settings,
+    { imageDir: opts.imageDir ?? imageDir, policiesDir },
+    env,
+    (issuer) => describeIssuer(issuer, { timeoutMs: DOCTOR_FETCH_TIMEOUT_MS }),
   );
   for (const c of checks)
     process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(12)} ${c.detail}\n`);

@@ -91,21 +91,38 @@ export function buildProgram(): Command {
   program.addCommand(serveCommand());
   program
     .command('image')
-    .description('build (or reuse, by content hash) the sandbox image; progress on stderr, the tag on stdout')
+    .description(
+      'build (or reuse, by content hash) the sandbox image from image.json and its lock file deno.lock; progress on stderr, the tag on stdout',
+    )
     .option('--force', 'rebuild even when an image with the same content hash exists')
+    .option(
+      '--update-lock',
+      'resolve every dependency anew (the newest versions the ranges in image.json allow), rewrite deno.lock beside image.json, then build',
+    )
+    .option(
+      '--list',
+      'after building (or --import), print the bill of materials instead of the tag: every package with its resolved version and integrity, and the CLI tools with their Debian versions',
+    )
     .option(
       '--export <file>',
       'after building, write the image to a tar file (for a machine with no registry)',
     )
     .option('--import <file>', 'load an image tar written by --export instead of building')
-    .option('--image-dir <dir>', 'the image folder (image.json and runtime/) to use instead of images/deno')
+    .option(
+      '--image-dir <dir>',
+      'the image folder (image.json, deno.lock, runtime/) to use instead of images/deno',
+    )
     .action((opts: ImageOptions) => runImage(opts));
   program
     .command('doctor')
     .description(
-      'check Docker reachability, runtimes, the image, config and policies; exit 1 with the reason',
+      'check Docker reachability, runtimes, the image and what it holds, config and policies; exit 1 with the reason',
     )
-    .action(runDoctorCommand);
+    .option(
+      '--image-dir <dir>',
+      'the image folder (image.json, deno.lock, runtime/) to use instead of images/deno',
+    )
+    .action((opts: { imageDir?: string }) => runDoctorCommand(opts));
   program
     .command('reap')
     .description('remove containers and socket directories left by a conductor that died')

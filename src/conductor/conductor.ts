@@ -4,7 +4,7 @@ import type { DenoPermissions } from '../config/permissions.js';
 import type { Tenant } from '../config/tenants.js';
 import { OverloadedError, type EventStream, type ExecutionEvent } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
-import { findImage } from '../image/index.js';
+import { findImage, importableSpecifiers } from '../image/index.js';
 import type { Logger } from '../obs/index.js';
 import type { UpstreamPool } from '../proxy/index.js';
 import {
@@ -84,7 +84,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
 
   await docker.ping();
   // The image this host's inputs give, or one of the same recipe built elsewhere and imported.
-  const plan = await findImage({ docker, imageDir: paths.imageDir, registries: settings.registries });
+  const plan = await findImage({ docker, imageDir: paths.imageDir });
   const instanceId = randomUUID();
   await prepareSocketBaseDir(paths.socketBaseDir);
   const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir });
@@ -120,7 +120,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     logger,
     settings,
     inputs,
-    image: { tag: plan.tag, dependencies: plan.config.dependencies },
+    image: { tag: plan.tag, dependencies: importableSpecifiers(plan.bom) },
     source: pool ?? cold,
     bus: opts.bus,
     admission: admission.signal,

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSettings } from '../config/env.js';
 import { DockerUnavailableError } from '../core/index.js';
-import { LABEL_IMAGE_RECIPE, type ImageInfo, type ListedImage } from '../docker/index.js';
+import { LABEL_IMAGE_BOM, LABEL_IMAGE_RECIPE, type ImageInfo, type ListedImage } from '../docker/index.js';
 import { freePort } from '../../test/helpers.js';
 import { startTestIssuer } from '../../test/fixtures/token-issuer.js';
 import type { IssuerConfig } from '../config/oauth.js';
 import { describeIssuer } from '../http/index.js';
 import { doctorExitCode, runDoctor, type Check, type DoctorDocker } from './doctor.js';
-import { planImage } from '../image/index.js';
+import { planImage, toCycloneDx } from '../image/index.js';
 
 const paths = {
   imageDir: new URL('../../images/deno', import.meta.url).pathname,
@@ -46,17 +46,74 @@ const image = (tag: string, labels: Record<string, string> = {}): ListedImage =>
   createdMs: 0,
 });
 
+const bomLabel = JSON.stringify(
+  toCycloneDx(
+    {
+      deno: { packageName: '@deno/linux-x64-glibc', version: '2.9.6', sha256: 'ab'.repeat(32) },
+      packages: [
+        {
+          ecosystem: 'npm',
+          name: 'zod',
+          version: '3.25.76',
+          integrity: 'sha512-AA==',
+          specifiers: ['npm:zod@^3'],
+          dependencies: [],
+        },
+        {
+          ecosystem: 'jsr',
+          name: '@std/path',
+          version: '1.1.2',
+          integrity: 'cd'.repeat(32),
+          specifiers: [],
+          dependencies: [],
+        },
+      ],
+      tools: [
+        {
+          program: 'git',
+          path: '/usr/bin/git',
+          debian: { name: 'git', version: '1:2.39.5-0+deb12u3', architecture: 'amd64' },
+        },
+      ],
+      system: [],
+      distribution: 'debian',
+    },
+    { name: 'mcp-conductor-sandbox', version: 'x' },
+  ),
+);
 const settings = (env: Record<string, string> = {}) => readSettings(env);
 const byName = (checks: Check[], name: string) => checks.find((c) => c.name === name);
-const wanted = async () => planImage({ docker: fakeDocker([]), imageDir: paths.imageDir, registries: {} });
+const wanted = async () => planImage({ docker: fakeDocker([]), imageDir: paths.imageDir });
 
 describe('doctor', () => {
-  it('passes, exit status 0, when the image the inputs give is there', async () => {
+  it('passes, exit status 0, when the image the inputs give is there, and lists what it holds', async () => {
     const plan = await wanted();
-    const checks = await runDoctor(fakeDocker([image(plan.tag)]), settings(), paths, {});
+    const checks = await runDoctor(
+      fakeDocker([image(plan.tag, { [LABEL_IMAGE_BOM]: bomLabel })]),
+      settings(),
+      paths,
+      {},
+    );
     expect(checks.filter((c) => !c.ok)).toEqual([]);
     expect(byName(checks, 'image')?.detail).toContain(`${plan.tag} present (133.0 MB`);
+    expect(byName(checks, 'packages')?.detail).toBe(
+      'Deno 2.9.6; 2 package(s): npm:zod@3.25.76, jsr:@std/path@1.1.2; tools: git (deb git 1:2.39.5-0+deb12u3)',
+    );
     expect(doctorExitCode(checks)).toBe(0);
+  });
+
+  it('fails the packages check for an image without a readable bill of materials', async () => {
+    const plan = await wanted();
+    const checks = await runDoctor(
+      fakeDocker([image(plan.tag, { [LABEL_IMAGE_BOM]: '{' })]),
+      settings(),
+      paths,
+      {},
+    );
+    expect(byName(checks, 'packages')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('--force') as string,
+    });
   });
 
   it('says "not built" when the repository has no image at all', async () => {
@@ -87,7 +144,7 @@ describe('doctor', () => {
     const plan = await wanted();
     const imported = 'mcp-conductor-sandbox:fedcba9876543210';
     const checks = await runDoctor(
-      fakeDocker([image(imported, { [LABEL_IMAGE_RECIPE]: plan.recipeHash })]),
+      fakeDocker([image(imported, { [LABEL_IMAGE_RECIPE]: plan.recipeHash, [LABEL_IMAGE_BOM]: bomLabel })]),
       settings(),
       paths,
       {},
@@ -95,6 +152,7 @@ describe('doctor', () => {
     expect(byName(checks, 'image')).toMatchObject({ ok: true });
     expect(byName(checks, 'image')?.detail).toContain(`${imported} present`);
     expect(byName(checks, 'image')?.detail).toContain(`a build here would give ${plan.tag}`);
+    expect(byName(checks, 'packages')?.detail).toContain('npm:zod@3.25.76');
     expect(doctorExitCode(checks)).toBe(0);
   });
 

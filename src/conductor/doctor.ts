@@ -4,7 +4,7 @@ import { describePermissions } from '../config/deno-flags.js';
 import { listPolicyNames } from '../config/load-policy.js';
 import { isAppError } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
-import { lookUpImage } from '../image/index.js';
+import { bomOfLabels, lookUpImage, summarizeBom } from '../image/index.js';
 import { createAdminInputs } from './admin-inputs.js';
 
 export interface Check {
@@ -34,19 +34,25 @@ export function doctorExitCode(checks: Check[]): 0 | 1 {
 }
 
 /** Whether the image this host's inputs give (or one of the same recipe) is there, and what to do if not. */
+/** The image check's line, and the labels of the image found (they hold its bill of materials). */
 async function imageState(
   docker: DoctorDocker,
   imageDir: string,
-  settings: ConductorSettings,
-): Promise<string> {
-  const look = await lookUpImage({ docker, imageDir, registries: settings.registries });
+): Promise<{ detail: string; labels: Record<string, string> }> {
+  const look = await lookUpImage({ docker, imageDir });
   const deno = `Deno ${look.recipe.denoVersion}`;
   const build = 'run `mcp-conductor image` (make image)';
   switch (look.state) {
     case 'current':
-      return `${look.found!.tag} present (${mb(look.found!.sizeBytes)}, ${deno})`;
+      return {
+        detail: `${look.found!.tag} present (${mb(look.found!.sizeBytes)}, ${deno})`,
+        labels: look.found!.labels,
+      };
     case 'compatible':
-      return `${look.found!.tag} present (${mb(look.found!.sizeBytes)}, ${deno}), built from this recipe with other host files (imported, or this host's libraries changed since)${look.wanted ? `; a build here would give ${look.wanted}` : ''}`;
+      return {
+        detail: `${look.found!.tag} present (${mb(look.found!.sizeBytes)}, ${deno}), built from this recipe with other host files (imported, or this host's libraries changed since)${look.wanted ? `; a build here would give ${look.wanted}` : ''}`,
+        labels: look.found!.labels,
+      };
     case 'stale':
       if (!look.wanted)
         throw look.planError instanceof Error ? look.planError : new Error('cannot plan the image');
@@ -108,7 +114,24 @@ export async function runDoctor(
       }
       return `${runtimes.join(', ')}${runtimes.includes('runsc') ? '' : ' (runsc/gVisor not registered: the strict policy will not work)'}`;
     });
-    await check('image', () => imageState(docker, paths.imageDir, settings));
+    let labels: Record<string, string> | undefined;
+    await check('image', async () => {
+      const state = await imageState(docker, paths.imageDir);
+      labels = state.labels;
+      return state.detail;
+    });
+    // What the image holds, read from its own label: the same on a host that only imported it.
+    const found = labels;
+    if (found) {
+      await check('packages', () => {
+        const bom = bomOfLabels(found);
+        if (!bom)
+          throw new Error(
+            'the image carries no readable bill of materials: rebuild it (`mcp-conductor image --force`)',
+          );
+        return summarizeBom(bom);
+      });
+    }
   } else {
     checks.push({
       name: 'image',

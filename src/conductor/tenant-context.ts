@@ -5,6 +5,7 @@ import type { DenoPermissions } from '../config/permissions.js';
 import type { Tenant } from '../config/tenants.js';
 import type { EventStream, ExecutionEvent } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
+import type { ImportablePackage } from '../image/index.js';
 import type { Logger } from '../obs/index.js';
 import {
   createMcpDirectory,
@@ -32,7 +33,8 @@ export interface TenantContext {
   /** the upstream MCP servers this caller's code may use */
   directory: McpDirectory;
   /** specifiers pre-cached in the image */
-  dependencies: string[];
+  /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
+  dependencies: ImportablePackage[];
 }
 
 /** What every tenant context shares: the engine, the image, the container source and the conductor's signals. */
@@ -41,7 +43,7 @@ export interface ContextDeps {
   logger: Logger;
   settings: ConductorSettings;
   inputs: AdminInputs;
-  image: { tag: string; dependencies: string[] };
+  image: { tag: string; dependencies: ImportablePackage[] };
   source: SandboxSource;
   bus: EventStream<ExecutionEvent>;
   admission: AbortSignal;

@@ -40,3 +40,5 @@ export function containerLabels(id: ContainerIdentity): Record<string, string> {
     [LABEL_OWNER]: id.owner,
   };
 }
+/** On images: the bill of materials (CycloneDX JSON) of what the image holds, for `doctor`, `image --list` and scanners. */
+export const LABEL_IMAGE_BOM = 'mcp-conductor.bom';

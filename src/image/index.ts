@@ -1,8 +1,13 @@
-// image: the sandbox image — build context as a tar stream, content-hash tags, dependency pre-caching, lookup.
+// image: the sandbox image — build context as a tar stream, content-hash tags, the lock and frozen pre-caching,
+// JSR vendoring, the bill of materials, lookup.
+export * from './bom.js';
 export * from './build.js';
 export * from './context.js';
 export * from './deno-binary.js';
+export * from './inventory.js';
+export * from './jsr-vendor.js';
 export * from './libs.js';
+export * from './lock.js';
 export * from './plan.js';
 export * from './tools.js';
 export * from './transfer.js';

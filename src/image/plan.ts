@@ -12,6 +12,9 @@ import {
 } from './context.js';
 import { hostMatchesEngine, locateDenoBinary, type DenoBinary } from './deno-binary.js';
 import { resolveSharedLibraries } from './libs.js';
+import type { ImageBom } from './bom.js';
+import { bomOfLabels } from './inventory.js';
+import { readLock, type LockFile } from './lock.js';
 import { resolveTool } from './tools.js';
 
 export const IMAGE_REPOSITORY = 'mcp-conductor-sandbox';
@@ -19,22 +22,38 @@ export const DENO_DIR_IN_IMAGE = '/opt/conductor/deno-dir';
 export const RUNTIME_DIR_IN_IMAGE = '/opt/conductor/runtime';
 
 export const DENO_IN_IMAGE = '/usr/local/bin/deno';
+/** The conductor's import map: jsr: specifiers → the JSR packages vendored into the image (jsr-vendor.ts). */
+export const IMPORT_MAP_IN_IMAGE = '/opt/conductor/import-map.json';
+/** A module importing every image.json dependency, so the build step below loads each one as the sandbox will. */
+const IMAGE_DEPS_IN_IMAGE = '/opt/conductor/image-deps.ts';
 
 /**
- * Run inside the image at build time: transpile the runtime into DENO_DIR's emit cache at its final path. Without
- * it, every sandbox transpiles the runtime at start and Deno, unable to write its read-only cache, retries the write
- * with back-off: about 150 ms of sleeping in each container's start-up (measured with strace).
+ * Run inside the image at build time (offline: the engine gives build steps no network), with the sandbox's import
+ * map and --no-remote: transpile the runtime and the vendored JSR
+ * modules into DENO_DIR's emit cache at their final paths, and prove every dependency imports offline. Without
+ * it, every sandbox transpiles at start and Deno, unable to write its read-only cache, retries the write with
+ * back-off: about 150 ms of sleeping in each container's start-up (measured with strace).
  */
 const BUILD_STEPS = [
-  [DENO_IN_IMAGE, 'cache', '--no-config', '--no-lock', `${RUNTIME_DIR_IN_IMAGE}/bootstrap.ts`],
+  [
+    DENO_IN_IMAGE,
+    'cache',
+    '--no-config',
+    '--no-lock',
+    '--no-remote',
+    `--import-map=${IMPORT_MAP_IN_IMAGE}`,
+    `${RUNTIME_DIR_IN_IMAGE}/bootstrap.ts`,
+    IMAGE_DEPS_IN_IMAGE,
+  ],
 ] as const;
 
 export const CA_BUNDLE_IN_IMAGE = '/etc/ssl/certs/ca-certificates.crt';
 /** Where distributions keep the CA bundle; the first found is copied to CA_BUNDLE_IN_IMAGE. */
 const HOST_CA_BUNDLES = [CA_BUNDLE_IN_IMAGE, '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
 /** How the dependencies are cached; part of the recipe because it shapes the cache in the image. */
-export const PRECACHE_ARGS = ['cache', '--no-config', '--no-lock'] as const;
+const PRECACHE_ARGS = ['cache', '--no-config', '--frozen', 'vendor-jsr', 'npm-at-default-registry'] as const;
 
+/** Registries the build downloads from; they shape nothing in the image. */
 export interface Registries {
   /** NPM_CONFIG_REGISTRY: an npm mirror */
   npm?: string;
@@ -44,27 +63,27 @@ export interface Registries {
 
 export interface PlanOptions {
   docker: Pick<DockerPort, 'info'>;
-  /** the images/deno folder (or a copy): image.json and runtime/ */
+  /** the images/deno folder (or a copy): image.json, deno.lock and runtime/ */
   imageDir: string;
-  registries: Registries;
   /** the host's CA bundle; found in the usual places when not given */
   caBundle?: string;
 }
 
 /**
  * What the image is made of apart from the build host's own files (Deno's bytes, shared libraries, tools, CA
- * bundle) and mirrors: the Dockerfile, image config, runtime and Deno version. An image carries its recipe hash as
- * a label, so an image built on another host and imported here is still found.
+ * bundle): the Dockerfile, image config, lock, runtime and Deno version. The registry it was built from is no
+ * input: the lock pins every byte, and nothing of the registry stays in the image. An image carries its recipe
+ * hash as a label, so an image built on another host and imported here is still found.
  */
 export interface ImageRecipe {
   recipeHash: string;
   /** the Docker engine's architecture, as it reports it */
   architecture: string;
   config: ImageConfig;
+  lock: LockFile;
   deno: DenoBinary;
   denoVersion: string;
-  env: Record<string, string>;
-  /** the Dockerfile the image is built with (mirrors included) */
+  /** the Dockerfile the image is built with */
   dockerfile: string;
   /** the entries that do not come from host files */
   ownEntries: ImageEntry[];
@@ -77,12 +96,25 @@ export interface ImagePlan extends ImageRecipe {
   hash: string;
   entries: ImageEntry[];
   denoPath: string;
+  /** the image config's tools, where each was found */
+  tools: { program: string; path: string }[];
 }
+
+/** The image's whole environment. */
+export const IMAGE_ENV: Readonly<Record<string, string>> = {
+  DENO_DIR: DENO_DIR_IN_IMAGE,
+  DENO_NO_UPDATE_CHECK: '1',
+  DENO_NO_PACKAGE_JSON: '1',
+  NO_COLOR: '1',
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: '/tmp',
+};
 
 export async function planRecipe(opts: PlanOptions): Promise<ImageRecipe> {
   const { architecture } = await opts.docker.info();
   const deno = locateDenoBinary(architecture);
   const config = await loadImageConfig(join(opts.imageDir, 'image.json'));
+  const lock = await readLock(opts.imageDir);
   const ownEntries: ImageEntry[] = [
     {
       kind: 'content',
@@ -101,6 +133,12 @@ export async function planRecipe(opts: PlanOptions): Promise<ImageRecipe> {
     { kind: 'dir', path: '/tmp', mode: 0o1777 },
     { kind: 'dir', path: '/workspace', mode: 0o755 },
     { kind: 'dir', path: '/run/conductor', mode: 0o755 },
+    {
+      kind: 'content',
+      path: IMAGE_DEPS_IN_IMAGE,
+      mode: 0o644,
+      content: Buffer.from(config.dependencies.map((d) => `import ${JSON.stringify(d)};\n`).join('')),
+    },
   ];
   for (const f of await readRuntimeFiles(join(opts.imageDir, 'runtime'))) {
     ownEntries.push({
@@ -110,26 +148,11 @@ export async function planRecipe(opts: PlanOptions): Promise<ImageRecipe> {
       content: f.content,
     });
   }
-  const env: Record<string, string> = {
-    DENO_DIR: DENO_DIR_IN_IMAGE,
-    DENO_NO_UPDATE_CHECK: '1',
-    DENO_NO_PACKAGE_JSON: '1',
-    NO_COLOR: '1',
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    HOME: '/tmp',
-  };
-  // Mirrors are left out of the recipe: a machine importing the image has none to name, and needs none.
-  const recipeHash = await hashRecipe({
-    deno,
-    config,
-    dockerfile: dockerfileFor(env, BUILD_STEPS),
-    ownEntries,
-  });
-  // The cache layout includes the registry host, so code must resolve against the same registry it was cached from.
-  if (opts.registries.npm) env.NPM_CONFIG_REGISTRY = opts.registries.npm;
-  if (opts.registries.jsr) env.JSR_URL = opts.registries.jsr;
-  const dockerfile = dockerfileFor(env, BUILD_STEPS);
-  return { recipeHash, architecture, config, deno, denoVersion: deno.version, env, dockerfile, ownEntries };
+  // Fixed: no registry, mirror or host value, since code granted allow-env reads all of it. The npm cache is laid
+  // out for the public registry whatever the build used (npm-cache.ts), and JSR resolves through the import map.
+  const dockerfile = dockerfileFor(IMAGE_ENV, BUILD_STEPS);
+  const recipeHash = await hashRecipe({ deno, config, lock, dockerfile, ownEntries });
+  return { recipeHash, architecture, config, lock, deno, denoVersion: deno.version, dockerfile, ownEntries };
 }
 
 /**
@@ -137,13 +160,14 @@ export async function planRecipe(opts: PlanOptions): Promise<ImageRecipe> {
  * ENV…), and so is how dependencies are cached, so no hand-bumped layout version is needed.
  */
 export function hashRecipe(
-  r: Pick<ImageRecipe, 'deno' | 'config' | 'dockerfile' | 'ownEntries'>,
+  r: Pick<ImageRecipe, 'deno' | 'config' | 'lock' | 'dockerfile' | 'ownEntries'>,
 ): Promise<string> {
   return hashEntries(
     r.ownEntries,
     JSON.stringify({
       deno: `${r.deno.packageName}@${r.deno.version}`,
       dependencies: r.config.dependencies,
+      lock: r.lock.text,
       tools: r.config.tools,
       precache: PRECACHE_ARGS,
       dockerfile: r.dockerfile,
@@ -186,8 +210,10 @@ export async function planImage(opts: PlanOptions, recipe?: ImageRecipe): Promis
   const add = (e: ImageEntry) => byPath.set(e.path, e);
   add({ kind: 'file', path: DENO_IN_IMAGE, mode: 0o755, hostPath: r.deno.path });
   const libs = new Set(await resolveSharedLibraries(r.deno.path));
+  const tools: ImagePlan['tools'] = [];
   for (const spec of r.config.tools) {
     const tool = await resolveTool(spec);
+    tools.push({ program: spec.program, path: tool.path });
     tool.entries.forEach(add);
     for (const lib of tool.libraries) libs.add(lib);
   }
@@ -196,7 +222,14 @@ export async function planImage(opts: PlanOptions, recipe?: ImageRecipe): Promis
   r.ownEntries.forEach(add);
   const entries = await linkIdenticalFiles([...byPath.values()]);
   const hash = await hashEntries(entries, JSON.stringify({ recipe: r.recipeHash, dockerfile: r.dockerfile }));
-  return { ...r, tag: `${IMAGE_REPOSITORY}:${hash.slice(0, 16)}`, hash, entries, denoPath: r.deno.path };
+  return {
+    ...r,
+    tag: `${IMAGE_REPOSITORY}:${hash.slice(0, 16)}`,
+    hash,
+    entries,
+    denoPath: r.deno.path,
+    tools,
+  };
 }
 
 export interface ImageLookup {
@@ -210,7 +243,7 @@ export interface ImageLookup {
   wanted?: string;
   planError?: unknown;
   /** the image to run, for current and compatible */
-  found?: { tag: string; sizeBytes: number };
+  found?: { tag: string; sizeBytes: number; labels: Record<string, string> };
   /** every tag of the repository the engine has */
   have: string[];
 }
@@ -232,7 +265,12 @@ export async function lookUpImage(
   const base = { recipe, wanted: plan?.tag, planError, have };
   if (plan) {
     const exact = listed.find((i) => i.tags.includes(plan.tag));
-    if (exact) return { ...base, state: 'current', found: { tag: plan.tag, sizeBytes: exact.sizeBytes } };
+    if (exact)
+      return {
+        ...base,
+        state: 'current',
+        found: { tag: plan.tag, sizeBytes: exact.sizeBytes, labels: exact.labels },
+      };
   }
   const sameRecipe = listed
     .filter((i) => i.labels[LABEL_IMAGE_RECIPE] === recipe.recipeHash && i.tags.length > 0)
@@ -241,7 +279,7 @@ export async function lookUpImage(
     return {
       ...base,
       state: 'compatible',
-      found: { tag: sameRecipe.tags.sort()[0]!, sizeBytes: sameRecipe.sizeBytes },
+      found: { tag: sameRecipe.tags.sort()[0]!, sizeBytes: sameRecipe.sizeBytes, labels: sameRecipe.labels },
     };
   return { ...base, state: have.length > 0 ? 'stale' : 'missing' };
 }
@@ -249,9 +287,16 @@ export async function lookUpImage(
 /** The image the conductor runs, or an ImageMissingError that says what to do. */
 export async function findImage(
   opts: PlanOptions & { docker: Pick<DockerPort, 'info' | 'listImages'> },
-): Promise<{ tag: string; config: ImageConfig }> {
+): Promise<{ tag: string; config: ImageConfig; bom: ImageBom }> {
   const look = await lookUpImage(opts);
-  if (look.found) return { tag: look.found.tag, config: look.recipe.config };
+  if (look.found) {
+    const bom = bomOfLabels(look.found.labels);
+    if (!bom)
+      throw new ImageMissingError(
+        `The sandbox image ${look.found.tag} carries no readable bill of materials; rebuild it with \`mcp-conductor image --force\`.`,
+      );
+    return { tag: look.found.tag, config: look.recipe.config, bom };
+  }
   if (look.planError instanceof Error) throw look.planError;
   const stale =
     look.state === 'stale' ? ` (the engine has ${look.have.join(', ')}, built from other inputs)` : '';

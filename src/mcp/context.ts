@@ -1,13 +1,14 @@
 import type { Logger } from '../obs/index.js';
 import type { McpDirectory } from '../proxy/index.js';
 import type { Executor, SandboxProfile } from '../sandbox/index.js';
+import type { ImportablePackage } from './describe.js';
 
 /** What one MCP server (stdio, or one HTTP session) serves: one tenant's executor, profile and upstream servers. */
 export interface ServerContext {
   executor: Executor;
   profile: SandboxProfile;
-  /** specifiers pre-cached in the image */
-  dependencies: string[];
+  /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
+  dependencies: ImportablePackage[];
   directory: McpDirectory;
   logger: Logger;
   version: string;

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { DenoPermissions } from '../config/permissions.js';
 import { PolicySchema } from '../config/policy.js';
-import { describeTool, type DescribeInput } from './describe.js';
+import { describeTool, type DescribeInput, type ImportablePackage } from './describe.js';
+
+const zod = { specifier: 'npm:zod@^3', name: 'zod', version: '3.25.76' };
+const dateFns = { specifier: 'npm:date-fns@^3', name: 'date-fns', version: '3.6.0' };
+const stdPath = { specifier: 'jsr:@std/path@^1', name: '@std/path', version: '1.1.2' };
 
 function input(opts: {
   policy?: unknown;
   permissions?: DenoPermissions;
-  dependencies?: string[];
+  dependencies?: ImportablePackage[];
   servers?: string[];
 }): DescribeInput {
   return {
@@ -17,7 +21,7 @@ function input(opts: {
       tenant: 'default',
       workspaceDir: undefined,
     },
-    dependencies: opts.dependencies ?? ['npm:zod@^3', 'npm:date-fns@^3'],
+    dependencies: opts.dependencies ?? [zod, dateFns],
     directory: { servers: () => opts.servers ?? [] },
   };
 }
@@ -29,17 +33,18 @@ describe('describeTool', () => {
     expect(text).toContain('`export default x` makes x the result');
     expect(text).toContain('the value of the last top-level expression statement is the result');
     expect(text).toContain('Top-level `await` works');
-    expect(text).toContain('with exactly these specifiers: npm:zod@^3, npm:date-fns@^3');
+    expect(text).toContain(
+      'with exactly these specifiers (each also without its range, or with the exact version): npm:zod@^3 (zod 3.25.76), npm:date-fns@^3 (date-fns 3.6.0);',
+    );
     expect(text).toContain('import * as lib from "npm:zod@^3"');
     expect(text).toContain('Nothing else can be imported');
     expect(describeTool(input({ dependencies: [] }))).toContain('no packages are pre-installed');
   });
 
-  it('lists jsr: packages only where the policy lifts --no-remote (Deno refuses them under it)', () => {
-    const dependencies = ['jsr:@std/csv@^1', 'npm:zod@^3'];
-    expect(describeTool(input({ dependencies }))).toContain('with exactly these specifiers: npm:zod@^3;');
-    const lifted = describeTool(input({ dependencies, policy: { deno: { allowRemoteImports: true } } }));
-    expect(lifted).toContain('with exactly these specifiers: jsr:@std/csv@^1, npm:zod@^3;');
+  it('lists jsr: packages under every policy: they import from the image with --no-remote on', () => {
+    const text = describeTool(input({ dependencies: [stdPath, zod] }));
+    expect(text).toContain('jsr:@std/path@^1 (@std/path 1.1.2), npm:zod@^3 (zod 3.25.76);');
+    expect(text).toContain('Nothing else can be imported');
   });
 
   it('always teaches mcpFactory, and says when no server is configured', () => {

@@ -2,20 +2,25 @@ import { describePermissions } from '../config/deno-flags.js';
 import type { McpDirectory } from '../proxy/directory.js';
 import type { SandboxProfile } from '../sandbox/profile.js';
 
+/** An image.json specifier and what it resolves to in the image (from the image's bill of materials). */
+export interface ImportablePackage {
+  specifier: string;
+  name: string;
+  version: string;
+}
+
 export interface DescribeInput {
   profile: SandboxProfile;
-  /** specifiers pre-cached in the image */
-  dependencies: string[];
+  /** what `import` resolves to in the image */
+  dependencies: ImportablePackage[];
   directory: Pick<McpDirectory, 'servers'>;
 }
 
 function importsText({ dependencies, profile }: DescribeInput): string {
   const { allowRemoteImports, allowUncachedImports } = profile.policy.deno;
-  // Deno 2.9 refuses every jsr: import under --no-remote, cached or not: never advertise what cannot load.
-  const usable = allowRemoteImports ? dependencies : dependencies.filter((d) => !d.startsWith('jsr:'));
-  const example = usable[0] ?? 'node:path';
-  const listed = usable.length
-    ? `these pre-installed packages, with exactly these specifiers: ${usable.join(', ')}; and Deno's \`node:\` built-ins`
+  const example = dependencies[0]?.specifier ?? 'node:path';
+  const listed = dependencies.length
+    ? `these pre-installed packages, with exactly these specifiers (each also without its range, or with the exact version): ${dependencies.map((d) => `${d.specifier} (${d.name} ${d.version})`).join(', ')}; and Deno's \`node:\` built-ins`
     : "Deno's `node:` built-ins (no packages are pre-installed)";
   const more = [
     allowUncachedImports

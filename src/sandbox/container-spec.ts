@@ -1,5 +1,6 @@
 import { denoPermissionFlags, mergePermissions } from '../config/deno-flags.js';
 import type { ContainerSpec } from '../docker/index.js';
+import { IMPORT_MAP_IN_IMAGE, JSR_DIR_IN_IMAGE } from '../image/index.js';
 import { SOCKET_DIR_IN_CONTAINER, SOCKET_PATH_IN_CONTAINER } from '../proxy/protocol.js';
 import type { SandboxProfile } from './profile.js';
 
@@ -13,14 +14,21 @@ export const BOOTSTRAP_IN_IMAGE = '/opt/conductor/runtime/bootstrap.ts';
 const DATA_MODULE_EMIT_DIR = '/opt/conductor/deno-dir/gen/data';
 const DATA_MODULE_EMIT_MB = 8;
 
-/** The runtime's one socket, and nothing else, whatever the admin granted. */
-const SOCKET_PERMISSIONS = {
-  read: [SOCKET_PATH_IN_CONTAINER],
+/**
+ * The runtime's one socket, whatever the admin granted, and reading the image's vendored JSR modules: the user's
+ * code is a dynamically imported `data:` module, and Deno checks read permission for each file: module such an
+ * import loads (the jsr: specifiers map to them). They are public package sources, on the read-only root.
+ */
+const RUNTIME_PERMISSIONS = {
+  read: [SOCKET_PATH_IN_CONTAINER, JSR_DIR_IN_IMAGE],
   write: [SOCKET_PATH_IN_CONTAINER],
   net: [`unix:${SOCKET_PATH_IN_CONTAINER}`],
 };
 
-/** The Deno command line: fixed safety flags, then exactly the granted permissions plus the socket. */
+/**
+ * The Deno command line: fixed safety flags, the conductor's import map (jsr: → the vendored packages; user code
+ * still brings no config of its own), then exactly the granted permissions plus the runtime's own.
+ */
 export function denoCommand(profile: SandboxProfile): string[] {
   const { deno, container } = profile.policy;
   // Leave a quarter of the container's memory outside the V8 heap (buffers, the runtime itself), so a heap bomb
@@ -34,8 +42,9 @@ export function denoCommand(profile: SandboxProfile): string[] {
     ...(deno.allowRemoteImports ? [] : ['--no-remote']),
     '--no-config',
     '--no-lock',
+    `--import-map=${IMPORT_MAP_IN_IMAGE}`,
     `--v8-flags=--max-old-space-size=${heapMb}`,
-    ...denoPermissionFlags(mergePermissions(profile.permissions, SOCKET_PERMISSIONS)),
+    ...denoPermissionFlags(mergePermissions(profile.permissions, RUNTIME_PERMISSIONS)),
     BOOTSTRAP_IN_IMAGE,
   ];
 }
