@@ -11,7 +11,7 @@ dist/.built: node_modules/.installed $(SOURCES) tsconfig.json tsconfig.build.jso
 	npm run build
 	@touch $@
 
-.PHONY: help deps build docker image serve stdio doctor reap test test-unit lint bench clean
+.PHONY: help deps build docker image image-lock serve stdio doctor reap test test-unit lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,8 +25,11 @@ docker: ## make sure a Docker engine answers (as root, installs and starts one: 
 	  if [ "$$(id -u)" = 0 ]; then scripts/docker-setup.sh >/dev/null; \
 	  else echo "No Docker engine answers. Start one (as root: scripts/docker-setup.sh) or set DOCKER_HOST." >&2; exit 1; fi; }
 
-image: build docker ## build the sandbox image (a no-op when its inputs are unchanged)
+image: build docker ## build the sandbox image from images/deno/deno.lock (a no-op when its inputs are unchanged)
 	node dist/cli.js image
+
+image-lock: build docker ## resolve the image dependencies anew, rewrite images/deno/deno.lock, build
+	node dist/cli.js image --update-lock
 
 serve: build docker ## serve MCP over Streamable HTTP (HOST, PORT)
 	node dist/cli.js serve --host $${HOST:-127.0.0.1} --port $${PORT:-8787}

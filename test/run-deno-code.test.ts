@@ -8,6 +8,7 @@ import {
   cliPath,
   expectNoLeftovers,
   fixturePolicy,
+  repoRoot,
   startConductor,
   TRANSPORTS,
   type Conductor,
@@ -38,7 +39,11 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
     const { tools } = await c.client.listTools();
     const tool = tools.find((t) => t.name === 'run_deno_code');
     expect(tool?.outputSchema).toBeDefined();
-    expect(tool?.description).toContain('npm:zod@^3');
+    // each specifier with the exact version the image's lock pinned (read from the image's bill of materials)
+    const lock = JSON.parse(await readFile(join(repoRoot, 'images', 'deno', 'deno.lock'), 'utf8')) as {
+      specifiers: Record<string, string>;
+    };
+    expect(tool?.description).toContain(`npm:zod@^3 (zod ${lock.specifiers['npm:zod@3']})`);
     expect(tool?.description).toContain('read: /workspace');
     const r = await c.run('const a = 20;\na + 22');
     expect(r.isError).toBe(false);

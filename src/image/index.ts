@@ -8,6 +8,7 @@ export * from './inventory.js';
 export * from './jsr-vendor.js';
 export * from './libs.js';
 export * from './lock.js';
+export * from './lookup.js';
 export * from './plan.js';
 export * from './tools.js';
 export * from './transfer.js';

@@ -7,13 +7,13 @@ import { LABEL_IMAGE_BOM, LABEL_IMAGE_RECIPE, type ListedImage } from '../docker
 import { toCycloneDx, type ImageBom } from './bom.js';
 import {
   CA_BUNDLE_IN_IMAGE,
-  findImage,
   hashRecipe,
   IMAGE_ENV,
   planImage,
   planRecipe,
   type PlanOptions,
 } from './plan.js';
+import { findImage } from './lookup.js';
 
 const imageDir = new URL('../../images/deno', import.meta.url).pathname;
 const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
