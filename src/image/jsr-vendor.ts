@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ImageMissingError } from '../core/index.js';
 import { parseJsrSpecifier, parseJsrUrl, parseNpmSpecifier, type DenoInfo } from './deno-info.js';
 import type { DenoLock } from './lock.js';
@@ -163,7 +164,7 @@ function importMap(
     if (!parseJsrUrl(m.specifier, jsrBase)) continue;
     for (const d of m.dependencies) {
       const t = parseJsrSpecifier(d.specifier) && target(d.specifier);
-      if (t) imports[d.specifier] = `file://${t.file}`;
+      if (t) imports[d.specifier] = pathToFileURL(t.file).href;
     }
   }
   for (const spec of listed) {
@@ -175,12 +176,13 @@ function importMap(
       `jsr:${parsed.name}${subpath}`,
       `jsr:${parsed.name}@${t.version}${subpath}`,
     ];
-    for (const key of forms(parsed.subpath)) imports[key] ??= `file://${t.file}`;
+    for (const key of forms(parsed.subpath)) imports[key] ??= pathToFileURL(t.file).href;
     const exports = exportsOf.get(`${t.name}@${t.version}`) ?? {};
     for (const [exp, file] of Object.entries(exports)) {
       const path = inImage(t.name, t.version, file.replace(/^\.\//, '/'));
       if (!vendored.has(path)) continue;
-      for (const key of forms(exp === '.' ? '' : exp.replace(/^\./, ''))) imports[key] ??= `file://${path}`;
+      for (const key of forms(exp === '.' ? '' : exp.replace(/^\./, '')))
+        imports[key] ??= pathToFileURL(path).href;
     }
   }
   return Object.fromEntries(Object.entries(imports).sort(([a], [b]) => (a < b ? -1 : 1)));

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -156,6 +156,7 @@ export async function precache(
     const jsrBase = input.registries.jsr ?? DEFAULT_JSR_URL;
     const jsr = await vendorJsr(info, input.lock.lock, input.dependencies, jsrBase);
     const npm = await settleNpmCache(denoDir, info, input.lock.lock);
+    await mkdir(join(denoDir, 'npm'), { recursive: true }); // the image's npm cache, empty without npm packages
     const unused = unusedLockEntries(input.lock.lock, npm, jsr);
     if (unused.length > 0) {
       throw new ImageMissingError(

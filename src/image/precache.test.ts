@@ -1,0 +1,26 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { locateDenoBinary } from './deno-binary.js';
+import { readLock } from './lock.js';
+import { precache, updateLock } from './precache.js';
+
+const deno = locateDenoBinary(process.arch === 'arm64' ? 'aarch64' : 'x86_64');
+const hostEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+
+describe('pre-caching with no dependencies (no registry needed)', () => {
+  it('writes an empty lock, and builds from it an empty npm cache and no JSR files', async () => {
+    const imageDir = await mkdtemp(join(tmpdir(), 'precache-'));
+    const input = { denoPath: deno.path, dependencies: [], registries: {}, hostEnv };
+    const path = await updateLock({ ...input, imageDir });
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ version: '5' });
+    const cached = await precache({ ...input, lock: await readLock(imageDir) });
+    try {
+      expect(await readdir(join(cached.denoDir, 'npm'))).toEqual([]);
+      expect(cached).toMatchObject({ npm: [], roots: {}, jsr: { packages: [], files: [], imports: {} } });
+    } finally {
+      await rm(cached.work, { recursive: true, force: true });
+    }
+  });
+});
