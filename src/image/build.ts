@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadImageConfig } from '../config/image-config.js';
 import { ImageMissingError } from '../core/index.js';
 import { LABEL_IMAGE_BOM, LABEL_IMAGE_HASH, LABEL_IMAGE_RECIPE, type DockerPort } from '../docker/index.js';
 import { packageRef, toCycloneDx, type BomPackage, type ImageBom } from './bom.js';
@@ -8,9 +10,7 @@ import { createBuildContext, type ImageEntry } from './context.js';
 import { debianPackagesOf, distributionId } from './debian.js';
 import { locateDenoBinary } from './deno-binary.js';
 import { JSR_DIR_IN_IMAGE } from './jsr-vendor.js';
-import { loadImageConfig } from '../config/image-config.js';
 import { precache, updateLock, type Precached } from './precache.js';
-
 import {
   DENO_DIR_IN_IMAGE,
   IMAGE_REPOSITORY,
@@ -20,7 +20,6 @@ import {
   type PlanOptions,
   type Registries,
 } from './plan.js';
-import { join } from 'node:path';
 
 export interface EnsureImageOptions extends PlanOptions {
   docker: DockerPort;
@@ -48,13 +47,9 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** The bill of materials of what the build is about to pack. */
-async function billOfMaterials(
-  plan: ImagePlan,
-  cached: Precached,
-  config: ImagePlan['config'],
-): Promise<ImageBom> {
+async function billOfMaterials(plan: ImagePlan, cached: Precached): Promise<ImageBom> {
   const specifiersOf = new Map<string, string[]>();
-  for (const spec of config.dependencies) {
+  for (const spec of plan.config.dependencies) {
     const ref = cached.roots[spec]!;
     specifiersOf.set(ref, [...(specifiersOf.get(ref) ?? []), spec]);
   }
@@ -132,7 +127,7 @@ export async function ensureImage(opts: EnsureImageOptions): Promise<ImageRef> {
     lock: plan.lock,
   });
   try {
-    const bom = await billOfMaterials(plan, cached, plan.config);
+    const bom = await billOfMaterials(plan, cached);
     say(
       `      ${cached.npm.length} npm and ${cached.jsr.packages.length} JSR packages match the lock (${cached.jsr.files.length} JSR files vendored)`,
     );
