@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,5 +22,17 @@ describe('pre-caching with no dependencies (no registry needed)', () => {
     } finally {
       await rm(cached.work, { recursive: true, force: true });
     }
+  });
+
+  it('refuses a lock that pins packages image.json no longer uses, naming them', async () => {
+    const imageDir = await mkdtemp(join(tmpdir(), 'precache-'));
+    await writeFile(
+      join(imageDir, 'deno.lock'),
+      JSON.stringify({ version: '5', npm: { 'left-pad@1.3.0': { integrity: 'sha512-AA==' } } }),
+    );
+    const input = { denoPath: deno.path, dependencies: [], registries: {}, hostEnv };
+    await expect(precache({ ...input, lock: await readLock(imageDir) })).rejects.toThrow(
+      /pins npm:left-pad@1\.3\.0, which image\.json no longer uses\. Update the lock with `mcp-conductor image --update-lock`/,
+    );
   });
 });
