@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EgressPolicySchema } from './egress-policy.js';
 import { DenoPermissionsSchema } from './permissions.js';
 
 const Mb = (max: number) => z.number().int().positive().max(max);
@@ -145,7 +146,14 @@ export const PolicySchema = z
       })
       .strict()
       .default({ servers: '*', tools: {} }),
+    /** Approved HTTP(S) APIs through the conductor's gateway, and the secrets it puts into their requests. */
+    egress: EgressPolicySchema.optional(),
   })
-  .strict();
+  .strict()
+  // With a network, Deno's allow-net (not the gateway) would decide what code reaches: the two do not mix.
+  .refine((p) => p.egress === undefined || p.container.network === 'none', {
+    message: 'egress needs container.network "none": the gateway is then the only way out of the container',
+    path: ['egress'],
+  });
 
 export type Policy = z.infer<typeof PolicySchema>;
