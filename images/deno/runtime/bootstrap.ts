@@ -12,6 +12,7 @@
 import { P, restoreIntrinsics } from './primordials.ts';
 import { DEFAULT_SOCKET_PATH, endMarker, PROTOCOL_VERSION } from './protocol.ts';
 import { FrameReader, FrameWriter } from './frames.ts';
+import { egressFromArgs, installEgress } from './egress.ts';
 import { McpConnection } from './mcp-connection.ts';
 import { createMcpFactory } from './mcp-factory.ts';
 import { renderValue } from './render.ts';
@@ -44,7 +45,7 @@ function writeAllSync(writeSync: (b: Uint8Array) => number, bytes: Uint8Array): 
 /** An argument (no permission needed), else CONDUCTOR_SOCKET (when --allow-env grants it), else the default. */
 function socketPath(): string {
   const arg = P.args[0];
-  if (typeof arg === 'string' && arg !== '') return arg;
+  if (typeof arg === 'string' && arg !== '' && P.StringPrototypeSlice(arg, 0, 2) !== '--') return arg;
   try {
     const env = P.envGet('CONDUCTOR_SOCKET');
     if (env !== undefined && env !== '') return env;
@@ -112,6 +113,13 @@ function resultFrame(outcome: Outcome, maxReturnBytes: number, cleaner: Cleaner)
 }
 
 async function main(): Promise<void> {
+  // Before hello, so a pooled sandbox is ready for HTTP(S) before any code arrives.
+  try {
+    const egress = egressFromArgs(P.args);
+    if (egress) await installEgress(egress);
+  } catch (error) {
+    return die(`cannot set up egress: ${error instanceof Error ? error.message : P.StringCtor(error)}`);
+  }
   const path = socketPath();
   let conn: Deno.UnixConn;
   try {
