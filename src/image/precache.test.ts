@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { locateDenoBinary } from './deno-binary.js';
 import { readLock } from './lock.js';
-import { precache, updateLock } from './precache.js';
+import { npmLockPackage, precache, updateLock } from './precache.js';
 
 const deno = locateDenoBinary(process.arch === 'arm64' ? 'aarch64' : 'x86_64');
 const hostEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
@@ -34,5 +34,18 @@ describe('pre-caching with no dependencies (no registry needed)', () => {
     await expect(precache({ ...input, lock: await readLock(imageDir) })).rejects.toThrow(
       /pins npm:left-pad@1\.3\.0, which image\.json no longer uses\. Update the lock with `mcp-conductor image --update-lock`/,
     );
+  });
+});
+
+describe('npmLockPackage', () => {
+  it('reads the package out of a lock key resolved against peer dependencies', () => {
+    expect(npmLockPackage('@octokit/plugin-request-log@4.0.1_@octokit+core@5.2.2')).toBe(
+      '@octokit/plugin-request-log@4.0.1',
+    );
+    expect(npmLockPackage('@octokit/plugin-paginate-rest@11.4.4-cjs.2_@octokit+core@5.2.2')).toBe(
+      '@octokit/plugin-paginate-rest@11.4.4-cjs.2',
+    );
+    expect(npmLockPackage('zod@3.25.76')).toBe('zod@3.25.76');
+    expect(npmLockPackage('snake_case_pkg@1.0.0')).toBe('snake_case_pkg@1.0.0');
   });
 });

@@ -112,6 +112,14 @@ function rootsOf(info: DenoInfo, dependencies: string[], jsrBase: string): Recor
   return roots;
 }
 
+/**
+ * The package an npm lock key names: Deno keys a package resolved against peer dependencies as
+ * `name@version_peer@version` (`@octokit/plugin-request-log@4.0.1_@octokit+core@5.2.2`); versions hold no `_`.
+ */
+export function npmLockPackage(key: string): string {
+  return /^(@?[^@]+@[^_]+)_/.exec(key)?.[1] ?? key;
+}
+
 /** Packages of the lock the graph no longer uses: a lock that says more than the image holds is out of date. */
 function unusedLockEntries(lock: DenoLock, npm: NpmPackage[], jsr: VendoredJsr): string[] {
   const used = new Set([
@@ -119,7 +127,7 @@ function unusedLockEntries(lock: DenoLock, npm: NpmPackage[], jsr: VendoredJsr):
     ...jsr.packages.map((p) => `jsr:${p.name}@${p.version}`),
   ]);
   return [
-    ...Object.keys(lock.npm).map((id) => `npm:${id}`),
+    ...Object.keys(lock.npm).map((id) => `npm:${npmLockPackage(id)}`),
     ...Object.keys(lock.jsr).map((id) => `jsr:${id}`),
   ].filter((id) => !used.has(id));
 }
