@@ -3,3 +3,4 @@
 export { createEgressGateway, type EgressGateway, type EgressRecord } from './gateway.js';
 export type { EgressOutcome } from './forward.js';
 export { loadEgressSetup, type EgressSetup } from './setup.js';
+export { EGRESS_SOCKET_NAME, sandboxEgress } from './sandbox-config.js';

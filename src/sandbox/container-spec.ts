@@ -1,5 +1,6 @@
 import { denoPermissionFlags, mergePermissions } from '../config/deno-flags.js';
 import type { ContainerSpec } from '../docker/index.js';
+import { EGRESS_SOCKET_NAME, sandboxEgress } from '../egress/index.js';
 import { IMPORT_MAP_IN_IMAGE, JSR_DIR_IN_IMAGE } from '../image/index.js';
 import { SOCKET_DIR_IN_CONTAINER, SOCKET_PATH_IN_CONTAINER } from '../proxy/protocol.js';
 import type { SandboxProfile } from './profile.js';
@@ -25,11 +26,28 @@ const RUNTIME_PERMISSIONS = {
   net: [`unix:${SOCKET_PATH_IN_CONTAINER}`],
 };
 
+const EGRESS_SOCKET_IN_CONTAINER = `${SOCKET_DIR_IN_CONTAINER}/${EGRESS_SOCKET_NAME}`;
+
+/** The sandbox's side of the egress gateway, when the policy has one: this container's placeholders. */
+function egressOf(profile: SandboxProfile, placeholders: Readonly<Record<string, string>> | undefined) {
+  return profile.egress && placeholders
+    ? sandboxEgress(profile.egress, placeholders, EGRESS_SOCKET_IN_CONTAINER)
+    : undefined;
+}
+
 /**
  * The Deno command line: fixed safety flags, the conductor's import map (jsr: → the vendored packages; user code
- * still brings no config of its own), then exactly the granted permissions plus the runtime's own.
+ * still brings no config of its own), then exactly the granted permissions plus the runtime's own (and, with
+ * egress, the gateway's socket and allowed hosts, and its settings for the runtime).
  */
-export function denoCommand(profile: SandboxProfile): string[] {
+export function denoCommand(
+  profile: SandboxProfile,
+  egressPlaceholders?: Readonly<Record<string, string>>,
+): string[] {
+  const egress = egressOf(profile, egressPlaceholders);
+  const runtimeGrants = egress
+    ? mergePermissions(RUNTIME_PERMISSIONS, egress.permissions)
+    : RUNTIME_PERMISSIONS;
   const { deno, container } = profile.policy;
   // Leave a quarter of the container's memory outside the V8 heap (buffers, the runtime itself), so a heap bomb
   // ends in V8's own out-of-memory abort with a clear message rather than only in the cgroup kill.
@@ -44,8 +62,9 @@ export function denoCommand(profile: SandboxProfile): string[] {
     '--no-lock',
     `--import-map=${IMPORT_MAP_IN_IMAGE}`,
     `--v8-flags=--max-old-space-size=${heapMb}`,
-    ...denoPermissionFlags(mergePermissions(profile.permissions, RUNTIME_PERMISSIONS)),
+    ...denoPermissionFlags(mergePermissions(profile.permissions, runtimeGrants)),
     BOOTSTRAP_IN_IMAGE,
+    ...(egress ? [egress.arg] : []),
   ];
 }
 
@@ -54,6 +73,7 @@ export function containerSpec(
   socketDir: string,
   name: string,
   labels: Record<string, string>,
+  egressPlaceholders?: Readonly<Record<string, string>>,
 ): ContainerSpec {
   const { container, workspace } = profile.policy;
   const binds = [`${socketDir}:${SOCKET_DIR_IN_CONTAINER}:rw`];
@@ -75,8 +95,8 @@ export function containerSpec(
   return {
     name,
     image: profile.image,
-    cmd: denoCommand(profile),
-    env: [],
+    cmd: denoCommand(profile, egressPlaceholders),
+    env: egressOf(profile, egressPlaceholders)?.env ?? [],
     labels,
     user: `${SANDBOX_UID}:${SANDBOX_UID}`,
     runtime: container.runtime,

@@ -1,8 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { DockerUnavailableError, SandboxError } from '../core/index.js';
 import { containerLabels, createDemuxer, type DockerPort } from '../docker/index.js';
+import { createEgressGateway, EGRESS_SOCKET_NAME, type EgressGateway } from '../egress/index.js';
 import type { Logger } from '../obs/index.js';
 import { createExecutionSocket, endMarker, type ExecutionSocket } from '../proxy/index.js';
 import { containerSpec, SANDBOX_UID } from './container-spec.js';
@@ -19,6 +21,8 @@ export interface PreparedSandbox {
   readonly executionId: string;
   readonly profile: SandboxProfile;
   readonly socket: ExecutionSocket;
+  /** the egress gateway on its own socket beside `socket`, when the policy has egress; serves nobody until opened */
+  readonly egress: EgressGateway | undefined;
   readonly nonce: string;
   readonly stdout: OutputCollector;
   readonly stderr: OutputCollector;
@@ -126,7 +130,12 @@ export async function prepareSandbox(
   }
   let containerId: string | undefined;
   let stream: Duplex | undefined;
+  let egress: EgressGateway | undefined;
   try {
+    if (profile.egress) {
+      egress = createEgressGateway(profile.egress);
+      await egress.listen(join(socket.dir, EGRESS_SOCKET_NAME), SANDBOX_UID);
+    }
     const name = `mcp-conductor-${deps.instanceId.slice(0, 8)}-${executionId.slice(0, 12)}`;
     const labels = containerLabels({
       instanceId: deps.instanceId,
@@ -137,7 +146,9 @@ export async function prepareSandbox(
       pid: process.pid,
       owner: deps.ownerToken,
     });
-    containerId = await deps.docker.createContainer(containerSpec(profile, socket.dir, name, labels));
+    containerId = await deps.docker.createContainer(
+      containerSpec(profile, socket.dir, name, labels, egress?.placeholders),
+    );
     log.debug({ step: 'create', ms: ms() }, 'container created');
     const nonce = randomBytes(16).toString('hex');
     const output = await attachOutput(deps.docker, containerId, profile, nonce);
@@ -154,6 +165,7 @@ export async function prepareSandbox(
       executionId,
       profile,
       socket,
+      egress,
       nonce,
       stdout,
       stderr,
@@ -166,6 +178,7 @@ export async function prepareSandbox(
     stream?.destroy();
     try {
       if (containerId) await deps.docker.remove(containerId).catch(() => undefined);
+      await egress?.close();
       await socket.close();
     } finally {
       lease?.release();
@@ -187,6 +200,7 @@ export async function disposeSandbox(docker: DockerPort, sandbox: PreparedSandbo
     throw error;
   } finally {
     try {
+      await sandbox.egress?.close();
       await sandbox.socket.close();
     } finally {
       sandbox.lease?.release();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DenoPermissions } from '../config/permissions.js';
 import type { Policy } from '../config/policy.js';
+import type { EgressSetup } from '../egress/index.js';
 
 /**
  * Everything that makes two sandbox containers interchangeable: a pooled container prepared for one profile may
@@ -14,6 +15,8 @@ export interface SandboxProfile {
   tenant: string;
   /** host directory mounted at /workspace; undefined when the policy's workspace mode is `none` */
   workspaceDir: string | undefined;
+  /** the policy's egress section made ready (secrets read): not part of the key, which the policy already is */
+  egress?: EgressSetup;
 }
 
 export function profileKey(p: SandboxProfile): string {
