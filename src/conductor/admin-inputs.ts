@@ -7,6 +7,7 @@ import type { Policy } from '../config/policy.js';
 import { parseRunArgs } from '../config/run-args.js';
 import { loadTenantsFile, type Tenant, type TenantsFile } from '../config/tenants.js';
 import { ConfigError } from '../core/index.js';
+import { loadEgressSetup, type EgressSetup } from '../egress/index.js';
 
 /**
  * Everything the admin gives the conductor besides the environment itself: MCP_CONDUCTOR_RUN_ARGS, the policies,
@@ -23,6 +24,11 @@ export interface AdminInputs {
    * from: RUN_ARGS replaces the policy's own when it grants anything (see effectivePermissions).
    */
   localPermissions(): Promise<{ permissions: DenoPermissions; source: string }>;
+  /**
+   * A policy's egress section made ready: its secrets read from the environment or files, its caFile loaded;
+   * undefined when the policy has none. A missing source is a ConfigError naming the policy and the secret.
+   */
+  egress(policyName: string): Promise<EgressSetup | undefined>;
   /** mcp.json, with `${MCP_CONDUCTOR_TENANT}` expanded for this tenant; undefined when there is none */
   mcpConfig(tenant: string): Promise<McpConfig | undefined>;
   /** the tenants of `serve`'s tenants file; undefined without one */
@@ -38,6 +44,7 @@ export function createAdminInputs(
 ): AdminInputs {
   const policy = createPolicyLoader(policiesDir);
   const mcpConfigs = new Map<string, Promise<McpConfig | undefined>>();
+  const egressSetups = new Map<string, Promise<EgressSetup | undefined>>();
   let tenantsFile: Promise<TenantsFile | undefined> | undefined;
   const readTenantsFile = () => {
     const path = settings.tenantsPath;
@@ -70,6 +77,16 @@ export function createAdminInputs(
       const permissions = effectivePermissions(await policy(settings.policy), grant);
       const source = grant ? 'MCP_CONDUCTOR_RUN_ARGS' : `the policy "${settings.policy}"`;
       return { permissions, source };
+    },
+    egress(name) {
+      let p = egressSetups.get(name);
+      if (!p) {
+        p = policy(name).then((pol) =>
+          pol.egress ? loadEgressSetup(`"${name}"`, pol.egress, env) : undefined,
+        );
+        egressSetups.set(name, p);
+      }
+      return p;
     },
     mcpConfig(tenant) {
       let p = mcpConfigs.get(tenant);

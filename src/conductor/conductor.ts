@@ -81,6 +81,8 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   const runArgs = inputs.runArgs();
   await inputs.mcpConfig('local');
   await inputs.policy(settings.policy);
+  // Its secrets and CA file too: a missing one stops the conductor here, naming the policy and the secret.
+  await inputs.egress(settings.policy);
 
   await docker.ping();
   // The image this host's inputs give, or one of the same recipe built elsewhere and imported.

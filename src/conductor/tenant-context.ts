@@ -70,12 +70,14 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
   const policy = await deps.inputs.policy(spec.policy);
   if (policy.workspace.mode !== 'none') await prepareWorkspace(spec.workspaceDir, deps.logger);
   if (policy.container.network !== 'none') await deps.docker.ensureNetwork(policy.container.network);
+  const egress = await deps.inputs.egress(spec.policy);
   const profile: SandboxProfile = {
     image: deps.image.tag,
     policy,
     permissions: effectivePermissions(policy, spec.grant),
     tenant: spec.id,
     workspaceDir: policy.workspace.mode === 'none' ? undefined : spec.workspaceDir,
+    ...(egress ? { egress } : {}),
   };
   const logger = deps.logger.child({ tenant: spec.id });
   let directory = EMPTY_DIRECTORY;

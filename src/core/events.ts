@@ -21,6 +21,29 @@ export type CallStatus = ExecutionStatus | 'cancelled' | 'rejected' | 'failed';
 /** The outcome of one mcpFactory call as the dispatcher answered it. */
 export type McpCallStatus = 'ok' | 'error' | 'denied' | 'timeout' | 'aborted';
 
+/** How one HTTP(S) request through the egress gateway ended. */
+export type EgressOutcome =
+  'ok' | 'denied' | 'limit' | 'too_large' | 'timeout' | 'unreachable' | 'bad_request' | 'aborted';
+
+/** One request the sandbox sent through the egress gateway: never a query string, a header or a secret value. */
+export interface EgressRequest {
+  method: string;
+  /** `host:port` as requested, canonical and bounded (the sandbox chose it: not a metric label) */
+  host: string;
+  /** the policy's allow entry that matched: the metric label; absent when none did */
+  rule?: string;
+  /** the path without its query, at most 256 characters */
+  path: string;
+  /** the target's status, when it answered */
+  status?: number;
+  outcome: EgressOutcome;
+  /** response body bytes delivered to the sandbox */
+  bytes: number;
+  ms: number;
+  /** names of the secrets put into this request */
+  secrets: string[];
+}
+
 export type ExecutionEvent =
   | (EventBase & { type: 'queued'; codeSha256: string; codeBytes: number; timeoutMs: number })
   /** the call has its concurrency place; a sandbox is being taken */
@@ -38,6 +61,7 @@ export type ExecutionEvent =
       errorCode?: string;
       durationMs: number;
     })
+  | (ExecutionBase & { type: 'egress' } & EgressRequest)
   | (ExecutionBase & { type: 'progress'; progress: number; total?: number; message?: string })
   | (EventBase & {
       type: 'finished';

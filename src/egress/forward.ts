@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { EgressOutcome } from '../core/index.js';
 import { createRedactor } from './redact-stream.js';
 import { pinnedLookup, type ResolvedAddress } from './resolve.js';
 import type { HeaderPair, SecretSet } from './secrets.js';
@@ -16,10 +17,6 @@ import type { Target } from './target.js';
 
 /** The marker header on every answer the gateway itself gives (never on an upstream's): the runtime reads it. */
 export const EGRESS_HEADER = 'x-mcp-conductor-egress';
-
-/** How a request ended, as the audit log and metrics name it. */
-export type EgressOutcome =
-  'ok' | 'denied' | 'limit' | 'too_large' | 'timeout' | 'unreachable' | 'bad_request' | 'aborted';
 
 export class EgressFailure extends Error {
   /** response bytes delivered before it failed */

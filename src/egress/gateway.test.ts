@@ -11,7 +11,8 @@ import {
   type Target,
 } from '../../test/fixtures/https-target.mjs';
 import { EgressPolicySchema } from '../config/egress-policy.js';
-import { createEgressGateway, type EgressGateway, type EgressRecord } from './gateway.js';
+import type { EgressRequest } from '../core/index.js';
+import { createEgressGateway, type EgressGateway } from './gateway.js';
 import type { ResolveAll } from './resolve.js';
 import { loadEgressSetup } from './setup.js';
 
@@ -88,7 +89,7 @@ async function gateway(
   gateways.push(gw);
   const path = join(dir, `g${n++}.sock`);
   await gw.listen(path, 65534);
-  const records: EgressRecord[] = [];
+  const records: EgressRequest[] = [];
   gw.open((r) => records.push(r));
   return { gw, path, records, send: (url: string, o?: Parameters<typeof send>[2]) => send(path, url, o) };
 }
@@ -365,7 +366,7 @@ describe('egress gateway: caps', () => {
     const path = join(dir, `g${n++}.sock`);
     await gw.listen(path, 65534);
     expect((await send(path, `https://127.0.0.1:${tls.port}/`)).body).toContain('no execution is running');
-    const records: EgressRecord[] = [];
+    const records: EgressRequest[] = [];
     gw.open((r) => records.push(r));
     const hanging = send(path, `https://127.0.0.1:${tls.port}/hang`);
     await new Promise((r) => setTimeout(r, 200));

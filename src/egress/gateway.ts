@@ -2,37 +2,12 @@ import { chmod, chown } from 'node:fs/promises';
 import { Agent as HttpAgent, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
-import {
-  EGRESS_HEADER,
-  EgressFailure,
-  forward,
-  refuse,
-  requestHeaderPairs,
-  type EgressOutcome,
-} from './forward.js';
+import type { EgressOutcome, EgressRequest } from '../core/index.js';
+import { EGRESS_HEADER, EgressFailure, forward, refuse, requestHeaderPairs } from './forward.js';
 import { AddressRefusal, pickAddress, systemResolveAll, type ResolveAll } from './resolve.js';
 import { createSecretSet } from './secrets.js';
 import type { EgressSetup } from './setup.js';
 import { isExactEntry, matchRule, parseTarget } from './target.js';
-
-/** One request the sandbox sent, as audit and metrics record it: never a query string, a header or a value. */
-export interface EgressRecord {
-  method: string;
-  /** `host:port` as requested, canonical and bounded (the sandbox chose it: not a metric label) */
-  host: string;
-  /** the policy's allow entry that matched: the metric label; absent when none did */
-  rule?: string;
-  /** the path without its query, at most 256 characters */
-  path: string;
-  /** the target's status, when it answered */
-  status?: number;
-  outcome: EgressOutcome;
-  /** response body bytes delivered to the sandbox */
-  bytes: number;
-  ms: number;
-  /** names of the secrets put into this request */
-  secrets: string[];
-}
 
 /** One execution's gateway: an HTTP proxy on a Unix socket in its socket directory. */
 export interface EgressGateway {
@@ -40,7 +15,7 @@ export interface EgressGateway {
   readonly placeholders: Readonly<Record<string, string>>;
   listen(path: string, sandboxUid: number): Promise<void>;
   /** Serves requests from now on (the execution started); each one ends in a call of `onRecord`. */
-  open(onRecord: (record: EgressRecord) => void): void;
+  open(onRecord: (record: EgressRequest) => void): void;
   /** requests received so far, refused ones included */
   readonly requests: number;
   /** Stops serving and ends every request in flight. Idempotent. */
@@ -65,13 +40,13 @@ export function createEgressGateway(setup: EgressSetup, options: GatewayOptions 
     https: new HttpsAgent({ ...agentOptions, minVersion: 'TLSv1.2', ...(setup.ca ? { ca: setup.ca } : {}) }),
   };
   const ended = new AbortController();
-  let onRecord: ((record: EgressRecord) => void) | undefined;
+  let onRecord: ((record: EgressRequest) => void) | undefined;
   let requests = 0;
   let overLimitRecorded = false;
   const inFlight = new Set<Promise<unknown>>();
   const allowed = rules.map((r) => r.entry).join(', ') || 'none';
 
-  const report = (record: EgressRecord) => {
+  const report = (record: EgressRequest) => {
     try {
       onRecord?.(record);
     } catch {
@@ -95,9 +70,9 @@ export function createEgressGateway(setup: EgressSetup, options: GatewayOptions 
     const started = performance.now();
     const method = (req.method ?? 'GET').slice(0, 16);
     const base = { method, host: '', path: '', secrets: [] as string[], bytes: 0 };
-    const done = (fields: Partial<EgressRecord> & { outcome: EgressOutcome }) =>
+    const done = (fields: Partial<EgressRequest> & { outcome: EgressOutcome }) =>
       report({ ...base, ...fields, ms: Math.round(performance.now() - started) });
-    const fail = (failure: EgressFailure, fields: Partial<EgressRecord> = {}) => {
+    const fail = (failure: EgressFailure, fields: Partial<EgressRequest> = {}) => {
       refuse(res, failure);
       // Past the cap only the first refusal is recorded: a loop of refused requests must not grow the audit.
       if (failure.outcome === 'limit') {

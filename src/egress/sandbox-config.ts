@@ -19,7 +19,8 @@ export function sandboxEgress(
   socketPath: string,
 ): { env: string[]; arg: string; permissions: DenoPermissions } {
   const hosts = setup.rules.flatMap((rule) => {
-    const name = rule.kind === 'wildcard' ? `*.${rule.host}` : isIPv6(rule.host) ? `[${rule.host}]` : rule.host;
+    const name =
+      rule.kind === 'wildcard' ? `*.${rule.host}` : isIPv6(rule.host) ? `[${rule.host}]` : rule.host;
     return (rule.port === undefined ? DEFAULT_PORTS : [rule.port]).map((port) => `${name}:${port}`);
   });
   const settings = {

@@ -237,9 +237,12 @@ class SandboxExecutor implements Executor {
       let result: ExecutionResult;
       try {
         const stop = AbortSignal.any([termination, ...(signal ? [signal] : [])]);
+        sandbox.egress?.open((request) => emit({ type: 'egress', ...ids, executionId, ...request }));
         result = await runInSandbox(docker, sandbox, { ...wrapped, timeoutMs, calls, signal: stop });
       } finally {
         stopOutput();
+        // Requests still in flight end here; their events come before `finished`.
+        await sandbox.egress?.close();
       }
       if (directory.configured) result.resources.mcpCalls = dispatcher.callCount;
       const { exitReason } = result.resources;
