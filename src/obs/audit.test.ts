@@ -62,4 +62,36 @@ describe('audit log', () => {
     });
     expect(errors).toEqual([]);
   });
+
+  it('carries the egress requests of the execution, [] when there were none', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'mcpc-audit-')), 'audit.jsonl');
+    const log = createAuditLog(path, () => undefined);
+    const bus = createEventStream<ExecutionEvent>();
+    auditExecutions(bus, log);
+    const request = {
+      method: 'GET',
+      host: 'api.github.com:443',
+      rule: 'api.github.com',
+      path: '/user',
+      status: 200,
+      outcome: 'ok' as const,
+      bytes: 512,
+      ms: 80,
+      secrets: ['GITHUB_TOKEN'],
+    };
+    for (const callId of ['c-1', 'c-2']) {
+      const ids = { callId, tenant: 'acme' };
+      bus.emit({ type: 'queued', ...ids, codeSha256: SHA, codeBytes: 5, timeoutMs: 1000 });
+      bus.emit({ type: 'started', ...ids, executionId: `e-${callId}`, source: 'pool' });
+      if (callId === 'c-1') bus.emit({ type: 'egress', ...ids, executionId: 'e-c-1', ...request });
+      bus.emit({ type: 'finished', ...ids, executionId: `e-${callId}`, status: 'success', durationMs: 9 });
+    }
+    await log.flush();
+    const [first, second] = (await readFile(path, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(first!.egress).toEqual([request]);
+    expect(second!.egress).toEqual([]);
+  });
 });

@@ -1,5 +1,11 @@
 import { appendFile } from 'node:fs/promises';
-import type { CallStatus, EventStream, ExecutionEvent, ExecutionResult } from '../core/index.js';
+import type {
+  CallStatus,
+  EgressRequest,
+  EventStream,
+  ExecutionEvent,
+  ExecutionResult,
+} from '../core/index.js';
 
 /** One mcpFactory call an execution made, as the audit log records it (no arguments, no results). */
 export interface McpCallRecord {
@@ -23,6 +29,8 @@ export interface AuditRecord {
   resources?: ExecutionResult['resources'];
   error?: { code: string; message: string };
   mcpCalls: McpCallRecord[];
+  /** HTTP(S) requests through the egress gateway (no query strings, headers or secret values) */
+  egress: EgressRequest[];
 }
 
 export interface AuditLog {
@@ -51,17 +59,18 @@ interface Pending {
   codeBytes: number;
   executionId?: string;
   mcpCalls: McpCallRecord[];
+  egress: EgressRequest[];
 }
 
 /**
  * Writes one audit record per `run_deno_code` call, refused ones included, from the execution events: the code's
- * hash (never the code), the execution id, every mcpFactory call and how it ended. Returns the unsubscribe function.
+ * hash (never the code), the execution id, every mcpFactory call and egress request and how it ended. Returns the unsubscribe function.
  */
 export function auditExecutions(bus: EventStream<ExecutionEvent>, log: AuditLog): () => void {
   const pending = new Map<string, Pending>();
   return bus.subscribe((e) => {
     if (e.type === 'queued') {
-      pending.set(e.callId, { codeSha256: e.codeSha256, codeBytes: e.codeBytes, mcpCalls: [] });
+      pending.set(e.callId, { codeSha256: e.codeSha256, codeBytes: e.codeBytes, mcpCalls: [], egress: [] });
       return;
     }
     const p = pending.get(e.callId);
@@ -74,6 +83,19 @@ export function auditExecutions(bus: EventStream<ExecutionEvent>, log: AuditLog)
         ...(e.name ? { name: e.name } : {}),
         ok: e.status === 'ok',
         ...(e.errorCode ? { errorCode: e.errorCode } : {}),
+      });
+    } else if (e.type === 'egress') {
+      // The gateway's maxRequests already bounds these (only the first refusal past it is reported).
+      p.egress.push({
+        method: e.method,
+        host: e.host,
+        ...(e.rule ? { rule: e.rule } : {}),
+        path: e.path,
+        ...(e.status !== undefined ? { status: e.status } : {}),
+        outcome: e.outcome,
+        bytes: e.bytes,
+        ms: e.ms,
+        secrets: e.secrets,
       });
     } else if (e.type === 'finished') {
       pending.delete(e.callId);
@@ -88,6 +110,7 @@ export function auditExecutions(bus: EventStream<ExecutionEvent>, log: AuditLog)
         resources: e.resources,
         error: e.error,
         mcpCalls: p.mcpCalls,
+        egress: p.egress,
       });
     }
   });

@@ -36,6 +36,18 @@ export function createMetrics(gauges: { activeExecutions?: () => number; openSes
         this.set(gauges.openSessions?.() ?? 0);
       },
     }),
+    egressRequests: new Counter({
+      name: 'mcp_conductor_egress_requests_total',
+      help: 'HTTP(S) requests from sandboxed code through the egress gateway, by the policy entry that allowed them (unlisted when none did) and outcome',
+      labelNames: ['host', 'outcome'] as const,
+      registers: [registry],
+    }),
+    egressBytes: new Counter({
+      name: 'mcp_conductor_egress_response_bytes_total',
+      help: 'Response body bytes the egress gateway delivered to sandboxed code, by the policy entry',
+      labelNames: ['host'] as const,
+      registers: [registry],
+    }),
     mcpCalls: new Counter({
       name: 'mcp_conductor_mcp_calls_total',
       help: 'mcpFactory calls from sandboxed code by upstream server and status',
@@ -46,7 +58,7 @@ export function createMetrics(gauges: { activeExecutions?: () => number; openSes
 }
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** Counts every call's outcome and every mcpFactory call from the execution events. Returns the unsubscribe function. */
+/** Counts every call's outcome, every mcpFactory call and egress request from the execution events. Returns the unsubscribe function. */
 export function countExecutions(bus: EventStream<ExecutionEvent>, metrics: Metrics): () => void {
   return bus.subscribe((e) => {
     if (e.type === 'finished') {
@@ -54,6 +66,11 @@ export function countExecutions(bus: EventStream<ExecutionEvent>, metrics: Metri
       if (e.resources) metrics.duration.observe({ tenant: e.tenant }, e.durationMs / 1000);
     } else if (e.type === 'mcp_call') {
       metrics.mcpCalls.inc({ server: e.server, status: e.status });
+    } else if (e.type === 'egress') {
+      // Labelled by the policy's own entry, never by the name the sandbox sent.
+      const host = e.rule ?? 'unlisted';
+      metrics.egressRequests.inc({ host, outcome: e.outcome });
+      if (e.bytes > 0) metrics.egressBytes.inc({ host }, e.bytes);
     }
   });
 }
