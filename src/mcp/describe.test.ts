@@ -90,4 +90,23 @@ describe('describeTool', () => {
     expect(granted).toContain('other npm:/jsr: packages are downloaded at run time');
     expect(granted).not.toContain('Nothing else can be imported');
   });
+
+  it('names the egress hosts, the secrets and their hosts, and the caps, only when the policy has egress', () => {
+    const egress = {
+      allow: ['api.github.com', '*.example.com'],
+      secrets: { GITHUB_TOKEN: { env: 'GH', hosts: ['api.github.com'] } },
+      maxRequests: 7,
+    };
+    const text = describeTool(input({ policy: { egress } }));
+    expect(text).toContain(
+      "reach exactly these hosts through the conductor's gateway, with no permission needed: api.github.com, *.example.com",
+    );
+    expect(text).toContain('At most 7 requests per call');
+    expect(text).toContain("Secrets: Deno.env.get('GITHUB_TOKEN') for api.github.com.");
+    expect(text).toContain("new Octokit({ auth: Deno.env.get('GITHUB_TOKEN') })");
+    expect(text).toContain('no network but HTTP(S) to the hosts above');
+    const none = describeTool(input({}));
+    expect(none).not.toContain('HTTP(S)');
+    expect(none).toContain('no network at all');
+  });
 });

@@ -51,6 +51,24 @@ function mcpText(directory: DescribeInput['directory']): string[] {
   ];
 }
 
+/** What the egress gateway lets the code reach, and the secret names it may use; nothing without egress. */
+function egressText({ profile }: DescribeInput): string[] {
+  const egress = profile.policy.egress;
+  if (!egress) return [];
+  const hosts = egress.allow.length ? egress.allow.join(', ') : 'none';
+  const lines = [
+    `HTTP(S): fetch(), node:http/node:https and libraries built on them (such as npm:@octokit/rest) reach exactly these hosts through the conductor's gateway, with no permission needed: ${hosts} (\`*.domain\` means its subdomains; without a port, 443 and 80). Any other host fails with a NotCapable error naming it. At most ${egress.maxRequests} requests per call, ${egress.maxResponseBytes} bytes per response body, ${egress.timeoutMs} ms per request; redirects are followed and checked again.`,
+  ];
+  const secrets = Object.entries(egress.secrets);
+  if (secrets.length > 0) {
+    const named = secrets.map(([name, s]) => `Deno.env.get('${name}') for ${s.hosts.join(', ')}`).join('; ');
+    lines.push(
+      `Secrets: ${named}. Each gives a placeholder: put it where the credential goes, in a request header (for example \`new Octokit({ auth: Deno.env.get('${secrets[0]![0]}') })\` or an Authorization header). The gateway puts the real value in on requests to those hosts only, refuses it anywhere else (and in URLs), and shows the placeholder in responses: the code never sees the value.`,
+    );
+  }
+  return lines;
+}
+
 function accessText({ profile }: DescribeInput): string[] {
   const { policy, permissions } = profile;
   const lines = [
@@ -68,7 +86,7 @@ function accessText({ profile }: DescribeInput): string[] {
   }
   const { limits, container } = policy;
   lines.push(
-    `Limits: ${limits.defaultTimeoutMs} ms by default (the timeout parameter allows up to ${limits.maxTimeoutMs} ms), ${container.memoryMb} MB of memory, ${container.network === 'none' ? 'no network at all (the container has none, whatever the permissions say)' : 'network as far as the permissions allow'}; stdout/stderr are kept up to ${limits.maxOutputBytes} bytes each and the return value up to ${limits.maxReturnBytes} bytes, beyond that they are truncated.`,
+    `Limits: ${limits.defaultTimeoutMs} ms by default (the timeout parameter allows up to ${limits.maxTimeoutMs} ms), ${container.memoryMb} MB of memory, ${container.network !== 'none' ? 'network as far as the permissions allow' : policy.egress ? 'no network but HTTP(S) to the hosts above' : 'no network at all (the container has none, whatever the permissions say)'}; stdout/stderr are kept up to ${limits.maxOutputBytes} bytes each and the return value up to ${limits.maxReturnBytes} bytes, beyond that they are truncated.`,
   );
   return lines;
 }
@@ -84,6 +102,7 @@ export function describeTool(input: DescribeInput): string {
     '',
     ...mcpText(input.directory),
     '',
+    ...egressText(input),
     ...accessText(input),
   ].join('\n');
 }
