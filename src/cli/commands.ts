@@ -58,7 +58,9 @@ export async function runDoctorCommand(opts: { imageDir?: string } = {}): Promis
     (issuer) => describeIssuer(issuer, { timeoutMs: DOCTOR_FETCH_TIMEOUT_MS }),
   );
   for (const c of checks)
-    process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(12)} ${c.detail}\n`);
+    process.stdout.write(
+      `${c.ok ? (c.warning ? 'WARN' : 'ok  ') : 'FAIL'} ${c.name.padEnd(12)} ${c.detail}\n`,
+    );
   process.exitCode = doctorExitCode(checks);
 }
 

@@ -234,6 +234,58 @@ describe('doctor', () => {
     expect(byName(checks, 'runtimes')?.detail).toContain('needs the runsc runtime');
     expect(doctorExitCode(checks)).toBe(1);
   });
+
+  // Docker down: these checks do not need it, and the image planning would only slow them.
+  it('shows the egress rules in force, and fails naming the secret whose source is missing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
+    const policy = join(dir, 'egress.json');
+    await writeFile(
+      policy,
+      JSON.stringify({
+        egress: {
+          allow: ['api.github.com', '*.example.com'],
+          secrets: { GITHUB_TOKEN: { env: 'GH_TOKEN', hosts: ['api.github.com'] } },
+          maxRequests: 5,
+        },
+      }),
+    );
+    const env = { MCP_CONDUCTOR_POLICY: policy };
+    const ok = await runDoctor(fakeDocker([], { down: true }), settings(env), paths, {
+      GH_TOKEN: 'ghp_0123456789',
+    });
+    expect(byName(ok, 'egress')).toMatchObject({
+      ok: true,
+      detail:
+        'allow api.github.com, *.example.com; secrets GITHUB_TOKEN (env GH_TOKEN) → api.github.com; built-in CA store; at most 5 requests per execution, 10485760 bytes per response, 30000 ms per request',
+    });
+    expect(JSON.stringify(ok)).not.toContain('ghp_0123456789');
+    const missing = await runDoctor(fakeDocker([], { down: true }), settings(env), paths, {});
+    expect(byName(missing, 'egress')).toMatchObject({
+      ok: false,
+      detail: `policy "${policy}": egress secret GITHUB_TOKEN: the environment variable GH_TOKEN is not set`,
+    });
+    const none = await runDoctor(fakeDocker([], { down: true }), settings(), paths, {});
+    expect(byName(none, 'egress')?.detail).toMatch(/^none: code reaches no HTTP\(S\) API/);
+  });
+
+  it('warns about grants that do nothing: allow-net under network none, allow-run of a program not in the image', async () => {
+    const checks = await runDoctor(
+      fakeDocker([], { down: true }),
+      settings({ MCP_CONDUCTOR_RUN_ARGS: 'allow-net=api.github.com,allow-run=git,gh,/usr/bin/git' }),
+      paths,
+      {},
+    );
+    expect(byName(checks, 'grants')).toEqual({
+      name: 'grants',
+      ok: true,
+      warning: true,
+      detail:
+        'allow-net does nothing under network "none" (the container has no network); add an egress section to reach HTTP(S) APIs; allow-run grants gh, which the image does not contain (add it to images/deno/image.json tools)',
+    });
+    expect(
+      byName(await runDoctor(fakeDocker([], { down: true }), settings(), paths, {}), 'grants'),
+    ).toBeUndefined();
+  });
 });
 
 describe('doctor: the identity provider of the tenants file', () => {

@@ -1,16 +1,21 @@
+import { join } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
+import { loadImageConfig } from '../config/image-config.js';
 import type { IssuerConfig } from '../config/oauth.js';
 import { describePermissions } from '../config/deno-flags.js';
 import { listPolicyNames } from '../config/load-policy.js';
 import { isAppError } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
-import { bomOfLabels, lookUpImage, summarizeBom } from '../image/index.js';
-import { createAdminInputs } from './admin-inputs.js';
+import { bomOfLabels, DENO_IN_IMAGE, lookUpImage, summarizeBom } from '../image/index.js';
+import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
+import { describeEgress, uselessGrants } from './doctor-egress.js';
 
 export interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  /** passed, but something in it is probably not what the admin meant */
+  warning?: boolean;
 }
 
 /** What the doctor asks of Docker: engine info and the images of the sandbox repository. */
@@ -143,6 +148,7 @@ export async function runDoctor(
     const { permissions, source } = await inputs.localPermissions();
     return `${describePermissions(permissions)} (from ${source})`;
   });
+  checks.push(...(await egressChecks(inputs, settings, paths.imageDir)));
   if (settings.tenantsPath) {
     await check('tenants', async () => {
       const tenants = (await inputs.tenants()) ?? [];
@@ -152,6 +158,7 @@ export async function runDoctor(
           const policy = await policyNamed(t.policy);
           if (dockerOk && !runtimes.includes(policy.container.runtime))
             problems.push(`tenant ${t.id}: its policy needs the ${policy.container.runtime} runtime`);
+          await inputs.egress(t.policy);
         } catch (error) {
           problems.push(`tenant ${t.id}: ${reason(error)}`);
         }
@@ -173,5 +180,41 @@ export async function runDoctor(
     const names = Object.keys(config.mcpServers);
     return `${names.length} upstream server(s): ${names.join(', ') || '-'}`;
   });
+  return checks;
+}
+
+/**
+ * The egress rules in force (reading every secret source, as start-up would) and the grants that do nothing.
+ * Only for a policy that loads: a broken one is the policy check's to report.
+ */
+async function egressChecks(
+  inputs: AdminInputs,
+  settings: ConductorSettings,
+  imageDir: string,
+): Promise<Check[]> {
+  const policy = await inputs.policy(settings.policy).catch(() => undefined);
+  if (!policy) return [];
+  const checks: Check[] = [];
+  try {
+    const setup = await inputs.egress(settings.policy);
+    checks.push({
+      name: 'egress',
+      ok: true,
+      detail: setup
+        ? describeEgress(setup)
+        : 'none: code reaches no HTTP(S) API (a policy egress section would allow some)',
+    });
+  } catch (error) {
+    checks.push({ name: 'egress', ok: false, detail: reason(error) });
+  }
+  try {
+    const image = await loadImageConfig(join(imageDir, 'image.json'));
+    const programs = ['deno', DENO_IN_IMAGE, ...image.tools.map((t) => t.program)];
+    const warnings = uselessGrants(policy, (await inputs.localPermissions()).permissions, programs);
+    if (warnings.length > 0)
+      checks.push({ name: 'grants', ok: true, warning: true, detail: warnings.join('; ') });
+  } catch {
+    // RUN_ARGS or the image config is broken: their own checks say so.
+  }
   return checks;
 }
