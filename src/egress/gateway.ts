@@ -28,7 +28,8 @@ export interface GatewayOptions {
 }
 
 const MAX_PATH_CHARS = 256;
-const MAX_CONNECTIONS = 32;
+/** Deno opens a connection per concurrent fetch; maxRequests bounds the useful ones, this the idle rest. */
+const MAX_CONNECTIONS = 256;
 
 export function createEgressGateway(setup: EgressSetup, options: GatewayOptions = {}): EgressGateway {
   const { policy, rules } = setup;
