@@ -2,7 +2,14 @@
 // alone to change its flags (each says its usage in its first lines).
 import { spawnSync } from 'node:child_process';
 
-const scripts = ['latency.mjs', 'profile.mjs', 'throughput.mjs', 'mcp-call.mjs', 'load-http.mjs'];
+const scripts = [
+  'latency.mjs',
+  'profile.mjs',
+  'throughput.mjs',
+  'mcp-call.mjs',
+  'egress.mjs',
+  'load-http.mjs',
+];
 for (const s of scripts) {
   const r = spawnSync(process.execPath, [new URL(s, import.meta.url).pathname], {
     stdio: 'inherit',

@@ -358,10 +358,11 @@ describe('egress gateway: caps', () => {
   });
 
   it('ends a request at timeoutMs, before or during the answer', async () => {
-    const g = await gateway({ allow: [`127.0.0.1:${tls.port}`], timeoutMs: 300 });
-    const slow = await g.send(`https://127.0.0.1:${tls.port}/slow?ms=2000`);
+    // Long enough for the answer to start even on a loaded machine.
+    const g = await gateway({ allow: [`127.0.0.1:${tls.port}`], timeoutMs: 1000 });
+    const slow = await g.send(`https://127.0.0.1:${tls.port}/slow?ms=5000`);
     expect(slow.status).toBe(504);
-    expect(slow.body).toContain("took longer than the policy's egress.timeoutMs (300 ms)");
+    expect(slow.body).toContain("took longer than the policy's egress.timeoutMs (1000 ms)");
     const hang = await g.send(`https://127.0.0.1:${tls.port}/hang`);
     expect(hang).toMatchObject({ status: 200, body: 'started' });
     expect(hang.broken).toBeDefined();
