@@ -23,6 +23,7 @@ import {
   type SandboxSource,
 } from '../sandbox/index.js';
 import type { AdminInputs } from './admin-inputs.js';
+import { createToolTypes, type ToolTypes } from '../typed/index.js';
 import { prepareWorkspace } from './workspace.js';
 
 /** One caller's view of the conductor: its sandbox profile, executor and upstream servers. */
@@ -32,6 +33,8 @@ export interface TenantContext {
   executor: Executor;
   /** the upstream MCP servers this caller's code may use */
   directory: McpDirectory;
+  /** TypeScript declarations of the directory's tools, cached per server */
+  toolTypes: ToolTypes;
   /** specifiers pre-cached in the image */
   /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
   dependencies: ImportablePackage[];
@@ -103,7 +106,14 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     admission: deps.admission,
     termination: deps.termination,
   });
-  return { id: spec.id, profile, executor, directory, dependencies: deps.image.dependencies };
+  return {
+    id: spec.id,
+    profile,
+    executor,
+    directory,
+    toolTypes: createToolTypes(directory),
+    dependencies: deps.image.dependencies,
+  };
 }
 
 export const tenantWorkspace = (settings: ConductorSettings, id: string) => join(settings.workspaceDir, id);

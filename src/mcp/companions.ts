@@ -32,16 +32,24 @@ export function registerCompanionTools(server: McpServer, ctx: ServerContext): v
     {
       title: 'Get the tools of an MCP server',
       description:
-        'The tools of one MCP server available through mcpFactory: names and one-line descriptions, or the full input schemas of the named tools.',
+        'The tools of one MCP server available through mcpFactory: names and one-line descriptions (format "summary", the default without `tools`), their full input and output JSON Schemas (format "schema", the default with `tools`), or TypeScript declarations of their inputs and outputs and of the typed `mcpFactory.load("<server>")` that run_deno_code checks code against with `check: true` (format "typescript").',
       inputSchema: {
         server: z.string().min(1).describe('server name from list_mcp_servers'),
-        tools: z.array(z.string().min(1)).optional().describe('tool names whose full input schema you need'),
+        tools: z.array(z.string().min(1)).optional().describe('only these tools (by default: all of them)'),
+        format: z
+          .enum(['summary', 'schema', 'typescript'])
+          .optional()
+          .describe('summary: one line per tool; schema: JSON Schemas; typescript: TypeScript declarations'),
       },
       annotations: { readOnlyHint: true },
     },
-    async ({ server: name, tools }) => {
+    async ({ server: name, tools, format }) => {
       try {
-        return { content: [{ type: 'text', text: await directory.tools(name, tools) }] };
+        const text =
+          format === 'typescript'
+            ? await ctx.toolTypes.forServer(name, tools)
+            : await directory.tools(name, tools, format);
+        return { content: [{ type: 'text', text }] };
       } catch (error) {
         return { content: [{ type: 'text', text: errorText(error, ctx.logger) }], isError: true };
       }

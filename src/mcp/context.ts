@@ -2,6 +2,7 @@ import type { Logger } from '../obs/index.js';
 import type { McpDirectory } from '../proxy/index.js';
 import type { Executor, SandboxProfile } from '../sandbox/index.js';
 import type { ImportablePackage } from './describe.js';
+import type { ToolTypes } from '../typed/index.js';
 
 /** What one MCP server (stdio, or one HTTP session) serves: one tenant's executor, profile and upstream servers. */
 export interface ServerContext {
@@ -10,6 +11,8 @@ export interface ServerContext {
   /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
   dependencies: ImportablePackage[];
   directory: McpDirectory;
+  /** TypeScript declarations of the directory's tools */
+  toolTypes: ToolTypes;
   logger: Logger;
   version: string;
 }

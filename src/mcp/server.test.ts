@@ -7,6 +7,7 @@ import { DockerUnavailableError, OverloadedError, type ExecutionResult } from '.
 import { createSilentLogger } from '../obs/index.js';
 import { EMPTY_DIRECTORY } from '../proxy/index.js';
 import type { Execution, ExecutionRequest, Executor } from '../sandbox/index.js';
+import { createToolTypes } from '../typed/index.js';
 import { createServer } from './server.js';
 
 const ok: ExecutionResult = {
@@ -36,6 +37,7 @@ async function connected(executor: Executor) {
     },
     dependencies: [],
     directory: EMPTY_DIRECTORY,
+    toolTypes: createToolTypes(EMPTY_DIRECTORY),
     logger: createSilentLogger(),
     version: '0',
   });

@@ -45,13 +45,20 @@ export async function perform(
 ): Promise<unknown> {
   switch (msg.op) {
     case 'listTools': {
-      const tools = await allPages<{ name: string; description?: string; inputSchema: unknown }>(
-        (cursor) => client.listTools(cursor ? { cursor } : undefined, o),
-        'tools',
-      );
+      const tools = await allPages<{
+        name: string;
+        description?: string;
+        inputSchema: unknown;
+        outputSchema?: unknown;
+      }>((cursor) => client.listTools(cursor ? { cursor } : undefined, o), 'tools');
       return tools
         .filter((t) => allow.tool(server, t.name))
-        .map((t) => ({ name: t.name, description: t.description ?? '', inputSchema: t.inputSchema }));
+        .map((t) => ({
+          name: t.name,
+          description: t.description ?? '',
+          inputSchema: t.inputSchema,
+          ...(t.outputSchema ? { outputSchema: t.outputSchema } : {}),
+        }));
     }
     case 'callTool':
       return client.callTool({ name: msg.name!, arguments: msg.args ?? {} }, undefined, o);

@@ -94,11 +94,34 @@ export interface McpServerClient {
   getPrompt(name: string, args?: Record<string, string>): Promise<McpGetPromptResult>;
 }
 
+/** `args` of a typed call: optional when the tool's input has no required field. */
+type McpArgs<I> = object extends I ? [args?: I] : [args: I];
+type McpInput<T> = T extends { input: infer I } ? I : Record<string, unknown>;
+type McpOutput<T> = T extends { output: infer O } ? O : unknown;
+
+/**
+ * A server whose tools' types are known (`McpServerTools[server]`: tool name → { input, output }): `callTool`
+ * accepts only its tool names and checks `args` against the tool's input; without a type argument it resolves to the
+ * tool's output (its structuredContent), with one (`callTool<R>(…)`) to R.
+ */
+export interface McpTypedServerClient<Tools> extends Omit<McpServerClient, 'callTool' | 'callToolRaw'> {
+  callTool<R = never, N extends keyof Tools & string = keyof Tools & string>(
+    name: N,
+    ...args: McpArgs<McpInput<Tools[N]>>
+  ): Promise<[R] extends [never] ? McpOutput<Tools[N]> : R>;
+  callToolRaw<N extends keyof Tools & string>(
+    name: N,
+    ...args: McpArgs<McpInput<Tools[N]>>
+  ): Promise<McpCallToolResult>;
+}
+
 export interface McpFactory {
   /** Names of the servers this execution may use. */
   list(): Promise<string[]>;
   /** Alias of list() (the original project's name). */
   listServers(): Promise<string[]>;
+  /** A server with typed tools (declarations from get_tools `format: "typescript"`, in force under `check`). */
+  load<S extends keyof McpServerTools & string>(name: S): Promise<McpTypedServerClient<McpServerTools[S]>>;
   /** A client for one server; rejects with an McpError for an unknown or denied server. */
   load(name: string): Promise<McpServerClient>;
 }
@@ -106,4 +129,11 @@ export interface McpFactory {
 declare global {
   /** Calls other MCP servers through the conductor (see McpFactory). Read-only. */
   var mcpFactory: McpFactory;
+  /**
+   * Server name → its tools' types (tool name → { input; output }). Empty here; the declarations that get_tools
+   * generates with `format: "typescript"` add one entry per server, and `run_deno_code` with `check: true` checks
+   * the code against them.
+   */
+  // deno-lint-ignore no-empty-interface
+  interface McpServerTools {}
 }
