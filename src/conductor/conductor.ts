@@ -15,7 +15,6 @@ import {
   nestLimiters,
   ownerToken,
   reap,
-  type Executor,
   type Limiter,
   type WarmPool,
 } from '../sandbox/index.js';
@@ -117,6 +116,13 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   const admission = new AbortController();
   const termination = new AbortController();
   const upstreamPools: UpstreamPool[] = [];
+  const checkerDeps = {
+    docker,
+    instanceId,
+    ownerToken: prepareDeps.ownerToken,
+    acquireLease: () => budget.acquire(),
+    dependencies: plan.config.dependencies,
+  };
   const deps: ContextDeps = {
     docker,
     logger,
@@ -128,6 +134,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     admission: admission.signal,
     termination: termination.signal,
     upstreamPools,
+    checkerDeps,
     version: opts.version,
   };
   logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
@@ -228,10 +235,11 @@ class RunningConductor implements Conductor {
     termination.abort(new Error('the conductor is shutting down'));
     await whileActive(global, STOP_WAIT_MS);
     await pool?.close();
-    const executors: Executor[] = (await Promise.allSettled(this.#contexts))
+    const contexts = (await Promise.allSettled(this.#contexts))
       .filter((r) => r.status === 'fulfilled')
-      .map((r) => r.value.executor);
-    await Promise.all(executors.map((e) => e.drain()));
+      .map((r) => r.value);
+    await Promise.all(contexts.map((c) => c.executor.drain()));
+    await Promise.all(contexts.map((c) => c.checker.close()));
     await reap(this.#deps.docker, { instanceId, socketBaseDir });
     await Promise.all(this.#deps.upstreamPools.map((p) => p.close()));
   }

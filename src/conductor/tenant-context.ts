@@ -23,7 +23,13 @@ import {
   type SandboxSource,
 } from '../sandbox/index.js';
 import type { AdminInputs } from './admin-inputs.js';
-import { createToolTypes, type ToolTypes } from '../typed/index.js';
+import {
+  createToolTypes,
+  createTypeChecker,
+  type CheckerDeps,
+  type TypeChecker,
+  type ToolTypes,
+} from '../typed/index.js';
 import { prepareWorkspace } from './workspace.js';
 
 /** One caller's view of the conductor: its sandbox profile, executor and upstream servers. */
@@ -35,6 +41,8 @@ export interface TenantContext {
   directory: McpDirectory;
   /** TypeScript declarations of the directory's tools, cached per server */
   toolTypes: ToolTypes;
+  /** checks code before it runs when a call asks for it (closed with the conductor) */
+  checker: TypeChecker;
   /** specifiers pre-cached in the image */
   /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
   dependencies: ImportablePackage[];
@@ -53,6 +61,8 @@ export interface ContextDeps {
   termination: AbortSignal;
   /** every upstream pool made, so the conductor can close them */
   upstreamPools: UpstreamPool[];
+  /** what every tenant's type checker needs: the engine, the budget, the owner labels */
+  checkerDeps: CheckerDeps;
   version: string;
 }
 
@@ -95,6 +105,8 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
       limits: policy.limits,
     });
   }
+  const toolTypes = createToolTypes(directory);
+  const checker = createTypeChecker({ deps: deps.checkerDeps, profile, toolTypes });
   const executor = createExecutor({
     docker: deps.docker,
     logger,
@@ -102,6 +114,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     limiter: spec.limiter,
     profile,
     directory,
+    checker,
     bus: deps.bus,
     admission: deps.admission,
     termination: deps.termination,
@@ -111,7 +124,8 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     profile,
     executor,
     directory,
-    toolTypes: createToolTypes(directory),
+    toolTypes,
+    checker,
     dependencies: deps.image.dependencies,
   };
 }

@@ -25,9 +25,14 @@ export const PolicySchema = z
           .boolean()
           .default(false)
           .describe('lift --cached-only: download modules not pre-cached in the image'),
+        /** Type-check every call's code before it runs, unless the call says `check: false`. */
+        check: z
+          .boolean()
+          .default(false)
+          .describe('type-check the code before it runs unless the call passes check: false'),
       })
       .strict()
-      .default({ permissions: {}, allowRemoteImports: false, allowUncachedImports: false }),
+      .default({ permissions: {}, allowRemoteImports: false, allowUncachedImports: false, check: false }),
     container: z
       .object({
         runtime: z

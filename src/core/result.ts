@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
-/** How one execution ended, as the model sees it. */
-export const ExecutionStatusSchema = z.enum(['success', 'error', 'timeout']);
+/** How one execution ended, as the model sees it; `type_error`: the type check failed and the code did not run. */
+export const ExecutionStatusSchema = z.enum(['success', 'error', 'timeout', 'type_error']);
 export type ExecutionStatus = z.infer<typeof ExecutionStatusSchema>;
 
 /**
@@ -30,12 +30,24 @@ export const ErrorInfoSchema = z.object({
 });
 export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
 
+/** One error of the type check, where it is in the caller's code. */
+export const TypeErrorInfoSchema = z.object({
+  line: z.number().int().positive(),
+  column: z.number().int().positive(),
+  /** `TS2345`, or Deno's own code for an import it cannot resolve (`not-installed-npm`, `no-cache`, …) */
+  code: z.string(),
+  message: z.string(),
+});
+export type TypeErrorInfo = z.infer<typeof TypeErrorInfoSchema>;
+
 export const ExecutionResultSchema = z.object({
   status: ExecutionStatusSchema,
   returnValue: z.unknown().optional(),
   stdout: z.string(),
   stderr: z.string(),
   error: ErrorInfoSchema.optional(),
+  /** with status type_error: what the check found */
+  typeErrors: z.array(TypeErrorInfoSchema).optional(),
   durationMs: z.number(),
   truncated: z.object({ stdout: z.boolean(), stderr: z.boolean(), returnValue: z.boolean() }),
   resources: z.object({
@@ -45,6 +57,8 @@ export const ExecutionResultSchema = z.object({
     peakMemoryBytes: z.number().int().nonnegative().optional(),
     /** mcpFactory calls the code made */
     mcpCalls: z.number().int().nonnegative().optional(),
+    /** how long the type check took, when one was asked for */
+    checkMs: z.number().int().nonnegative().optional(),
   }),
 });
 export type ExecutionResult = z.infer<typeof ExecutionResultSchema>;

@@ -31,10 +31,11 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
     WorkingDir: spec.workingDir,
     // Random per container: nothing about the host or a previous run shows through Deno.hostname().
     Hostname: `sandbox-${randomBytes(6).toString('hex')}`,
-    AttachStdin: false,
+    AttachStdin: spec.openStdin === true,
     AttachStdout: true,
     AttachStderr: true,
-    OpenStdin: false,
+    OpenStdin: spec.openStdin === true,
+    StdinOnce: false,
     Tty: false,
     NetworkDisabled: spec.network === 'none',
     HostConfig: {
@@ -72,11 +73,12 @@ export function containerCalls(docker: Docker): ContainerCalls {
         throw createError(error, spec.image);
       }),
 
-    attach: (id) =>
+    attach: (id, options) =>
       guard('attach to a container', async () => {
+        const stdin = options?.stdin === true;
         const stream = (await docker
           .getContainer(id)
-          .attach({ stream: true, stdout: true, stderr: true, stdin: false, hijack: false })) as Duplex;
+          .attach({ stream: true, stdout: true, stderr: true, stdin, hijack: stdin })) as Duplex;
         return stream;
       }),
 

@@ -20,6 +20,8 @@ export interface ContainerSpec {
   /** `host:container[:ro]` */
   binds: string[];
   workingDir: string;
+  /** keep stdin open for attach({ stdin: true }) (the type checker's language server speaks over it) */
+  openStdin?: boolean;
 }
 
 export interface ContainerState {
@@ -81,8 +83,11 @@ export interface DockerPort {
   /** Loads a tar written by exportImage; resolves with the names it loaded (`repository:tag`, or an id). */
   importImage(tar: Readable): Promise<string[]>;
   createContainer(spec: ContainerSpec): Promise<string>;
-  /** Attaches stdout/stderr (stream mode, before start so nothing is missed). */
-  attach(id: string): Promise<Duplex>;
+  /**
+   * Attaches stdout/stderr (stream mode, before start so nothing is missed); with `stdin`, writes to the stream go
+   * to the container's stdin (it must have been created with openStdin).
+   */
+  attach(id: string, options?: { stdin?: boolean }): Promise<Duplex>;
   start(id: string): Promise<void>;
   /** Resolves with the exit code when the container next exits; call before start. -1 if it vanished. */
   wait(id: string): Promise<number>;

@@ -47,7 +47,7 @@ function mcpText(directory: DescribeInput['directory']): string[] {
   }
   return [
     api,
-    `MCP servers available: ${servers.join(', ')}. The get_tools tool shows a server's tools and their input schemas; read it before calling a tool.`,
+    `MCP servers available: ${servers.join(', ')}. The get_tools tool shows a server's tools and their input schemas; read it before calling a tool. With format "typescript" it gives their TypeScript types, and \`mcpFactory.load("<server>")\` is typed by them.`,
   ];
 }
 
@@ -91,6 +91,13 @@ function accessText({ profile }: DescribeInput): string[] {
   return lines;
 }
 
+function checkText(profile: SandboxProfile): string {
+  const always = profile.policy.deno.check
+    ? ' This conductor checks every call unless it passes `check: false`.'
+    : '';
+  return `Type check: pass \`check: true\` to have the code checked like \`deno check\` first (strict TypeScript, against mcpFactory's types, the typed tools of the servers the code names, and the packages' own types); type errors come back with the line and column in your code, and the code does not run. Ask for it when the code calls MCP tools (wrong arguments fail before anything runs) or has side effects that must not happen half-way; skip it for quick computations.${always}`;
+}
+
 /** The run_deno_code description: what a model needs to write working code on the first try. */
 export function describeTool(input: DescribeInput): string {
   return [
@@ -104,5 +111,7 @@ export function describeTool(input: DescribeInput): string {
     '',
     ...egressText(input),
     ...accessText(input),
+    '',
+    checkText(input.profile),
   ].join('\n');
 }

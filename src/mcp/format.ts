@@ -4,6 +4,7 @@ const HEADLINE = {
   success: 'Execution successful',
   error: 'Execution failed',
   timeout: 'Execution timed out',
+  type_error: 'Type check failed: the code was not run',
 } as const;
 
 function truncationNote(what: string, limitBytes: number): string {
@@ -32,9 +33,13 @@ export function formatResultText(result: ExecutionResult, limits: FormatLimits):
       `--- ${title} ---\n${text}${truncated ? `${text === '' || text.endsWith('\n') ? '' : '\n'}${truncationNote(title, limits.maxOutputBytes)}` : ''}`,
     );
   };
+  if (result.typeErrors?.length) {
+    const lines = result.typeErrors.map((e) => `code.ts:${e.line}:${e.column} ${e.code}: ${e.message}`);
+    parts.push(`--- type errors ---\n${lines.join('\n')}`);
+  }
   section('stdout', result.stdout, result.truncated.stdout);
   section('stderr', result.stderr, result.truncated.stderr);
-  if (result.error) {
+  if (result.error && !result.typeErrors?.length) {
     const { name, message, stack } = result.error;
     const head = `${name}: ${message}`;
     parts.push(

@@ -22,13 +22,19 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext): void
           .positive()
           .optional()
           .describe(`milliseconds; default ${limits.defaultTimeoutMs}, at most ${limits.maxTimeoutMs}`),
+        check: z
+          .boolean()
+          .optional()
+          .describe(
+            `type-check the code first (about 0.1 s once warm); with type errors it does not run (default ${ctx.profile.policy.deno.check})`,
+          ),
       },
       outputSchema: ExecutionResultSchema.shape,
       annotations: { openWorldHint: true },
     },
-    async ({ deno_code, timeout }) => {
+    async ({ deno_code, timeout, check }) => {
       try {
-        const { result } = await ctx.executor.execute({ code: deno_code, timeoutMs: timeout });
+        const { result } = await ctx.executor.execute({ code: deno_code, timeoutMs: timeout, check });
         return {
           content: [{ type: 'text', text: formatResultText(result, limits) }],
           structuredContent: result,

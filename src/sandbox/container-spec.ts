@@ -68,6 +68,21 @@ export function denoCommand(
   ];
 }
 
+/** A size-capped tmpfs the sandbox user owns, where nothing can be executed. */
+export function tmpfsOptions(sizeMb: number): string {
+  return [
+    'rw',
+    'noexec',
+    'nosuid',
+    'nodev',
+    `size=${sizeMb}m`,
+    `nr_inodes=${Math.max(1024, sizeMb * 256)}`,
+    `uid=${SANDBOX_UID}`,
+    `gid=${SANDBOX_UID}`,
+    'mode=0700',
+  ].join(',');
+}
+
 export function containerSpec(
   profile: SandboxProfile,
   socketDir: string,
@@ -80,18 +95,6 @@ export function containerSpec(
   if (profile.workspaceDir && workspace.mode !== 'none') {
     binds.push(`${profile.workspaceDir}:/workspace:${workspace.mode === 'ro' ? 'ro' : 'rw'}`);
   }
-  const tmpfsOptions = (sizeMb: number) =>
-    [
-      'rw',
-      'noexec',
-      'nosuid',
-      'nodev',
-      `size=${sizeMb}m`,
-      `nr_inodes=${Math.max(1024, sizeMb * 256)}`,
-      `uid=${SANDBOX_UID}`,
-      `gid=${SANDBOX_UID}`,
-      'mode=0700',
-    ].join(',');
   return {
     name,
     image: profile.image,

@@ -3,6 +3,7 @@ import {
   CancelledError,
   isAppError,
   OverloadedError,
+  SandboxError,
   type CallStatus,
   type EventStream,
   type ExecutionEvent,
@@ -11,7 +12,8 @@ import {
 import type { DockerPort } from '../docker/index.js';
 import type { Logger } from '../obs/index.js';
 import { callStatus, type CallHandler, type McpDirectory } from '../proxy/index.js';
-import { USER_CODE_FILENAME, wrapUserCode } from '../wrap/index.js';
+import { USER_CODE_FILENAME, wrapUserCode, type WrapResult } from '../wrap/index.js';
+import { uncheckedResult, type CodeChecker } from './check.js';
 import type { Limiter } from './limiter.js';
 import { disposeSandbox, type PreparedSandbox } from './prepared.js';
 import type { SandboxProfile } from './profile.js';
@@ -25,6 +27,8 @@ export interface SandboxSource {
 export interface ExecutionRequest {
   code: string;
   timeoutMs?: number;
+  /** type-check the code first (it runs only when the check passes); default: the policy's deno.check */
+  check?: boolean;
 }
 
 export interface ExecuteOptions {
@@ -63,6 +67,8 @@ export interface ExecutorDeps {
   profile: SandboxProfile;
   /** the upstream MCP servers its code may call */
   directory: McpDirectory;
+  /** what type-checks code when a call asks for it; without one, such calls fail */
+  checker?: CodeChecker;
   /** the conductor's bus: metrics, audit and traces subscribe there */
   bus: EventStream<ExecutionEvent>;
   /** fires when the conductor stops taking work: calls not yet running are refused */
@@ -118,7 +124,8 @@ function observedCalls(inner: CallHandler, report: (call: McpCallFacts) => void)
 }
 
 type Ids = { callId: string; tenant: string };
-type Wrapped = { module: string; line1Offset: number };
+/** What a call runs once it has its place. */
+type Job = { code: string; wrapped: Extract<WrapResult, { ok: true }>; timeoutMs: number; check: boolean };
 
 /** One tenant's executor: its profile, its limiter, its upstream servers; every call's events go to the bus too. */
 class SandboxExecutor implements Executor {
@@ -162,7 +169,9 @@ class SandboxExecutor implements Executor {
         const where = `${USER_CODE_FILENAME}:${line}:${column}`;
         return finish(emit, ids, { result: rejected('SyntaxError', `${message} (${where})`) });
       }
-      return finish(emit, ids, await this.#queue(wrapped, timeoutMs, options.signal, ids, emit));
+      const check = request.check ?? profile.policy.deno.check;
+      const job: Job = { code: request.code, wrapped, timeoutMs, check };
+      return finish(emit, ids, await this.#queue(job, options.signal, ids, emit));
     } catch (error) {
       emit({
         type: 'finished',
@@ -180,13 +189,7 @@ class SandboxExecutor implements Executor {
   }
 
   /** Waits for a place; refused while it waits when the conductor stops taking work or the caller gives up. */
-  async #queue(
-    wrapped: Wrapped,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    ids: Ids,
-    emit: Emit,
-  ): Promise<Execution> {
+  async #queue(job: Job, signal: AbortSignal | undefined, ids: Ids, emit: Emit): Promise<Execution> {
     const { admission, limiter } = this.#deps;
     const refusal = () =>
       admission.aborted ? shuttingDown() : signal?.aborted ? new CancelledError() : undefined;
@@ -199,23 +202,42 @@ class SandboxExecutor implements Executor {
         const late = refusal();
         if (late) throw late;
         admitted = true;
-        return this.#run(wrapped, timeoutMs, signal, ids, emit);
+        return this.#run(job, signal, ids, emit);
       }, queue)
       .catch((error: unknown) => {
         throw (!admitted && refusal()) || error;
       });
   }
 
-  /** Runs wrapped code in a sandbox once the call has its place; the sandbox is disposed of after answering. */
-  async #run(
-    wrapped: Wrapped,
-    timeoutMs: number,
+  /** Type-checks the code when asked; resolves with the result of a check that did not pass. */
+  async #check(
+    job: Job,
     signal: AbortSignal | undefined,
-    ids: Ids,
-    emit: Emit,
-  ): Promise<Execution> {
+  ): Promise<{ result?: ExecutionResult; ms?: number }> {
+    if (!job.check) return {};
+    const { checker, logger } = this.#deps;
+    if (!checker) throw new SandboxError('Type checking is not available in this conductor.');
+    const { module, segments } = job.wrapped;
+    const stop = AbortSignal.any([this.#deps.termination, ...(signal ? [signal] : [])]);
+    const verdict = await checker.check({
+      code: job.code,
+      module,
+      segments,
+      timeoutMs: job.timeoutMs,
+      signal: stop,
+    });
+    if (signal?.aborted) throw new CancelledError();
+    logger.debug({ step: 'check', kind: verdict.kind, ms: verdict.ms }, 'type check done');
+    return verdict.kind === 'passed' ? { ms: verdict.ms } : { result: uncheckedResult(verdict) };
+  }
+
+  /** Runs wrapped code in a sandbox once the call has its place; the sandbox is disposed of after answering. */
+  async #run(job: Job, signal: AbortSignal | undefined, ids: Ids, emit: Emit): Promise<Execution> {
     const { docker, logger, source, profile, directory, termination } = this.#deps;
+    const { wrapped, timeoutMs } = job;
     emit({ type: 'admitted', ...ids });
+    const checked = await this.#check(job, signal);
+    if (checked.result) return { result: checked.result };
     const t0 = performance.now();
     const askedAt = Date.now();
     const sandbox = await source.acquire(profile);
@@ -238,13 +260,15 @@ class SandboxExecutor implements Executor {
       try {
         const stop = AbortSignal.any([termination, ...(signal ? [signal] : [])]);
         sandbox.egress?.open((request) => emit({ type: 'egress', ...ids, executionId, ...request }));
-        result = await runInSandbox(docker, sandbox, { ...wrapped, timeoutMs, calls, signal: stop });
+        const { module, line1Offset } = wrapped;
+        result = await runInSandbox(docker, sandbox, { module, line1Offset, timeoutMs, calls, signal: stop });
       } finally {
         stopOutput();
         // Requests still in flight end here; their events come before `finished`.
         await sandbox.egress?.close();
       }
       if (directory.configured) result.resources.mcpCalls = dispatcher.callCount;
+      if (checked.ms !== undefined) result.resources.checkMs = checked.ms;
       const { exitReason } = result.resources;
       if (exitReason === 'timeout' || exitReason === 'killed' || exitReason === 'cancelled')
         log.debug({ step: 'kill', exitReason }, 'container killed');

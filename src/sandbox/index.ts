@@ -1,5 +1,6 @@
 // sandbox: one execution's lifecycle — admit → take a container (warm pool or cold) → deliver code → race the
 // result against exit, deadline and signal → map host facts to a result → remove; output caps; reaping.
+export * from './check.js';
 export * from './cold-source.js';
 export * from './container-spec.js';
 export * from './executor.js';

@@ -4,3 +4,6 @@
 export * from './declarations.js';
 export * from './schema.js';
 export * from './tool-types.js';
+export * from './checker.js';
+export * from './checker-session.js';
+export * from './lsp.js';

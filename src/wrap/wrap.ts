@@ -3,8 +3,20 @@ import type { ExportDefaultDeclaration, Node, Statement } from '@babel/types';
 
 export const USER_CODE_FILENAME = 'code.ts';
 
+/**
+ * Where a stretch of the module came from: module offsets [moduleStart, moduleEnd) are the user's text from
+ * userStart on (`exact`), or stand for the statement at userStart as a whole (a hoisted import, rewritten onto
+ * line 1). Module text outside every segment is the wrapper's own.
+ */
+export interface Segment {
+  moduleStart: number;
+  moduleEnd: number;
+  userStart: number;
+  exact: boolean;
+}
+
 export type WrapResult =
-  | { ok: true; module: string; line1Offset: number }
+  | { ok: true; module: string; line1Offset: number; segments: Segment[] }
   | { ok: false; error: { name: 'SyntaxError'; message: string; line: number; column: number } };
 
 const RESULT = '__conductor$result';
@@ -164,7 +176,7 @@ export function wrapUserCode(source: string): WrapResult {
   const { program } = file;
   const comments = (file.comments ?? []).map((c) => ({ start: c.start!, end: c.end! }));
 
-  const imports: string[] = [];
+  const imports: { text: string; userStart: number; exact: boolean }[] = [];
   const edits: Edit[] = [];
   const body: Statement[] = program.body;
   if (program.interpreter) {
@@ -175,7 +187,8 @@ export function wrapUserCode(source: string): WrapResult {
   try {
     for (const st of body) {
       if (st.type === 'ImportDeclaration') {
-        imports.push(importLine(source, st, comments));
+        const text = importLine(source, st, comments);
+        imports.push({ text, userStart: st.start!, exact: text === source.slice(st.start!, st.end!) });
         edits.push(emptyStatement(source, st.start!, st.end!));
       } else if (st.type === 'TSImportEqualsDeclaration') {
         throw new Refusal('`import x = require(...)` is not supported; use a static import', st);
@@ -209,16 +222,29 @@ export function wrapUserCode(source: string): WrapResult {
     }
   }
 
+  const segments: Segment[] = [];
+  let prefix = '';
+  for (const i of imports) {
+    segments.push({ moduleStart: prefix.length, moduleEnd: prefix.length + i.text.length, ...i });
+    prefix += `${i.text} `;
+  }
+  prefix += `export default async function ${MAIN}() { ${captures ? `let ${RESULT}; ` : ''}`;
   edits.sort((a, b) => a.start - b.start || a.end - b.end);
   let out = '';
   let at = 0;
+  const copy = (end: number) => {
+    if (end <= at) return;
+    const moduleStart = prefix.length + out.length;
+    segments.push({ moduleStart, moduleEnd: moduleStart + end - at, userStart: at, exact: true });
+    out += source.slice(at, end);
+  };
   for (const e of edits) {
-    out += source.slice(at, e.start) + e.text;
+    copy(e.start);
+    out += e.text;
     at = Math.max(at, e.end);
   }
-  out += source.slice(at);
+  copy(source.length);
 
-  const prefix = `${imports.map((i) => `${i} `).join('')}export default async function ${MAIN}() { ${captures ? `let ${RESULT}; ` : ''}`;
   const suffix = `\n${captures ? `return ${RESULT};\n` : ''}}\n`;
-  return { ok: true, module: prefix + out + suffix, line1Offset: prefix.length };
+  return { ok: true, module: prefix + out + suffix, line1Offset: prefix.length, segments };
 }
