@@ -17,6 +17,8 @@ export interface ConductorSettings {
   maxQueued: number;
   logLevel: string;
   registries: { npm?: string; jsr?: string };
+  /** where output past the caps is kept (a directory per conductor process below it) */
+  retainedDir: string;
 }
 
 const Int = (name: string, min: number, max: number) =>
@@ -35,6 +37,7 @@ const EnvSchema = z.object({
   MCP_CONDUCTOR_POOL_SIZE: Int('MCP_CONDUCTOR_POOL_SIZE', 0, 64).optional(),
   MCP_CONDUCTOR_MAX_CONCURRENCY: Int('MCP_CONDUCTOR_MAX_CONCURRENCY', 1, 256).optional(),
   MCP_CONDUCTOR_MAX_QUEUED: Int('MCP_CONDUCTOR_MAX_QUEUED', 0, 10_000).optional(),
+  MCP_CONDUCTOR_RETAINED_DIR: z.string().min(1).optional(),
   MCP_CONDUCTOR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   NPM_CONFIG_REGISTRY: z.string().url().optional(),
   JSR_URL: z.string().url().optional(),
@@ -61,5 +64,6 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
     maxQueued: e.MCP_CONDUCTOR_MAX_QUEUED ?? 64,
     logLevel: e.MCP_CONDUCTOR_LOG_LEVEL ?? 'info',
     registries: { npm: e.NPM_CONFIG_REGISTRY, jsr: e.JSR_URL },
+    retainedDir: e.MCP_CONDUCTOR_RETAINED_DIR ?? join(home, 'retained'),
   };
 }

@@ -121,6 +121,15 @@ export const PolicySchema = z
           .max(3_600_000)
           .default(60_000)
           .describe('timeout of one mcpFactory call'),
+        maxRetainedBytes: z
+          .number()
+          .int()
+          .min(0)
+          .max(1024 * 1024 * 1024)
+          .default(16 * 1024 * 1024)
+          .describe(
+            'output past the caps kept per tenant for an hour (resources/read gives it whole); 0 keeps none',
+          ),
       })
       .strict()
       .refine((l) => l.defaultTimeoutMs <= l.maxTimeoutMs, {
@@ -135,6 +144,7 @@ export const PolicySchema = z
         maxMcpCalls: 200,
         maxConcurrentMcpCalls: 16,
         mcpCallTimeoutMs: 60_000,
+        maxRetainedBytes: 16 * 1024 * 1024,
       }),
     mcp: z
       .object({
