@@ -48,7 +48,7 @@ function rawFrame(text: string): Buffer {
   return Buffer.concat([header, body]);
 }
 
-const run = { t: 'run' as const, code: 'x', nonce: 'n', maxReturnBytes: 100 };
+const run = { t: 'run' as const, code: 'x', nonce: 'n', maxReturnBytes: 100, retainBytes: 0 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const until = async (check: () => boolean, ms = 2000) => {
   for (const end = Date.now() + ms; !check() && Date.now() < end;) await sleep(10);

@@ -26,8 +26,11 @@ export interface ExecutionSocket {
   readonly ready: Promise<void>;
   /** false once the runtime's connection has closed (the process died or was killed) */
   readonly alive: boolean;
-  /** Sends the code and serves calls until the result arrives. Rejects on a protocol violation or a closed link. */
-  run(message: RunMessage, calls: CallHandler): Promise<ResultMessage>;
+  /**
+   * Sends the code and serves calls until the result arrives; the pieces of a return value past its cap go to
+   * `onValuePart` (at most message.retainBytes in all). Rejects on a protocol violation or a closed link.
+   */
+  run(message: RunMessage, calls: CallHandler, onValuePart?: (text: string) => void): Promise<ResultMessage>;
   close(): Promise<void>;
 }
 
@@ -72,6 +75,9 @@ interface Run {
   calls: CallHandler;
   /** fires when this run ends however it ends, so upstream work started for it stops with it */
   ended: AbortController;
+  onValuePart?: (text: string) => void;
+  /** value part bytes the run may still send */
+  partBudget: number;
 }
 
 /**
@@ -106,12 +112,13 @@ class ExecutionSession implements ExecutionSocket {
     return this.#helloSeen && !this.#ended && this.#link?.open === true;
   }
 
-  run(message: RunMessage, calls: CallHandler): Promise<ResultMessage> {
+  run(message: RunMessage, calls: CallHandler, onValuePart?: (text: string) => void): Promise<ResultMessage> {
     return new Promise<ResultMessage>((resolve, reject) => {
       if (this.#ended) return reject(this.#ended);
       if (!this.#link || !this.#helloSeen)
         return reject(new ProtocolViolation('the sandbox runtime is not connected'));
-      this.#run = { resolve, reject, calls, ended: new AbortController() };
+      const partBudget = message.retainBytes;
+      this.#run = { resolve, reject, calls, ended: new AbortController(), onValuePart, partBudget };
       this.#link.send(message);
     });
   }
@@ -159,6 +166,11 @@ class ExecutionSession implements ExecutionSocket {
       run.resolve(msg);
     } else if (msg.t === 'call') {
       this.#serve(run, msg);
+    } else if (msg.t === 'value_part') {
+      run.partBudget -= Buffer.byteLength(msg.text);
+      if (run.partBudget < 0)
+        return this.#end(new ProtocolViolation('the return value went past its retention limit'));
+      run.onValuePart?.(msg.text);
     } else {
       this.#end(new ProtocolViolation('unexpected hello'));
     }

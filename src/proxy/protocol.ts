@@ -12,6 +12,8 @@
  *   host → container  {t:'run', code, nonce, maxReturnBytes}   the wrapped module to run
  *   container → host  {t:'call', id, op, ...}                  zero or more mcpFactory calls, concurrently
  *   host → container  {t:'reply', id, ok, result | error}      one reply per call, in any order
+ *   container → host  {t:'value_part', text}                   the whole rendered return value, in pieces, when
+ *                                                              it is past maxReturnBytes and retainBytes > 0
  *   container → host  {t:'result', ...}                        once, after the user's code settled
  * Before sending `result`, the runtime writes the marker `\x1e<nonce>\x1e` to stdout and then to stderr, so the host
  * knows it has received every byte of output the code produced up to that point. Only the first connection to a
@@ -85,11 +87,27 @@ export const CallMessageSchema = z
   .strict();
 export type CallMessage = z.infer<typeof CallMessageSchema>;
 
-export const ContainerMessageSchema = z.union([HelloMessageSchema, ResultMessageSchema, CallMessageSchema]);
+/** A piece of the whole rendered return value, for retention (the result carries only its first maxReturnBytes). */
+export const ValuePartMessageSchema = z
+  .object({ t: z.literal('value_part'), text: z.string().max(64 * 1024) })
+  .strict();
+
+export const ContainerMessageSchema = z.union([
+  HelloMessageSchema,
+  ResultMessageSchema,
+  CallMessageSchema,
+  ValuePartMessageSchema,
+]);
 export type ContainerMessage = z.infer<typeof ContainerMessageSchema>;
 export type ResultMessage = z.infer<typeof ResultMessageSchema>;
 
-export type RunMessage = { t: 'run'; code: string; nonce: string; maxReturnBytes: number };
+export type RunMessage = {
+  t: 'run';
+  code: string;
+  nonce: string;
+  maxReturnBytes: number;
+  retainBytes: number;
+};
 export type ReplyMessage =
   | { t: 'reply'; id: number; ok: true; result: unknown }
   | { t: 'reply'; id: number; ok: false; error: { message: string; code: string } };

@@ -12,6 +12,9 @@ export interface RunOptions {
   calls: CallHandler;
   /** stops the run wherever it is (a cancellation, the conductor's shutdown); the deadline is the run's own */
   signal?: AbortSignal;
+  /** how much of a return value past maxReturnBytes the runtime sends, in pieces, to `onValuePart` (0: none) */
+  retainBytes?: number;
+  onValuePart?: (text: string) => void;
 }
 
 /** How long the host waits for the last output once the outcome is known. */
@@ -62,7 +65,17 @@ export async function runInSandbox(
   const aborted = whenAborted(opts.signal);
   const exited = sandbox.exited.then((code): RunOutcome => ({ kind: 'exited', code, oomKilled: false }));
   const delivered = sandbox.socket
-    .run({ t: 'run', code: opts.module, nonce: sandbox.nonce, maxReturnBytes }, opts.calls)
+    .run(
+      {
+        t: 'run',
+        code: opts.module,
+        nonce: sandbox.nonce,
+        maxReturnBytes,
+        retainBytes: opts.retainBytes ?? 0,
+      },
+      opts.calls,
+      opts.onValuePart,
+    )
     .then(
       (message): RunOutcome => ({ kind: 'result', message }),
       // The link closes as the process dies, before the engine reports the exit and removes the cgroup: read it

@@ -15,7 +15,7 @@ import { FrameReader, FrameWriter } from './frames.ts';
 import { egressFromArgs, installEgress } from './egress.ts';
 import { McpConnection } from './mcp-connection.ts';
 import { createMcpFactory } from './mcp-factory.ts';
-import { renderValue } from './render.ts';
+import { renderValue, utf8Prefix } from './render.ts';
 import { type Cleaner, createCleaner, type ErrorInfo, toErrorInfo, toLoadErrorInfo } from './errors.ts';
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -24,7 +24,10 @@ const EXIT_RUNTIME_FAILURE = 70;
 const HOST_CLOSE_WAIT_MS = 2_000;
 const RUNTIME_DIR_URL = new URL('./', import.meta.url).href;
 
-type Run = { code: string; nonce: string; maxReturnBytes: number };
+/** `retainBytes`: how much of a return value past maxReturnBytes the host keeps (sent as value parts). */
+type Run = { code: string; nonce: string; maxReturnBytes: number; retainBytes: number };
+/** Characters of the rendered value per value_part frame. */
+const VALUE_PART_CHARS = 64 * 1024;
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: false; info: ErrorInfo };
 
 const sleep = (ms: number) => new P.PromiseCtor<void>((resolve) => P.setTimeout(resolve, ms));
@@ -71,13 +74,14 @@ async function connect(path: string): Promise<Deno.UnixConn> {
 
 function parseRun(message: unknown): Run {
   const m = (typeof message === 'object' && message !== null ? message : {}) as Record<string, unknown>;
-  const { t, code, nonce, maxReturnBytes } = m;
+  const { t, code, nonce, maxReturnBytes, retainBytes } = m;
   if (t !== 'run' || typeof code !== 'string' || typeof nonce !== 'string' || nonce === '') {
     die('expected a run frame from the host');
   }
   if (typeof maxReturnBytes !== 'number' || !(maxReturnBytes >= 0))
     die('the run frame has no valid maxReturnBytes');
-  return { code, nonce, maxReturnBytes };
+  const retain = typeof retainBytes === 'number' && retainBytes > 0 ? retainBytes : 0;
+  return { code, nonce, maxReturnBytes, retainBytes: retain };
 }
 
 /** Imports the code and awaits its default export; a module that fails to load is reported as such. */
@@ -98,18 +102,25 @@ async function runModule(url: string, cleaner: Cleaner): Promise<Outcome> {
   }
 }
 
-function resultFrame(outcome: Outcome, maxReturnBytes: number, cleaner: Cleaner): Record<string, unknown> {
+/**
+ * The result frame, and the whole rendered value when it is past maxReturnBytes and the host keeps it (rendered
+ * once, up to the larger of the two: a getter with side effects is not run twice).
+ */
+function resultFrame(
+  outcome: Outcome,
+  run: Run,
+  cleaner: Cleaner,
+): { frame: Record<string, unknown>; whole?: string } {
   if (!outcome.ok) {
-    return {
-      t: 'result',
-      ok: false,
-      error: 'info' in outcome ? outcome.info : toErrorInfo(outcome.error, cleaner),
-    };
+    const error = 'info' in outcome ? outcome.info : toErrorInfo(outcome.error, cleaner);
+    return { frame: { t: 'result', ok: false, error } };
   }
-  const rendered = renderValue(outcome.value, maxReturnBytes, { cleanStack: cleaner.stack });
-  const result: Record<string, unknown> = { t: 'result', ok: true, valueTruncated: rendered.truncated };
-  if (rendered.json !== undefined) result.value = rendered.json;
-  return result;
+  const max = run.retainBytes > run.maxReturnBytes ? run.retainBytes : run.maxReturnBytes;
+  const rendered = renderValue(outcome.value, max, { cleanStack: cleaner.stack });
+  if (rendered.json === undefined) return { frame: { t: 'result', ok: true, valueTruncated: false } };
+  const shown = utf8Prefix(rendered.json, run.maxReturnBytes);
+  const frame = { t: 'result', ok: true, value: shown.text, valueTruncated: shown.cut || rendered.truncated };
+  return shown.cut && run.retainBytes > 0 ? { frame, whole: rendered.json } : { frame };
 }
 
 async function main(): Promise<void> {
@@ -163,8 +174,9 @@ async function main(): Promise<void> {
   const finish = async (outcome: Outcome): Promise<never> => {
     finished = true;
     let result: Record<string, unknown>;
+    let whole: string | undefined;
     try {
-      result = resultFrame(outcome, run.maxReturnBytes, cleaner);
+      ({ frame: result, whole } = resultFrame(outcome, run, cleaner));
     } catch (error) {
       // Rendering is built not to throw; should it anyway, the run still ends with a report.
       const message = `the runtime could not report the result: ${P.StringCtor(error)}`;
@@ -184,7 +196,14 @@ async function main(): Promise<void> {
     }
     restoreIntrinsics();
     ref(conn);
-    const sent = await writer.send(result);
+    let sent = true;
+    for (let at = 0; whole !== undefined && sent && at < whole.length; at += VALUE_PART_CHARS) {
+      sent = await writer.send({
+        t: 'value_part',
+        text: P.StringPrototypeSlice(whole, at, at + VALUE_PART_CHARS),
+      });
+    }
+    sent = sent && (await writer.send(result));
     if (sent) {
       // The socket stays referenced, so this wait holds the process even when nothing else is pending.
       // No Promise.race: the code may have replaced it (`then` is restored above).

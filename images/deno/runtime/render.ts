@@ -227,14 +227,20 @@ function describeMessage(m: unknown): string {
   }
 }
 
+/** The first maxBytes UTF-8 bytes of `text`, never cutting a character in half; `cut` when that is not all. */
+export function utf8Prefix(text: string, maxBytes: number): { text: string; cut: boolean } {
+  const bytes = P.encodeUtf8(text);
+  if (bytes.length <= maxBytes) return { text, cut: false };
+  let cut = P.MathMin(maxBytes < 0 ? 0 : maxBytes, bytes.length);
+  while (cut > 0 && cut < bytes.length && ((bytes[cut] as number) & 0xc0) === 0x80) cut--;
+  return { text: P.decodeUtf8Lenient(P.TypedArrayPrototypeSubarray(bytes, 0, cut)), cut: true };
+}
+
 export function renderValue(value: unknown, maxBytes: number, options: RenderOptions = {}): Rendered {
   if (value === undefined) return { truncated: false };
   const r = new Renderer(maxBytes, options.maxDepth ?? 100, options.cleanStack ?? ((s) => s));
   r.value(value, '', undefined, 0);
   const text = P.ArrayPrototypeJoin(r.parts, '');
   if (!r.full) return { json: text, truncated: false };
-  const bytes = P.encodeUtf8(text);
-  let cut = P.MathMin(maxBytes < 0 ? 0 : maxBytes, bytes.length);
-  while (cut > 0 && cut < bytes.length && ((bytes[cut] as number) & 0xc0) === 0x80) cut--;
-  return { json: P.decodeUtf8Lenient(P.TypedArrayPrototypeSubarray(bytes, 0, cut)), truncated: true };
+  return { json: utf8Prefix(text, maxBytes).text, truncated: true };
 }
