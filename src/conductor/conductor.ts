@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { resolve, sep } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
 import type { DenoPermissions } from '../config/permissions.js';
 import type { Tenant } from '../config/tenants.js';
-import { OverloadedError, type EventStream, type ExecutionEvent } from '../core/index.js';
-import type { DockerPort } from '../docker/index.js';
+import { ConfigError, OverloadedError, type EventStream, type ExecutionEvent } from '../core/index.js';
+import { LABEL_HOST, LABEL_OWNER, LABEL_PID, type DockerPort } from '../docker/index.js';
 import { findImage, importableSpecifiers } from '../image/index.js';
+import { openRetentionStore, type RetentionStore } from '../retention/index.js';
 import type { Logger } from '../obs/index.js';
 import type { UpstreamPool } from '../proxy/index.js';
 import {
@@ -12,6 +15,7 @@ import {
   createContainerBudget,
   createLimiter,
   createWarmPool,
+  isOwnerAlive,
   nestLimiters,
   ownerToken,
   reap,
@@ -73,6 +77,23 @@ async function whileActive(limiter: { readonly active: number }, maxMs: number):
   while (limiter.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
 }
 
+/**
+ * The store for output past the caps, under the conductor's own directory and never in a workspace (the code could
+ * read it there); directories left by conductors that died are removed first.
+ */
+async function openRetention(settings: ConductorSettings, instanceId: string): Promise<RetentionStore> {
+  const inside = (a: string, b: string) => a === b || a.startsWith(`${b}${sep}`);
+  const dir = resolve(settings.retainedDir);
+  const workspace = resolve(settings.workspaceDir);
+  if (inside(dir, workspace) || inside(workspace, dir)) {
+    throw new ConfigError(
+      `MCP_CONDUCTOR_RETAINED_DIR (${dir}) and the workspace (${workspace}) must not contain each other: sandboxed code could read kept outputs`,
+    );
+  }
+  const owner = { [LABEL_HOST]: hostname(), [LABEL_PID]: String(process.pid), [LABEL_OWNER]: ownerToken() };
+  return openRetentionStore(dir, instanceId, owner, isOwnerAlive);
+}
+
 /** Checks the admin's inputs, Docker and the image, reaps what a dead conductor left, and wires the execution machinery. */
 export async function startConductor(opts: ConductorOptions): Promise<Conductor> {
   const { docker, settings, inputs, paths, logger } = opts;
@@ -89,6 +110,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   const instanceId = randomUUID();
   await prepareSocketBaseDir(paths.socketBaseDir);
   const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir });
+  const retention = await openRetention(settings, instanceId);
   if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
 
   const prepareDeps = {
@@ -135,6 +157,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     termination: termination.signal,
     upstreamPools,
     checkerDeps,
+    retention,
     version: opts.version,
   };
   logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
@@ -166,10 +189,13 @@ class RunningConductor implements Conductor {
   readonly #contexts: Promise<TenantContext>[] = [];
   readonly #tenants = new Map<string, Promise<TenantContext>>();
   #local: Promise<TenantContext> | undefined;
+  readonly #sweeper: NodeJS.Timeout;
 
   constructor(deps: ContextDeps, machinery: Machinery) {
     this.#deps = deps;
     this.#m = machinery;
+    // Kept outputs expire after an hour; a sweep a minute keeps the disk from holding them longer.
+    this.#sweeper = setInterval(() => void deps.retention.sweep().catch(() => undefined), 60_000).unref();
   }
 
   local(): Promise<TenantContext> {
@@ -242,6 +268,8 @@ class RunningConductor implements Conductor {
     await Promise.all(contexts.map((c) => c.checker.close()));
     await reap(this.#deps.docker, { instanceId, socketBaseDir });
     await Promise.all(this.#deps.upstreamPools.map((p) => p.close()));
+    clearInterval(this.#sweeper);
+    await this.#deps.retention.close();
   }
 
   #track(ctx: Promise<TenantContext>): Promise<TenantContext> {

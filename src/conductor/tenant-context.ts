@@ -30,6 +30,7 @@ import {
   type TypeChecker,
   type ToolTypes,
 } from '../typed/index.js';
+import type { RetentionStore } from '../retention/index.js';
 import { prepareWorkspace } from './workspace.js';
 
 /** One caller's view of the conductor: its sandbox profile, executor and upstream servers. */
@@ -43,6 +44,8 @@ export interface TenantContext {
   toolTypes: ToolTypes;
   /** checks code before it runs when a call asks for it (closed with the conductor) */
   checker: TypeChecker;
+  /** output past the caps, served as resources to this tenant */
+  retention: RetentionStore;
   /** specifiers pre-cached in the image */
   /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
   dependencies: ImportablePackage[];
@@ -63,6 +66,8 @@ export interface ContextDeps {
   upstreamPools: UpstreamPool[];
   /** what every tenant's type checker needs: the engine, the budget, the owner labels */
   checkerDeps: CheckerDeps;
+  /** where output past the caps is kept */
+  retention: RetentionStore;
   version: string;
 }
 
@@ -115,6 +120,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     profile,
     directory,
     checker,
+    retention: deps.retention,
     bus: deps.bus,
     admission: deps.admission,
     termination: deps.termination,
@@ -126,6 +132,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     directory,
     toolTypes,
     checker,
+    retention: deps.retention,
     dependencies: deps.image.dependencies,
   };
 }

@@ -40,6 +40,15 @@ export const TypeErrorInfoSchema = z.object({
 });
 export type TypeErrorInfo = z.infer<typeof TypeErrorInfoSchema>;
 
+/** Output past the result's caps, kept for a while: `resources/read` of `uri` gives it whole. */
+export const RetainedRefSchema = z.object({
+  uri: z.string(),
+  bytes: z.number().int().nonnegative(),
+  /** false when the tenant's retention budget cut it short too */
+  complete: z.boolean(),
+});
+export type RetainedRef = z.infer<typeof RetainedRefSchema>;
+
 export const ExecutionResultSchema = z.object({
   status: ExecutionStatusSchema,
   returnValue: z.unknown().optional(),
@@ -50,6 +59,11 @@ export const ExecutionResultSchema = z.object({
   typeErrors: z.array(TypeErrorInfoSchema).optional(),
   durationMs: z.number(),
   truncated: z.object({ stdout: z.boolean(), stderr: z.boolean(), returnValue: z.boolean() }),
+  /** where the whole of each truncated output is (limits.maxRetainedBytes > 0) */
+  retained: z
+    .object({ stdout: RetainedRefSchema, stderr: RetainedRefSchema, returnValue: RetainedRefSchema })
+    .partial()
+    .optional(),
   resources: z.object({
     exitReason: ExitReasonSchema,
     exitCode: z.number().nullable(),

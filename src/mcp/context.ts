@@ -1,6 +1,7 @@
 import type { Logger } from '../obs/index.js';
 import type { McpDirectory } from '../proxy/index.js';
 import type { Executor, SandboxProfile } from '../sandbox/index.js';
+import type { RetentionStore } from '../retention/index.js';
 import type { ImportablePackage } from './describe.js';
 import type { ToolTypes } from '../typed/index.js';
 
@@ -13,6 +14,8 @@ export interface ServerContext {
   directory: McpDirectory;
   /** TypeScript declarations of the directory's tools */
   toolTypes: ToolTypes;
+  /** where outputs past the caps are kept; absent: they are cut, and no resources are served */
+  retention?: RetentionStore;
   logger: Logger;
   version: string;
 }

@@ -1,4 +1,4 @@
-import type { ExecutionResult } from '../core/index.js';
+import type { ExecutionResult, RetainedRef } from '../core/index.js';
 
 const HEADLINE = {
   success: 'Execution successful',
@@ -7,8 +7,13 @@ const HEADLINE = {
   type_error: 'Type check failed: the code was not run',
 } as const;
 
-function truncationNote(what: string, limitBytes: number): string {
-  return `[${what} truncated: only the first ${limitBytes} bytes are shown]`;
+function truncationNote(what: string, limitBytes: number, kept: RetainedRef | undefined): string {
+  const shown = `only the first ${limitBytes} bytes are shown`;
+  if (!kept) return `[${what} truncated: ${shown}]`;
+  const where = kept.complete
+    ? `all ${kept.bytes} bytes are at ${kept.uri}`
+    : `the first ${kept.bytes} bytes (the retention limit) are at ${kept.uri}`;
+  return `[${what} truncated: ${shown}; ${where} (resources/read, for an hour)]`;
 }
 
 export interface FormatLimits {
@@ -24,13 +29,14 @@ export function formatResultText(result: ExecutionResult, limits: FormatLimits):
       ? (result.returnValue as string)
       : JSON.stringify(result.returnValue);
     parts.push(
-      `Return value: ${json}${result.truncated.returnValue ? `\n${truncationNote('return value', limits.maxReturnBytes)}` : ''}`,
+      `Return value: ${json}${result.truncated.returnValue ? `\n${truncationNote('return value', limits.maxReturnBytes, result.retained?.returnValue)}` : ''}`,
     );
   }
-  const section = (title: string, text: string, truncated: boolean) => {
+  const section = (title: 'stdout' | 'stderr', text: string, truncated: boolean) => {
     if (!text && !truncated) return;
+    const note = truncationNote(title, limits.maxOutputBytes, result.retained?.[title]);
     parts.push(
-      `--- ${title} ---\n${text}${truncated ? `${text === '' || text.endsWith('\n') ? '' : '\n'}${truncationNote(title, limits.maxOutputBytes)}` : ''}`,
+      `--- ${title} ---\n${text}${truncated ? `${text === '' || text.endsWith('\n') ? '' : '\n'}${note}` : ''}`,
     );
   };
   if (result.typeErrors?.length) {

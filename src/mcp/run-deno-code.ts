@@ -35,8 +35,15 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext): void
     async ({ deno_code, timeout, check }) => {
       try {
         const { result } = await ctx.executor.execute({ code: deno_code, timeoutMs: timeout, check });
+        const links = Object.values(result.retained ?? {}).map((r) => ({
+          type: 'resource_link' as const,
+          uri: r.uri,
+          name: r.uri.slice(r.uri.lastIndexOf('/') + 1),
+          mimeType: 'text/plain',
+          description: `the whole ${r.uri.endsWith('/return') ? 'return value (JSON)' : 'output'}: ${r.bytes} bytes${r.complete ? '' : ', cut at the retention limit'}`,
+        }));
         return {
-          content: [{ type: 'text', text: formatResultText(result, limits) }],
+          content: [{ type: 'text' as const, text: formatResultText(result, limits) }, ...links],
           structuredContent: result,
           isError: result.status !== 'success',
         };

@@ -1,6 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { registerCompanionTools } from './companions.js';
 import type { ServerContext } from './context.js';
+import { registerRetainedResources } from './resources.js';
 import { registerRunDenoCode } from './run-deno-code.js';
 
 /** One server factory for every transport: stdio, and one per HTTP session. */
@@ -15,5 +16,6 @@ export function createServer(ctx: ServerContext): McpServer {
   );
   registerRunDenoCode(server, ctx);
   registerCompanionTools(server, ctx);
+  if (ctx.retention) registerRetainedResources(server, ctx.retention, ctx.profile.tenant);
   return server;
 }

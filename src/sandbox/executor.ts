@@ -15,6 +15,7 @@ import { callStatus, type CallHandler, type McpDirectory } from '../proxy/index.
 import { USER_CODE_FILENAME, wrapUserCode, type WrapResult } from '../wrap/index.js';
 import { uncheckedResult, type CodeChecker } from './check.js';
 import type { Limiter } from './limiter.js';
+import { keepOutputs, type OutputKeeper } from './retained.js';
 import { disposeSandbox, type PreparedSandbox } from './prepared.js';
 import type { SandboxProfile } from './profile.js';
 import { runInSandbox } from './run.js';
@@ -69,6 +70,8 @@ export interface ExecutorDeps {
   directory: McpDirectory;
   /** what type-checks code when a call asks for it; without one, such calls fail */
   checker?: CodeChecker;
+  /** keeps output past the result's caps (up to the policy's maxRetainedBytes); without one, it is cut */
+  retention?: OutputKeeper;
   /** the conductor's bus: metrics, audit and traces subscribe there */
   bus: EventStream<ExecutionEvent>;
   /** fires when the conductor stops taking work: calls not yet running are refused */
@@ -251,6 +254,7 @@ class SandboxExecutor implements Executor {
       const stopOutput = streamOutput(sandbox, (stream, text) =>
         emit({ type: 'output', ...ids, executionId, stream, text }),
       );
+      const kept = keepOutputs(this.#deps.retention, sandbox, profile.tenant, executionId);
       const dispatcher = directory.dispatcher();
       const calls = observedCalls(dispatcher, (call) =>
         emit({ type: 'mcp_call', ...ids, executionId, ...call }),
@@ -261,12 +265,14 @@ class SandboxExecutor implements Executor {
         const stop = AbortSignal.any([termination, ...(signal ? [signal] : [])]);
         sandbox.egress?.open((request) => emit({ type: 'egress', ...ids, executionId, ...request }));
         const { module, line1Offset } = wrapped;
-        result = await runInSandbox(docker, sandbox, { module, line1Offset, timeoutMs, calls, signal: stop });
+        const run = { module, line1Offset, timeoutMs, calls, signal: stop, ...kept.returnValue };
+        result = await runInSandbox(docker, sandbox, run);
       } finally {
         stopOutput();
         // Requests still in flight end here; their events come before `finished`.
         await sandbox.egress?.close();
       }
+      await kept.attach(result);
       if (directory.configured) result.resources.mcpCalls = dispatcher.callCount;
       if (checked.ms !== undefined) result.resources.checkMs = checked.ms;
       const { exitReason } = result.resources;

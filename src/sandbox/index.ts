@@ -11,4 +11,5 @@ export * from './pool.js';
 export * from './prepared.js';
 export * from './profile.js';
 export * from './reap.js';
+export * from './retained.js';
 export * from './run.js';

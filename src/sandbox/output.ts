@@ -14,6 +14,7 @@ export interface OutputCollector {
   /** The stream ended (or the run is over): hand on what was held back as a possible marker start. */
   flush(): void;
   readonly kept: EventStream<Buffer>;
+  readonly passed: EventStream<Buffer>;
   readonly totalBytes: number;
   readonly markerSeen: Promise<void>;
   /** The kept text, cut before the marker, at a UTF-8 character boundary. */
@@ -39,6 +40,10 @@ export function createOutputCollector(maxBytes: number, marker: Buffer): OutputC
   /** kept bytes not handed on yet: they may begin the marker */
   let held: Buffer = Buffer.alloc(0);
   let emitted = 0;
+  const passed = createEventStream<Buffer>();
+  /** bytes of the whole stream not handed on yet: they may begin the marker */
+  let unpassed: Buffer = Buffer.alloc(0);
+  let passedBytes = 0;
   let resolveMarker!: () => void;
   const markerSeen = new Promise<void>((r) => (resolveMarker = r));
 
@@ -50,6 +55,15 @@ export function createOutputCollector(maxBytes: number, marker: Buffer): OutputC
       emitted += n;
     }
     held = markerAt >= 0 ? Buffer.alloc(0) : candidate.subarray(n);
+  };
+  /** The same for every byte of the stream up to `limit`. */
+  const pass = (limit: number) => {
+    const n = Math.max(0, Math.min(unpassed.length, limit - passedBytes));
+    if (n > 0) {
+      passed.emit(unpassed.subarray(0, n));
+      passedBytes += n;
+    }
+    unpassed = markerAt >= 0 ? Buffer.alloc(0) : unpassed.subarray(n);
   };
 
   return {
@@ -71,11 +85,15 @@ export function createOutputCollector(maxBytes: number, marker: Buffer): OutputC
       tail = window.subarray(Math.max(0, window.length - (marker.length - 1)));
       const limit = markerAt >= 0 ? markerAt : total - markerPrefixAtEnd(window, marker);
       release(held.length > 0 ? Buffer.concat([held, piece]) : piece, limit);
+      unpassed = unpassed.length > 0 ? Buffer.concat([unpassed, chunk]) : chunk;
+      pass(limit);
     },
     flush() {
       if (held.length > 0) release(held, markerAt >= 0 ? markerAt : Number.MAX_SAFE_INTEGER);
+      if (unpassed.length > 0) pass(markerAt >= 0 ? markerAt : Number.MAX_SAFE_INTEGER);
     },
     kept: stream,
+    passed,
     get totalBytes() {
       return markerAt >= 0 ? markerAt : total;
     },
