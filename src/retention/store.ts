@@ -1,6 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 
 /** Which output of an execution is kept: its streams, or the rendered return value. */
 export type RetainedStream = 'stdout' | 'stderr' | 'return';
@@ -54,18 +55,6 @@ export interface RetentionOptions {
   now?: () => number;
 }
 
-/** The UTF-8 text of `bytes`, without a character cut in half at the end. */
-function decodeWhole(bytes: Buffer): string {
-  let end = bytes.length;
-  for (let back = 0; back < 4 && end > 0 && (bytes[end - 1]! & 0xc0) === 0x80; back++) end--;
-  if (end > 0 && bytes[end - 1]! >= 0xc0) {
-    const lead = bytes[end - 1]!;
-    const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
-    end = bytes.length - (end - 1) >= need ? bytes.length : end - 1;
-  } else end = bytes.length;
-  return bytes.subarray(0, end).toString('utf8');
-}
-
 class Store implements RetentionStore {
   readonly #items: Item[] = [];
   /** bytes on disk per tenant, kept items and those being written */
@@ -83,43 +72,43 @@ class Store implements RetentionStore {
   }
 
   begin(tenant: string, executionId: string, budgetBytes: number): RetainedExecution {
-    const open: { item: Item; file: WriteStream | undefined; done: Promise<void> }[] = [];
+    const open: { item: Item; file?: WriteStream; done?: Promise<void> }[] = [];
     const writer = (stream: RetainedStream, threshold: number): RetainedWriter => {
       const path = join(this.dir, `${executionId}.${stream}`);
-      const item: Item = {
-        uri: retainedUri(executionId, stream),
-        stream,
-        bytes: 0,
-        complete: true,
-        createdAt: this.#now(),
-        tenant,
-        executionId,
-        path,
-      };
-      let head: Buffer[] = [];
-      let file: WriteStream | undefined;
-      const entry = { item, file, done: Promise.resolve() };
+      const uri = retainedUri(executionId, stream);
+      const item: Item = { uri, stream, bytes: 0, complete: true, createdAt: 0, tenant, executionId, path };
+      const entry: (typeof open)[number] = { item };
       open.push(entry);
+      /** what came before the threshold: held in memory, and counted against the budget only once it spills */
+      let head: Buffer[] = [];
+      let headBytes = 0;
+      /** Takes what the budget allows of `bytes` onto disk; past it, the item is cut and takes no more. */
+      const spill = (bytes: Buffer) => {
+        const room = this.#room(tenant, bytes.length, budgetBytes);
+        const piece = bytes.subarray(0, room);
+        if (piece.length < bytes.length) item.complete = false;
+        this.#used.set(tenant, (this.#used.get(tenant) ?? 0) + piece.length);
+        item.bytes += piece.length;
+        if (piece.length > 0) entry.file!.write(piece);
+      };
       return {
         write: (bytes) => {
           if (!item.complete || bytes.length === 0) return;
-          const room = this.#room(tenant, bytes.length, budgetBytes);
-          const piece = room < bytes.length ? bytes.subarray(0, Math.max(0, room)) : bytes;
-          if (piece.length < bytes.length) item.complete = false;
-          this.#used.set(tenant, (this.#used.get(tenant) ?? 0) + piece.length);
-          item.bytes += piece.length;
-          if (!file) {
-            head.push(piece);
+          if (!entry.file && headBytes + bytes.length <= threshold) {
             // Nothing goes to disk until the output is past what the result itself carries.
-            if (item.bytes <= threshold && item.complete) return;
-            file = createWriteStream(path, { mode: 0o600 });
+            head.push(bytes);
+            headBytes += bytes.length;
+            return;
+          }
+          if (!entry.file) {
+            const file = createWriteStream(path, { mode: 0o600 });
             entry.file = file;
-            entry.done = new Promise((resolve) =>
-              file!.once('close', resolve).once('error', () => resolve()),
-            );
-            for (const b of head) file.write(b);
+            entry.done = new Promise((resolve) => file.once('close', resolve).once('error', () => resolve()));
+            const first = Buffer.concat([...head, bytes]);
             head = [];
-          } else file.write(piece);
+            return spill(first);
+          }
+          spill(bytes);
         },
       };
     };
@@ -127,16 +116,19 @@ class Store implements RetentionStore {
       writer,
       finish: async () => {
         const kept: RetainedRef[] = [];
-        for (const entry of open) {
-          if (!entry.file) {
-            this.#release(tenant, entry.item.bytes);
-            continue;
-          }
-          entry.file.end();
-          await entry.done;
-          this.#items.push(entry.item);
-          const { tenant: _t, executionId: _e, path: _p, ...ref } = entry.item;
-          kept.push(ref);
+        for (const { item, file, done } of open) {
+          if (!file) continue;
+          file.end();
+          await done;
+          item.createdAt = this.#now();
+          this.#items.push(item);
+          kept.push({
+            uri: item.uri,
+            stream: item.stream,
+            bytes: item.bytes,
+            complete: item.complete,
+            createdAt: item.createdAt,
+          });
         }
         return kept;
       },
@@ -176,7 +168,8 @@ class Store implements RetentionStore {
     );
     if (!item) return undefined;
     const bytes = await readFile(item.path).catch(() => undefined);
-    return bytes && decodeWhole(bytes);
+    // A budget cut may end inside a character: the decoder holds back its first bytes.
+    return bytes && new StringDecoder('utf8').write(bytes);
   }
 
   list(tenant: string): RetainedRef[] {
