@@ -93,6 +93,25 @@ describe('execution socket', () => {
     await sock.close();
   });
 
+  it('hands value parts on within retainBytes, and ends the run on one byte more', async () => {
+    const { sock, client } = await setup();
+    const parts: string[] = [];
+    const kept = sock.run({ ...run, retainBytes: 5 }, NO_SERVERS, (text) => parts.push(text));
+    client.write(encodeFrame({ t: 'value_part', text: 'ab' }));
+    client.write(encodeFrame({ t: 'value_part', text: 'é' }));
+    client.write(encodeFrame({ t: 'result', ok: true, value: '"a', valueTruncated: true }));
+    await expect(kept).resolves.toMatchObject({ t: 'result', valueTruncated: true });
+    expect(parts).toEqual(['ab', 'é']);
+    await sock.close();
+
+    const next = await setup();
+    const refused = next.sock.run({ ...run, retainBytes: 5 }, NO_SERVERS, () => undefined);
+    next.client.write(encodeFrame({ t: 'value_part', text: 'abcd' }));
+    next.client.write(encodeFrame({ t: 'value_part', text: 'é' }));
+    await expect(refused).rejects.toThrow('past its retention limit');
+    await next.sock.close();
+  });
+
   it('lists no servers and names every server unknown when none is configured', async () => {
     const { sock, client, replies } = await setup();
     const result = sock.run(run, NO_SERVERS);

@@ -3,7 +3,13 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { USER_CODE_FILENAME } from '../wrap/index.js';
 import { FRAME_HEADER_BYTES } from './frames.js';
-import { CALL_OPS, endMarker, PROTOCOL_VERSION, SOCKET_PATH_IN_CONTAINER } from './protocol.js';
+import {
+  CALL_OPS,
+  endMarker,
+  PROTOCOL_VERSION,
+  SOCKET_PATH_IN_CONTAINER,
+  VALUE_PART_CHARS,
+} from './protocol.js';
 
 const runtimeProtocol = new URL('../../images/deno/runtime/protocol.ts', import.meta.url).href;
 
@@ -26,6 +32,7 @@ describe('wire protocol', () => {
       DEFAULT_SOCKET_PATH: SOCKET_PATH_IN_CONTAINER,
       FRAME_HEADER_BYTES,
       CODE_FILE_NAME: USER_CODE_FILENAME,
+      VALUE_PART_CHARS,
       CALL_OPS: [...CALL_OPS],
       endMarker: endMarker('NONCE'),
     });

@@ -9,7 +9,7 @@
  *
  * Sequence on the one connection the in-container bootstrap opens before any user code runs:
  *   container → host  {t:'hello', v:1}                         the runtime is loaded and waiting for code
- *   host → container  {t:'run', code, nonce, maxReturnBytes}   the wrapped module to run
+ *   host → container  {t:'run', code, nonce, maxReturnBytes, retainBytes}   the wrapped module to run
  *   container → host  {t:'call', id, op, ...}                  zero or more mcpFactory calls, concurrently
  *   host → container  {t:'reply', id, ok, result | error}      one reply per call, in any order
  *   container → host  {t:'value_part', text}                   the whole rendered return value, in pieces, when
@@ -26,6 +26,8 @@ export const PROTOCOL_VERSION = 1;
 export const SOCKET_DIR_IN_CONTAINER = '/run/conductor';
 export const SOCKET_NAME = 'mcp.sock';
 export const SOCKET_PATH_IN_CONTAINER = `${SOCKET_DIR_IN_CONTAINER}/${SOCKET_NAME}`;
+/** Characters of the rendered return value per `value_part` frame at most. */
+export const VALUE_PART_CHARS = 64 * 1024;
 
 /** Written by the runtime to stdout and stderr after the code settled: every byte before it has been received. */
 export function endMarker(nonce: string): string {
@@ -89,7 +91,7 @@ export type CallMessage = z.infer<typeof CallMessageSchema>;
 
 /** A piece of the whole rendered return value, for retention (the result carries only its first maxReturnBytes). */
 export const ValuePartMessageSchema = z
-  .object({ t: z.literal('value_part'), text: z.string().max(64 * 1024) })
+  .object({ t: z.literal('value_part'), text: z.string().max(VALUE_PART_CHARS) })
   .strict();
 
 export const ContainerMessageSchema = z.union([

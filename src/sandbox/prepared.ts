@@ -6,7 +6,7 @@ import { DockerUnavailableError, SandboxError } from '../core/index.js';
 import { containerLabels, createDemuxer, type DockerPort } from '../docker/index.js';
 import { createEgressGateway, EGRESS_SOCKET_NAME, type EgressGateway } from '../egress/index.js';
 import type { Logger } from '../obs/index.js';
-import { createExecutionSocket, endMarker, type ExecutionSocket } from '../proxy/index.js';
+import { createExecutionSocket, endMarker, VALUE_PART_CHARS, type ExecutionSocket } from '../proxy/index.js';
 import { containerSpec, SANDBOX_UID } from './container-spec.js';
 import type { ContainerLease } from './limiter.js';
 import { createOutputCollector, type OutputCollector } from './output.js';
@@ -111,6 +111,7 @@ export async function prepareSandbox(
   lease?: ContainerLease,
 ): Promise<PreparedSandbox> {
   const executionId = randomUUID();
+  const { limits } = profile.policy;
   const log = deps.logger.child({ executionId });
   const t0 = performance.now();
   const ms = () => Math.round(performance.now() - t0);
@@ -121,8 +122,9 @@ export async function prepareSandbox(
       maxFrameBytes: frameLimit(profile),
       helloTimeoutMs: deps.startupTimeoutMs,
       sandboxUid: SANDBOX_UID,
-      // Every message counts: the policy's calls plus headroom for list/load and refused ones.
-      maxMessages: profile.policy.limits.maxMcpCalls * 2 + 1000,
+      // Every message counts: the policy's calls plus headroom for list/load and refused ones, and the pieces of
+      // a return value past its cap (64 Ki characters each, so at most one per 64 KiB kept).
+      maxMessages: limits.maxMcpCalls * 2 + 1000 + Math.ceil(limits.maxRetainedBytes / VALUE_PART_CHARS),
     });
   } catch (error) {
     lease?.release();

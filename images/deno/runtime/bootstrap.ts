@@ -10,7 +10,7 @@
  * Deno fires `beforeunload` and the run fails with a clear error instead of hanging until the deadline.
  */
 import { P, restoreIntrinsics } from './primordials.ts';
-import { DEFAULT_SOCKET_PATH, endMarker, PROTOCOL_VERSION } from './protocol.ts';
+import { DEFAULT_SOCKET_PATH, endMarker, PROTOCOL_VERSION, VALUE_PART_CHARS } from './protocol.ts';
 import { FrameReader, FrameWriter } from './frames.ts';
 import { egressFromArgs, installEgress } from './egress.ts';
 import { McpConnection } from './mcp-connection.ts';
@@ -26,8 +26,6 @@ const RUNTIME_DIR_URL = new URL('./', import.meta.url).href;
 
 /** `retainBytes`: how much of a return value past maxReturnBytes the host keeps (sent as value parts). */
 type Run = { code: string; nonce: string; maxReturnBytes: number; retainBytes: number };
-/** Characters of the rendered value per value_part frame. */
-const VALUE_PART_CHARS = 64 * 1024;
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: false; info: ErrorInfo };
 
 const sleep = (ms: number) => new P.PromiseCtor<void>((resolve) => P.setTimeout(resolve, ms));

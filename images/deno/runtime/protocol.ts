@@ -9,6 +9,8 @@ export const DEFAULT_SOCKET_PATH = '/run/conductor/mcp.sock';
 export const FRAME_HEADER_BYTES = 4;
 /** What the user's module is called in stacks and messages. */
 export const CODE_FILE_NAME = 'code.ts';
+/** Characters of the rendered return value per `value_part` frame at most. */
+export const VALUE_PART_CHARS = 64 * 1024;
 /** The operations a `call` frame may ask for: exactly the mcpFactory API. */
 export const CALL_OPS = [
   'list',
