@@ -133,4 +133,29 @@ describe('formatResultText', () => {
       ),
     ).toBe('Execution successful\n--- stdout ---\n[stdout truncated: only the first 64 bytes are shown]');
   });
+
+  it('says where the whole of a kept output is, and how much of it when the budget cut it', () => {
+    const uri = (s: string) => `conductor://executions/e1/${s}`;
+    const text = formatResultText(
+      result({
+        status: 'success',
+        returnValue: '"abc',
+        stdout: 'x'.repeat(64),
+        truncated: { stdout: true, stderr: false, returnValue: true },
+        retained: {
+          stdout: { uri: uri('stdout'), bytes: 460000, complete: true },
+          returnValue: { uri: uri('return'), bytes: 500, complete: false },
+        },
+      }),
+      limits,
+    );
+    expect(text.split('\n')).toEqual([
+      'Execution successful',
+      'Return value: "abc',
+      '[return value truncated: only the first 32 bytes are shown; the first 500 bytes (the retention limit) are at conductor://executions/e1/return (resources/read, for an hour)]',
+      '--- stdout ---',
+      'x'.repeat(64),
+      '[stdout truncated: only the first 64 bytes are shown; all 460000 bytes are at conductor://executions/e1/stdout (resources/read, for an hour)]',
+    ]);
+  });
 });

@@ -94,3 +94,35 @@ describe('output collector stream', () => {
     expect(got()).toBe('abcd');
   });
 });
+
+describe('output collector, whole stream', () => {
+  const passed = (c: ReturnType<typeof createOutputCollector>) => {
+    const parts: Buffer[] = [];
+    c.passed.subscribe((b) => parts.push(Buffer.from(b)));
+    return () => Buffer.concat(parts).toString();
+  };
+
+  it('hands on every byte past the cap up to the marker, and nothing after it', async () => {
+    const c = createOutputCollector(4, marker);
+    const got = passed(c);
+    c.push(Buffer.from('abcdefgh\x1eNO'));
+    expect(got()).toBe('abcdefgh');
+    c.push(Buffer.from('NCE\x1emore'));
+    await c.markerSeen;
+    c.push(Buffer.from('even more'));
+    c.flush();
+    expect(got()).toBe('abcdefgh');
+    expect(c.text()).toBe('abcd');
+  });
+
+  it('hands on held bytes that were not the marker, on flush too', () => {
+    const c = createOutputCollector(2, marker);
+    const got = passed(c);
+    c.push(Buffer.from('xyz\x1eNON'));
+    expect(got()).toBe('xyz');
+    c.push(Buffer.from('sense\x1eN'));
+    expect(got()).toBe('xyz\x1eNONsense');
+    c.flush();
+    expect(got()).toBe('xyz\x1eNONsense\x1eN');
+  });
+});
