@@ -83,7 +83,8 @@ class LspTypeChecker implements TypeChecker {
     starting.catch(() => {
       if (this.#session === starting) this.#session = undefined;
     });
-    const session = await this.#within(starting, request, ms);
+    // Warming up is the checker's start-up, bounded by its own timeout, not by the code's: only the check is.
+    const session = await this.#within(starting, request, ms, false);
     if (!(session instanceof CheckerSession)) return session;
     const uri = `file:///check/${++this.#sequence}/code.ts`;
     session.useDeclarations(declarations);
@@ -100,10 +101,19 @@ class LspTypeChecker implements TypeChecker {
     return errors.length ? { kind: 'failed', ms: ms(), errors } : { kind: 'passed', ms: ms() };
   }
 
-  /** Waits for `work` until the check's deadline or the caller's signal; a stopped checker is an unfinished check. */
-  async #within<T>(work: Promise<T>, request: CheckRequest, ms: () => number): Promise<T | CheckVerdict> {
+  /**
+   * Waits for `work` until the caller's signal and, with `timed`, the check's deadline (measured from now); a
+   * stopped checker is an unfinished check.
+   */
+  async #within<T>(
+    work: Promise<T>,
+    request: CheckRequest,
+    ms: () => number,
+    timed = true,
+  ): Promise<T | CheckVerdict> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<CheckVerdict>((resolve) => {
+      if (!timed) return;
       timer = setTimeout(
         () =>
           resolve(
