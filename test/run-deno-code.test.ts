@@ -114,7 +114,11 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
     expect(r.result.returnValue).toBe('done');
     expect(r.result.truncated).toEqual({ stdout: true, stderr: true, returnValue: false });
     expect(Buffer.byteLength(r.result.stdout)).toBeLessThanOrEqual(4096);
-    expect(r.text).toContain('[stdout truncated: only the first 4096 bytes are shown]');
+    expect(r.text).toContain('[stdout truncated: only the first 4096 bytes are shown; the first ');
+    // 20 MiB of output against the default 16 MiB retention budget: both are kept, cut to fit it together.
+    const { stdout, stderr } = r.result.retained!;
+    expect([stdout!.complete, stderr!.complete]).toEqual([false, false]);
+    expect(stdout!.bytes + stderr!.bytes).toBe(16 * 1024 * 1024);
   });
 
   it('truncates a huge return value with a flag', async () => {
