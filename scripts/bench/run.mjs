@@ -7,6 +7,7 @@ const scripts = [
   'profile.mjs',
   'throughput.mjs',
   'mcp-call.mjs',
+  'check.mjs',
   'egress.mjs',
   'load-http.mjs',
 ];
