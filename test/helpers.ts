@@ -14,6 +14,8 @@ import { createDockerClient, type ManagedContainer } from '../src/docker/index.j
 export const repoRoot = new URL('..', import.meta.url).pathname;
 export const cliPath = join(repoRoot, 'dist', 'cli.js');
 export const fixturePolicy = (name: string) => join(repoRoot, 'test', 'fixtures', 'policies', `${name}.json`);
+/** Where the conductors the tests start keep their per-execution socket directories (the CLI's default). */
+export const socketBaseDir = join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
 
 export interface Conductor {
   client: Client;
@@ -157,8 +159,7 @@ export async function waitForManaged(
 export async function expectNoLeftovers(): Promise<void> {
   const left = await waitForManaged((l) => l.length === 0);
   expect(left.map((c) => c.labels['mcp-conductor.execution-id'])).toEqual([]);
-  const base = join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
-  const dirs = await readdir(base).catch(() => [] as string[]);
+  const dirs = await readdir(socketBaseDir).catch(() => [] as string[]);
   expect(dirs).toEqual([]);
 }
 

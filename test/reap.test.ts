@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { access, mkdir, mkdtemp, readdir, utimes } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -13,12 +12,19 @@ import {
 } from '../src/docker/index.js';
 import { createSilentLogger } from '../src/obs/index.js';
 import { disposeSandbox, ownerToken, prepareSandbox, reap } from '../src/sandbox/index.js';
-import { cliPath, expectNoLeftovers, startConductor, startHttpServer, waitForManaged } from './helpers.js';
+import { buildDeepTree } from './fixtures/deep-tree.js';
+import {
+  cliPath,
+  expectNoLeftovers,
+  socketBaseDir as baseDir,
+  startConductor,
+  startHttpServer,
+  waitForManaged,
+} from './helpers.js';
 
 const docker = inject('docker');
 const imageTag = inject('imageTag');
 const dockerPort = createDockerClient();
-const baseDir = join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
 const exists = (path: string) =>
   access(path).then(
     () => true,
@@ -114,5 +120,38 @@ describe.skipIf(!docker)('reaping what a killed conductor left', () => {
     expect(await exists(fresh)).toBe(true);
     await reap(dockerPort, { onlyDead: true, socketBaseDir: baseDir, orphanDirAgeMs: 0 });
     expect(await exists(fresh)).toBe(false);
+  });
+
+  it('a socket directory too deep for fs.rm blocks neither `reap` nor the start of `stdio` and `serve`', async () => {
+    await mkdir(baseDir, { recursive: true, mode: 0o700 });
+    const deep = join(baseDir, 'x-too-deep');
+    const plant = async () => {
+      await buildDeepTree(deep);
+      const hourAgo = new Date(Date.now() - 3600_000);
+      await utimes(deep, hourAgo, hourAgo);
+    };
+    await plant();
+    const { stderr } = await promisify(execFile)(process.execPath, [cliPath, 'reap'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
+    expect(stderr).toContain('removed 0 container(s)');
+    expect(await readdir(baseDir)).toEqual([]);
+
+    await plant();
+    const stdio = await startConductor('stdio', { MCP_CONDUCTOR_POOL_SIZE: '0' });
+    try {
+      expect(await exists(deep)).toBe(false);
+      expect((await stdio.run('1 + 1')).result.returnValue).toBe(2);
+    } finally {
+      await stdio.close();
+    }
+
+    await plant();
+    const serve = await startHttpServer({ MCP_CONDUCTOR_POOL_SIZE: '0' });
+    try {
+      expect(await exists(deep)).toBe(false);
+    } finally {
+      await serve.stop();
+    }
   });
 });

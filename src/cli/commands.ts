@@ -66,7 +66,7 @@ export async function runDoctorCommand(opts: { imageDir?: string } = {}): Promis
 
 /** `mcp-conductor reap`: remove what a conductor that died left behind (`all`: of live ones too). */
 export async function runReap(opts: { all?: boolean }): Promise<void> {
-  const { docker } = basics();
-  const removed = await reap(docker, { onlyDead: !opts.all, socketBaseDir: socketBaseDir() });
+  const { docker, logger } = basics();
+  const removed = await reap(docker, { onlyDead: !opts.all, socketBaseDir: socketBaseDir(), logger });
   process.stderr.write(`removed ${removed} container(s)\n`);
 }

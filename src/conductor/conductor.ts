@@ -109,7 +109,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   const plan = await findImage({ docker, imageDir: paths.imageDir });
   const instanceId = randomUUID();
   await prepareSocketBaseDir(paths.socketBaseDir);
-  const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir });
+  const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir, logger });
   const retention = await openRetention(settings, instanceId);
   if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
 
@@ -266,7 +266,7 @@ class RunningConductor implements Conductor {
       .map((r) => r.value);
     await Promise.all(contexts.map((c) => c.executor.drain()));
     await Promise.all(contexts.map((c) => c.checker.close()));
-    await reap(this.#deps.docker, { instanceId, socketBaseDir });
+    await reap(this.#deps.docker, { instanceId, socketBaseDir, logger: this.#deps.logger });
     await Promise.all(this.#deps.upstreamPools.map((p) => p.close()));
     clearInterval(this.#sweeper);
     await this.#deps.retention.close();

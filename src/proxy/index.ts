@@ -8,3 +8,4 @@ export * from './frames.js';
 export * from './link.js';
 export * from './protocol.js';
 export * from './upstreams.js';
+export { removeSocketDir } from './socket-dir.js';

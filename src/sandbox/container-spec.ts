@@ -91,7 +91,9 @@ export function containerSpec(
   egressPlaceholders?: Readonly<Record<string, string>>,
 ): ContainerSpec {
   const { container, workspace } = profile.policy;
-  const binds = [`${socketDir}:${SOCKET_DIR_IN_CONTAINER}:rw`];
+  // Read-only: connect() to a Unix socket needs no write access to its mount (runc, and runsc with --host-uds=open),
+  // and nothing else in that host directory, beside the MCP and egress sockets, may change from inside (socket-dir.ts).
+  const binds = [`${socketDir}:${SOCKET_DIR_IN_CONTAINER}:ro`];
   if (profile.workspaceDir && workspace.mode !== 'none') {
     binds.push(`${profile.workspaceDir}:/workspace:${workspace.mode === 'ro' ? 'ro' : 'rw'}`);
   }

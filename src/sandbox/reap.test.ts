@@ -1,8 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { hostname } from 'node:os';
+import { mkdir, mkdtemp, readdir, utimes } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LABEL_HOST, LABEL_OWNER, LABEL_PID } from '../docker/index.js';
-import { isOwnerAlive, ownerToken } from './reap.js';
+import { buildDeepTree } from '../../test/fixtures/deep-tree.js';
+import {
+  LABEL_HOST,
+  LABEL_OWNER,
+  LABEL_PID,
+  LABEL_SOCKET_DIR,
+  type ManagedContainer,
+} from '../docker/index.js';
+import { removeSocketDir } from '../proxy/index.js';
+import { isOwnerAlive, ownerToken, reap } from './reap.js';
 
 const here = (extra: Record<string, string>) => ({ [LABEL_HOST]: hostname(), ...extra });
 
@@ -35,5 +45,39 @@ describe.skipIf(process.platform !== 'linux')('who owns a container', () => {
     const gone = spawnSync(process.execPath, ['-e', '0']).pid;
     expect(isOwnerAlive(here({ [LABEL_PID]: String(process.pid) }))).toBe(true);
     expect(isOwnerAlive(here({ [LABEL_PID]: String(gone) }))).toBe(false);
+  });
+});
+
+describe.skipIf(process.platform !== 'linux')('reaping past a bad entry', () => {
+  const dead = (id: string, socketDir: string): ManagedContainer => ({
+    id,
+    state: 'running',
+    labels: { [LABEL_HOST]: hostname(), [LABEL_OWNER]: `not-this-boot:1:1`, [LABEL_SOCKET_DIR]: socketDir },
+  });
+
+  it('logs a container the engine refuses, a directory that resists, and goes on with the rest', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'reap-'));
+    const dirs = ['x-refused', 'x-fine', 'x-deep-orphan', 'x-orphan'].map((n) => join(base, n));
+    for (const d of dirs) await mkdir(d);
+    await buildDeepTree(join(base, 'x-deep-orphan', 'tree'));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    for (const d of dirs) await utimes(d, hourAgo, hourAgo);
+    const removed: string[] = [];
+    const warnings: string[] = [];
+    const docker = {
+      listManaged: () => Promise.resolve([dead('refused', dirs[0]!), dead('fine', dirs[1]!)]),
+      remove: (id: string) =>
+        id === 'refused' ? Promise.reject(new Error('conflict')) : (removed.push(id), Promise.resolve()),
+    };
+    const logger = { warn: (_: unknown, message?: string) => void warnings.push(message ?? '') };
+    try {
+      expect(await reap(docker, { onlyDead: true, socketBaseDir: base, logger })).toBe(1);
+      expect(removed).toEqual(['fine']);
+      expect(warnings).toEqual(['could not remove a leftover container']);
+      // The refused container's directory is still in use by it; the deep orphan went like any other.
+      expect((await readdir(base)).sort()).toEqual(['x-refused']);
+    } finally {
+      await removeSocketDir(base);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import {
@@ -11,6 +11,9 @@ import {
   type DockerPort,
   type ManagedContainer,
 } from '../docker/index.js';
+import { DockerUnavailableError } from '../core/index.js';
+import type { Logger } from '../obs/index.js';
+import { removeSocketDir } from '../proxy/index.js';
 
 function readOr(path: string): string | undefined {
   try {
@@ -75,37 +78,59 @@ export interface ReapOptions {
    * directory just before its container, so a fresh one may simply not have its container yet. Default 60 s.
    */
   orphanDirAgeMs?: number;
+  /** told about each entry that could not be removed (reaping goes on with the next) */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 function isUnder(dir: string, base: string): boolean {
   return isAbsolute(dir) && dir.startsWith(`${base}/`) && !dir.includes('..');
 }
 
-/** Removes containers (and their socket directories) left by a conductor that died. Returns how many containers. */
-export async function reap(docker: DockerPort, opts: ReapOptions): Promise<number> {
+/**
+ * Removes containers (and their socket directories) left by a conductor that died. Returns how many containers.
+ * One entry that cannot be removed (a container the engine refuses, a directory that resists) is logged and skipped:
+ * it must never block the rest, nor the start-up of `stdio` and `serve`, which reap first. Only an engine that does
+ * not answer stops it, since then nothing else could be removed either.
+ */
+export async function reap(
+  docker: Pick<DockerPort, 'listManaged' | 'remove'>,
+  opts: ReapOptions,
+): Promise<number> {
   const filter: Record<string, string> = opts.instanceId ? { [LABEL_INSTANCE]: opts.instanceId } : {};
   const found = await docker.listManaged(filter);
   let removed = 0;
   for (const c of found) {
     if (opts.onlyDead && isOwnerAlive(c.labels)) continue;
-    await docker.remove(c.id);
-    removed++;
+    try {
+      await docker.remove(c.id);
+      removed++;
+    } catch (error) {
+      if (error instanceof DockerUnavailableError) throw error;
+      opts.logger?.warn({ err: error, containerId: c.id }, 'could not remove a leftover container');
+      continue;
+    }
     const dir = c.labels[LABEL_SOCKET_DIR];
     // A label is data from the engine: only ever delete inside our own socket base directory.
-    if (dir && isUnder(dir, opts.socketBaseDir)) await rm(dir, { recursive: true, force: true });
+    if (dir && isUnder(dir, opts.socketBaseDir)) await removeDir(dir, opts.logger);
   }
   // Unfiltered, `found` is every managed container: the directories it names are the ones in use (those of the
   // containers removed above are gone already; one made since is younger than the minimum age).
-  if (!opts.instanceId) await sweepOrphanDirs(found, opts.socketBaseDir, opts.orphanDirAgeMs ?? 60_000);
+  if (!opts.instanceId) await sweepOrphanDirs(found, opts);
   return removed;
 }
 
+async function removeDir(dir: string, logger: ReapOptions['logger']): Promise<void> {
+  try {
+    await removeSocketDir(dir);
+  } catch (error) {
+    logger?.warn({ err: error, dir }, 'could not remove a leftover socket directory');
+  }
+}
+
 /** Socket directories whose container is gone (a conductor killed between making the two, or during removal). */
-async function sweepOrphanDirs(
-  containers: readonly ManagedContainer[],
-  base: string,
-  minAgeMs: number,
-): Promise<void> {
+async function sweepOrphanDirs(containers: readonly ManagedContainer[], opts: ReapOptions): Promise<void> {
+  const base = opts.socketBaseDir;
+  const minAgeMs = opts.orphanDirAgeMs ?? 60_000;
   const names = await readdir(base).catch(() => [] as string[]);
   if (names.length === 0) return;
   const inUse = new Set(containers.map((c) => c.labels[LABEL_SOCKET_DIR]));
@@ -114,6 +139,6 @@ async function sweepOrphanDirs(
     const dir = join(base, name);
     if (!name.startsWith('x-') || inUse.has(dir)) continue;
     const st = await lstat(dir).catch(() => undefined);
-    if (st?.isDirectory() && now - st.mtimeMs >= minAgeMs) await rm(dir, { recursive: true, force: true });
+    if (st?.isDirectory() && now - st.mtimeMs >= minAgeMs) await removeDir(dir, opts.logger);
   }
 }
