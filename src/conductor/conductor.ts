@@ -23,12 +23,7 @@ import {
   type WarmPool,
 } from '../sandbox/index.js';
 import type { AdminInputs } from './admin-inputs.js';
-import {
-  createTenantContext,
-  tenantWorkspace,
-  type ContextDeps,
-  type TenantContext,
-} from './tenant-context.js';
+import { createTenantContext, type ContextDeps, type TenantContext } from './tenant-context.js';
 import { prepareSocketBaseDir } from './workspace.js';
 
 export interface ConductorPaths {
@@ -205,7 +200,7 @@ class RunningConductor implements Conductor {
       createTenantContext(this.#deps, {
         id: 'local',
         policy: settings.policy,
-        workspaceDir: settings.workspaceDir,
+        workspaceTenant: undefined,
         limiter: this.#m.global,
         servers: '*',
         grant: this.#m.runArgs,
@@ -226,7 +221,7 @@ class RunningConductor implements Conductor {
         createTenantContext(this.#deps, {
           id: t.id,
           policy: t.policy,
-          workspaceDir: tenantWorkspace(this.#deps.settings, t.id),
+          workspaceTenant: t.id,
           limiter: nestLimiters(own, this.#m.global),
           servers: t.servers,
           grant: undefined,

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
 import { effectivePermissions } from '../config/load-policy.js';
 import type { DenoPermissions } from '../config/permissions.js';
@@ -74,7 +73,8 @@ export interface ContextDeps {
 export interface TenantSpec {
   id: string;
   policy: string;
-  workspaceDir: string;
+  /** the tenant whose subdirectory of the workspace root is mounted; none: the root itself (the local context) */
+  workspaceTenant: string | undefined;
   limiter: Limiter;
   servers: Tenant['servers'];
   /**
@@ -86,7 +86,10 @@ export interface TenantSpec {
 
 export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): Promise<TenantContext> {
   const policy = await deps.inputs.policy(spec.policy);
-  if (policy.workspace.mode !== 'none') await prepareWorkspace(spec.workspaceDir, deps.logger);
+  const workspaceDir =
+    policy.workspace.mode === 'none'
+      ? undefined
+      : await prepareWorkspace(deps.settings.workspaceDir, spec.workspaceTenant, deps.logger);
   if (policy.container.network !== 'none') await deps.docker.ensureNetwork(policy.container.network);
   const egress = await deps.inputs.egress(spec.policy);
   const profile: SandboxProfile = {
@@ -94,7 +97,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     policy,
     permissions: effectivePermissions(policy, spec.grant),
     tenant: spec.id,
-    workspaceDir: policy.workspace.mode === 'none' ? undefined : spec.workspaceDir,
+    workspaceDir,
     ...(egress ? { egress } : {}),
   };
   const logger = deps.logger.child({ tenant: spec.id });
@@ -136,5 +139,3 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     dependencies: deps.image.dependencies,
   };
 }
-
-export const tenantWorkspace = (settings: ConductorSettings, id: string) => join(settings.workspaceDir, id);
