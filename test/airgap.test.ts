@@ -30,6 +30,7 @@ import {
   ownerToken,
   type SandboxProfile,
 } from '../src/sandbox/index.js';
+import { wrapUserCode } from '../src/wrap/index.js';
 import { FIXTURES_DIR, startLoopbackRegistry, type LoopbackRegistry } from './fixtures/loopback-registry.js';
 import { cliPath, expectNoLeftovers, repoRoot } from './helpers.js';
 
@@ -116,6 +117,8 @@ describe.skipIf(!docker)(
         bus: createEventStream(),
         admission: new AbortController().signal,
         termination: new AbortController().signal,
+        // Parsed in this process: these run from sources, and the conductor's parser threads need compiled code.
+        wrap: (code) => Promise.resolve(wrapUserCode(code)),
       });
       const { result } = await executor.execute({ code });
       await executor.drain();

@@ -1,23 +1,49 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createHash } from 'node:crypto';
 import { chown, lstat, mkdir, mkdtemp, readdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { expectNoLeftovers, startHttpServer } from './helpers.js';
+import { LABEL_TENANT } from '../src/docker/index.js';
+import { expectNoLeftovers, startHttpServer, waitForManaged } from './helpers.js';
 
 const docker = inject('docker');
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const asRoot = process.getuid?.() === 0;
 
-/** A tenants file of these ids (token `<id>-token`, the default policy) in a fresh directory. */
-async function tenantsFile(ids: string[]): Promise<{ dir: string; tenants: string }> {
+/** A tenants file (token `<id>-token`, the default policy unless given) in a fresh directory. */
+async function tenantsFile(
+  entries: (string | { id: string; [field: string]: unknown })[],
+): Promise<{ dir: string; tenants: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'mcpc-tenants-'));
   const tenants = join(dir, 'tenants.json');
+  const list = entries.map((e) => (typeof e === 'string' ? { id: e } : e));
   await writeFile(
     tenants,
-    JSON.stringify({ tenants: ids.map((id) => ({ id, tokenSha256: sha(`${id}-token`) })) }),
+    JSON.stringify({ tenants: list.map((t) => ({ tokenSha256: sha(`${t.id}-token`), ...t })) }),
   );
   return { dir, tenants };
+}
+
+/** An SDK client of one tenant (token `<id>-token`); `run` gives the text of a run_deno_code result. */
+async function connectTenant(url: string, id: string) {
+  const client = new Client({ name: `attack-${id}`, version: '1' });
+  const headers = { Authorization: `Bearer ${id}-token` };
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers } }),
+  );
+  const run = async (code: string) => {
+    const r = (await client.callTool({ name: 'run_deno_code', arguments: { deno_code: code } }, undefined, {
+      timeout: 300_000,
+    })) as CallToolResult;
+    return {
+      text: r.content.map((c) => (c.type === 'text' ? c.text : '')).join(''),
+      isError: r.isError === true,
+    };
+  };
+  return { client, run };
 }
 
 /**
@@ -77,4 +103,57 @@ describe.skipIf(!docker)('hostile tenant workspaces under serve', () => {
       expect([made.uid, made.gid]).toEqual([65534, 65534]);
     },
   );
+
+  it('one tenant’s burst of large programs is refused or queued before any parsing, and another tenant runs meanwhile', async () => {
+    const { dir, tenants } = await tenantsFile([{ id: 'bulk', maxConcurrent: 1, maxQueued: 2 }, 'other']);
+    const server = await startHttpServer({
+      MCP_CONDUCTOR_TENANTS: tenants,
+      MCP_CONDUCTOR_WORKSPACE: join(dir, 'ws'),
+      MCP_CONDUCTOR_POOL_SIZE: '1',
+    });
+    const bulk = await connectTenant(server.url, 'bulk');
+    const other = await connectTenant(server.url, 'other');
+    try {
+      // About 1 MB (under the default policy's 1 MiB) of statements that end in a syntax error: seconds of parsing,
+      // then a refusal, with no container. So whatever is parsed says so, and what is refused unparsed says that.
+      const lines = 90_000;
+      const big = `const a = [];\n${'a.push(1);\n'.repeat(lines)}a.length +`;
+      const syntaxError = `Execution failed\n--- error ---\nSyntaxError: Unexpected token (code.ts:${lines + 2}:11)`;
+      // The other tenant's first run warms its pool, so its run during the burst measures no container start.
+      expect((await other.run('1 + 1')).text).toBe('Execution successful\nReturn value: 2');
+      // The baseline, measured in this run: one such program alone.
+      let t0 = performance.now();
+      expect((await other.run(big)).text).toBe(syntaxError);
+      const aloneMs = performance.now() - t0;
+      await waitForManaged((l) => l.some((c) => c.state === 'running' && c.labels[LABEL_TENANT] === 'other'));
+
+      // The burst; once 13 of its calls are answered (the conductor has read every request of it by then), the other
+      // tenant's trivial run, while the burst's admitted programs are still being parsed.
+      const answered: string[] = [];
+      let thirteen!: () => void;
+      const enough = new Promise<void>((resolve) => (thirteen = resolve));
+      const burst = Array.from({ length: 16 }, () =>
+        bulk.run(big).then((r) => {
+          if (answered.push(r.text) === 13) thirteen();
+        }),
+      );
+      await enough;
+      t0 = performance.now();
+      const trivial = await other.run('1 + 1');
+      const trivialMs = performance.now() - t0;
+      await Promise.all(burst);
+      expect(trivial.text).toBe('Execution successful\nReturn value: 2');
+      const tooMany =
+        'Execution failed\n--- error ---\nToo many executions for tenant bulk: 1 running and 2 queued. Try again shortly.';
+      // Refused without being parsed, at once: the first 13 answers. The one running and the two queued were parsed.
+      expect(answered).toEqual([...Array<string>(13).fill(tooMany), ...Array<string>(3).fill(syntaxError)]);
+      // Parsing runs off the event loop: the trivial run took well under the time parsing one of the burst's
+      // programs does (it used to wait for all of the burst's parsing, which shared the event loop).
+      expect(trivialMs).toBeLessThan(aloneMs / 2);
+    } finally {
+      await bulk.client.close();
+      await other.client.close();
+      await server.stop();
+    }
+  });
 });

@@ -21,6 +21,7 @@ import {
   type SandboxProfile,
   type WarmPool,
 } from '../src/sandbox/index.js';
+import { wrapUserCode } from '../src/wrap/index.js';
 import { expectNoLeftovers, startConductor, startHttpServer } from './helpers.js';
 
 const docker = inject('docker');
@@ -53,6 +54,8 @@ describe.skipIf(!docker)('warm pool of single-use containers', () => {
       bus: createEventStream(),
       admission: new AbortController().signal,
       termination: new AbortController().signal,
+      // Parsed in this process: these run from sources, and the conductor's parser threads need compiled code.
+      wrap: (code) => Promise.resolve(wrapUserCode(code)),
     });
     return {
       execute: async (code: string) => (await ex.execute({ code })).result,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve, sep } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
 import type { DenoPermissions } from '../config/permissions.js';
@@ -22,6 +22,7 @@ import {
   type Limiter,
   type WarmPool,
 } from '../sandbox/index.js';
+import { createWrapPool, type WrapPool } from '../wrap/index.js';
 import type { AdminInputs } from './admin-inputs.js';
 import { createTenantContext, type ContextDeps, type TenantContext } from './tenant-context.js';
 import { prepareSocketBaseDir } from './workspace.js';
@@ -140,6 +141,8 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     acquireLease: () => budget.acquire(),
     dependencies: plan.config.dependencies,
   };
+  // Code is parsed by admitted executions only, so more threads than running executions (or cores) would idle.
+  const wrapPool = createWrapPool(Math.max(1, Math.min(settings.maxConcurrency, availableParallelism())));
   const deps: ContextDeps = {
     docker,
     logger,
@@ -153,6 +156,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     upstreamPools,
     checkerDeps,
     retention,
+    wrap: (code) => wrapPool.wrap(code),
     version: opts.version,
   };
   logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
@@ -160,6 +164,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     runArgs,
     global,
     pool,
+    wrapPool,
     admission,
     termination,
     instanceId,
@@ -172,6 +177,7 @@ interface Machinery {
   /** the conductor-wide concurrency cap every tenant's limiter nests in */
   global: Limiter;
   pool: WarmPool | undefined;
+  wrapPool: WrapPool;
   admission: AbortController;
   termination: AbortController;
   instanceId: string;
@@ -249,7 +255,7 @@ class RunningConductor implements Conductor {
   }
 
   async close(graceMs = 0): Promise<void> {
-    const { admission, termination, global, pool, instanceId, socketBaseDir } = this.#m;
+    const { admission, termination, global, pool, wrapPool, instanceId, socketBaseDir } = this.#m;
     admission.abort(new OverloadedError('The conductor is shutting down.'));
     await whileActive(global, graceMs);
     // Past the grace period: stop what still runs (killed at once, answered as stopped), then clean up.
@@ -261,6 +267,7 @@ class RunningConductor implements Conductor {
       .map((r) => r.value);
     await Promise.all(contexts.map((c) => c.executor.drain()));
     await Promise.all(contexts.map((c) => c.checker.close()));
+    await wrapPool.close();
     await reap(this.#deps.docker, { instanceId, socketBaseDir, logger: this.#deps.logger });
     await Promise.all(this.#deps.upstreamPools.map((p) => p.close()));
     clearInterval(this.#sweeper);

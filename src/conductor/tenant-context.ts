@@ -17,6 +17,7 @@ import {
 import {
   createExecutor,
   type Executor,
+  type ExecutorDeps,
   type Limiter,
   type SandboxProfile,
   type SandboxSource,
@@ -67,6 +68,8 @@ export interface ContextDeps {
   checkerDeps: CheckerDeps;
   /** where output past the caps is kept */
   retention: RetentionStore;
+  /** parses user code off the event loop (the conductor's WrapPool) */
+  wrap: ExecutorDeps['wrap'];
   version: string;
 }
 
@@ -127,6 +130,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     bus: deps.bus,
     admission: deps.admission,
     termination: deps.termination,
+    wrap: deps.wrap,
   });
   return {
     id: spec.id,

@@ -10,6 +10,7 @@ import {
 import type { DockerPort } from '../docker/index.js';
 import { createSilentLogger } from '../obs/index.js';
 import { EMPTY_DIRECTORY } from '../proxy/index.js';
+import { wrapUserCode } from '../wrap/index.js';
 import { createExecutor } from './executor.js';
 import { createLimiter } from './limiter.js';
 import type { PreparedSandbox } from './prepared.js';
@@ -18,8 +19,9 @@ import type { PreparedSandbox } from './prepared.js';
  * The executor's bookkeeping without an engine: a sandbox source whose takes wait until the test fails them, so
  * every call that gets its place is stuck "getting a container" until then.
  */
-function setup(maxActive = 1) {
+function setup(maxActive = 1, maxQueued = 8) {
   const takes: ((error: Error) => void)[] = [];
+  const parsed: string[] = [];
   const admission = new AbortController();
   const bus = createEventStream<ExecutionEvent>();
   const events: ExecutionEvent[] = [];
@@ -30,7 +32,7 @@ function setup(maxActive = 1) {
     source: {
       acquire: () => new Promise<PreparedSandbox>((_, reject) => takes.push(reject)),
     },
-    limiter: createLimiter(maxActive, 8),
+    limiter: createLimiter(maxActive, maxQueued),
     profile: {
       image: 'x',
       policy: PolicySchema.parse({}),
@@ -42,23 +44,51 @@ function setup(maxActive = 1) {
     bus,
     admission: admission.signal,
     termination: new AbortController().signal,
+    // Parsed in this process: these run from sources, and the conductor's parser threads need compiled code.
+    wrap: (code) => (parsed.push(code), Promise.resolve(wrapUserCode(code))),
   });
   const finished = () =>
     events.flatMap((e) => (e.type === 'finished' ? [[e.status, e.error?.code ?? null] as const] : []));
   const tick = () => new Promise((r) => setTimeout(r, 0));
-  return { executor, takes, admission, events, finished, tick };
+  return { executor, takes, parsed, admission, events, finished, tick };
 }
 
 describe('executor', () => {
-  it('refuses code over the size limit and code that does not parse as results, without a place', async () => {
-    const { executor, events } = setup();
+  it('refuses code over the size limit without a place, and code that does not parse once admitted', async () => {
+    const { executor, events, parsed } = setup();
     const big = await executor.execute({ code: 'x'.repeat(2 * 1024 * 1024) });
     expect(big.result.error?.name).toBe('CodeTooLargeError');
     const bad = await executor.execute({ code: 'let = ;' });
     expect(bad.result.error?.name).toBe('SyntaxError');
     expect(bad.result.error?.message).toMatch(/\(code\.ts:1:\d+\)$/);
-    expect(events.map((e) => e.type)).toEqual(['queued', 'finished', 'queued', 'finished']);
-    expect(events.some((e) => e.type === 'admitted')).toBe(false);
+    expect(bad.executionId).toBeUndefined();
+    expect(events.map((e) => e.type)).toEqual(['queued', 'finished', 'queued', 'admitted', 'finished']);
+    expect(parsed).toEqual(['let = ;']);
+  });
+
+  it('parses nothing before admission: calls over the queue are refused unparsed', async () => {
+    const { executor, takes, parsed, finished, tick } = setup(1, 1);
+    const running = executor.execute({ code: '"running"' }).catch((e: unknown) => e);
+    await tick();
+    const queued = executor.execute({ code: '"queued"' }).catch((e: unknown) => e);
+    const refused = await Promise.all(
+      [1, 2, 3].map((i) => executor.execute({ code: `"over ${i}"` }).catch((e: unknown) => e)),
+    );
+    for (const r of refused) expect(r).toBeInstanceOf(OverloadedError);
+    expect(parsed).toEqual(['"running"']);
+    takes.shift()!(new DockerUnavailableError('Docker is down'));
+    await running;
+    await tick();
+    expect(parsed).toEqual(['"running"', '"queued"']);
+    takes.shift()!(new DockerUnavailableError('Docker is down'));
+    await queued;
+    expect(finished().map(([status]) => status)).toEqual([
+      'rejected',
+      'rejected',
+      'rejected',
+      'failed',
+      'failed',
+    ]);
   });
 
   it('on shutdown refuses a waiting call at once and never admits it; the running one goes on', async () => {

@@ -12,7 +12,7 @@ import {
 import type { DockerPort } from '../docker/index.js';
 import type { Logger } from '../obs/index.js';
 import { callStatus, type CallHandler, type McpDirectory } from '../proxy/index.js';
-import { USER_CODE_FILENAME, wrapUserCode, type WrapResult } from '../wrap/index.js';
+import { USER_CODE_FILENAME, type WrapResult } from '../wrap/index.js';
 import { uncheckedResult, type CodeChecker } from './check.js';
 import type { Limiter } from './limiter.js';
 import { keepOutputs, type OutputKeeper } from './retained.js';
@@ -68,6 +68,8 @@ export interface ExecutorDeps {
   profile: SandboxProfile;
   /** the upstream MCP servers its code may call */
   directory: McpDirectory;
+  /** wrapUserCode off the event loop (the conductor's WrapPool) */
+  wrap: (code: string) => Promise<WrapResult>;
   /** what type-checks code when a call asks for it; without one, such calls fail */
   checker?: CodeChecker;
   /** keeps output past the result's caps (up to the policy's maxRetainedBytes); without one, it is cut */
@@ -128,7 +130,8 @@ function observedCalls(inner: CallHandler, report: (call: McpCallFacts) => void)
 
 type Ids = { callId: string; tenant: string };
 /** What a call runs once it has its place. */
-type Job = { code: string; wrapped: Extract<WrapResult, { ok: true }>; timeoutMs: number; check: boolean };
+type Job = { code: string; timeoutMs: number; check: boolean };
+type Wrapped = Extract<WrapResult, { ok: true }>;
 
 /** One tenant's executor: its profile, its limiter, its upstream servers; every call's events go to the bus too. */
 class SandboxExecutor implements Executor {
@@ -166,14 +169,8 @@ class SandboxExecutor implements Executor {
         const message = `The code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes} bytes.`;
         return finish(emit, ids, { result: rejected('CodeTooLargeError', message) });
       }
-      const wrapped = wrapUserCode(request.code);
-      if (!wrapped.ok) {
-        const { message, line, column } = wrapped.error;
-        const where = `${USER_CODE_FILENAME}:${line}:${column}`;
-        return finish(emit, ids, { result: rejected('SyntaxError', `${message} (${where})`) });
-      }
       const check = request.check ?? profile.policy.deno.check;
-      const job: Job = { code: request.code, wrapped, timeoutMs, check };
+      const job: Job = { code: request.code, timeoutMs, check };
       return finish(emit, ids, await this.#queue(job, options.signal, ids, emit));
     } catch (error) {
       emit({
@@ -215,12 +212,13 @@ class SandboxExecutor implements Executor {
   /** Type-checks the code when asked; resolves with the result of a check that did not pass. */
   async #check(
     job: Job,
+    wrapped: Wrapped,
     signal: AbortSignal | undefined,
   ): Promise<{ result?: ExecutionResult; ms?: number }> {
     if (!job.check) return {};
     const { checker, logger } = this.#deps;
     if (!checker) throw new SandboxError('Type checking is not available in this conductor.');
-    const { module, segments } = job.wrapped;
+    const { module, segments } = wrapped;
     const stop = AbortSignal.any([this.#deps.termination, ...(signal ? [signal] : [])]);
     const verdict = await checker.check({
       code: job.code,
@@ -234,12 +232,22 @@ class SandboxExecutor implements Executor {
     return verdict.kind === 'passed' ? { ms: verdict.ms } : { result: uncheckedResult(verdict) };
   }
 
-  /** Runs wrapped code in a sandbox once the call has its place; the sandbox is disposed of after answering. */
+  /**
+   * Runs the code in a sandbox once the call has its place; the sandbox is disposed of after answering. The code is
+   * parsed only now, and on a worker thread: parsing costs about a second per megabyte, and done before admission on
+   * the event loop it let one tenant's burst of large programs (most of them to be refused) stall every other tenant.
+   */
   async #run(job: Job, signal: AbortSignal | undefined, ids: Ids, emit: Emit): Promise<Execution> {
     const { docker, logger, source, profile, directory, termination } = this.#deps;
-    const { wrapped, timeoutMs } = job;
+    const { timeoutMs } = job;
     emit({ type: 'admitted', ...ids });
-    const checked = await this.#check(job, signal);
+    const wrapped = await this.#deps.wrap(job.code);
+    if (!wrapped.ok) {
+      const { message, line, column } = wrapped.error;
+      const where = `${USER_CODE_FILENAME}:${line}:${column}`;
+      return { result: rejected('SyntaxError', `${message} (${where})`) };
+    }
+    const checked = await this.#check(job, wrapped, signal);
     if (checked.result) return { result: checked.result };
     const t0 = performance.now();
     const askedAt = Date.now();
