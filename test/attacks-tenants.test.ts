@@ -7,11 +7,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { LABEL_TENANT } from '../src/docker/index.js';
-import { expectNoLeftovers, startHttpServer, waitForManaged } from './helpers.js';
+import { expectNoLeftovers, repoRoot, startHttpServer, waitForManaged } from './helpers.js';
 
 const docker = inject('docker');
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const asRoot = process.getuid?.() === 0;
+const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+
+/** The `server` labels of one metric in a Prometheus text exposition, with their values. */
+function serverLabels(metrics: string, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of metrics.split('\n')) {
+    const m = new RegExp(`^${name}\\{.*server="([^"]*)".*\\} (\\d+)$`).exec(line);
+    if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
 
 /** A tenants file (token `<id>-token`, the default policy unless given) in a fresh directory. */
 async function tenantsFile(
@@ -153,6 +164,71 @@ describe.skipIf(!docker)('hostile tenant workspaces under serve', () => {
     } finally {
       await bulk.client.close();
       await other.client.close();
+      await server.stop();
+    }
+  });
+
+  it('server names the code makes up never become metric labels: one `unknown` series holds them all', async () => {
+    const { dir, tenants } = await tenantsFile([{ id: 'acme', servers: ['everything'] }]);
+    const mcpConfig = join(dir, 'mcp.json');
+    await writeFile(
+      mcpConfig,
+      JSON.stringify({
+        mcpServers: { everything: { command: process.execPath, args: [everything, 'stdio'] } },
+      }),
+    );
+    const server = await startHttpServer({
+      MCP_CONDUCTOR_TENANTS: tenants,
+      MCP_CONDUCTOR_MCP_CONFIG: mcpConfig,
+      MCP_CONDUCTOR_WORKSPACE: join(dir, 'ws'),
+      MCP_CONDUCTOR_POOL_SIZE: '0',
+    });
+    const acme = await connectTenant(server.url, 'acme');
+    try {
+      const r = await acme.run(`
+const codes = new Set();
+for (let i = 0; i < 300; i++) {
+  try { await mcpFactory.load('made-up-' + i); } catch (e) { codes.add(e.code); }
+}
+await mcpFactory.load('everything');
+return [...codes];`);
+      expect(r.text).toBe('Execution successful\nReturn value: ["unknown_server"]');
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).not.toContain('made-up');
+      const calls = serverLabels(metrics, 'mcp_conductor_mcp_calls_total');
+      expect([...calls.keys()].sort()).toEqual(['everything', 'unknown']);
+      expect(calls.get('unknown')).toBe(300);
+    } finally {
+      await acme.client.close();
+      await server.stop();
+    }
+  });
+
+  it('/metrics (which names tenants) answers only to its own token when --metrics-token-file is given', async () => {
+    const { dir, tenants } = await tenantsFile(['acme']);
+    const tokenFile = join(dir, 'metrics-token');
+    await writeFile(tokenFile, 'scrape-0123456789abcdef\n', { mode: 0o600 });
+    const server = await startHttpServer(
+      {
+        MCP_CONDUCTOR_TENANTS: tenants,
+        MCP_CONDUCTOR_WORKSPACE: join(dir, 'ws'),
+        MCP_CONDUCTOR_POOL_SIZE: '0',
+      },
+      ['--metrics-token-file', tokenFile],
+    );
+    try {
+      const scrape = (authorization?: string) =>
+        fetch(`${server.url}/metrics`, { headers: authorization ? { authorization } : {} });
+      for (const authorization of [undefined, 'Bearer wrong', 'Bearer acme-token', 'Basic c2NyYXBl']) {
+        const refused = await scrape(authorization);
+        expect(refused.status, authorization).toBe(401);
+        expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="mcp-conductor metrics"');
+        expect(await refused.text()).not.toContain('mcp_conductor_');
+      }
+      const ok = await scrape('Bearer scrape-0123456789abcdef');
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain('mcp_conductor_active_executions');
+    } finally {
       await server.stop();
     }
   });

@@ -47,6 +47,10 @@ function serveCommand(): Command {
       [],
     )
     .option('--audit-log <file>', 'append a JSON line per run_deno_code call to this file')
+    .option(
+      '--metrics-token-file <file>',
+      'require "Authorization: Bearer <token>" on /metrics, the token read from this file (none: /metrics is open)',
+    )
     .addOption(
       new Option(
         '--grace <duration>',

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { startConductor, type TenantContext } from '../conductor/index.js';
 import { ConfigError } from '../core/index.js';
 import {
   createHttpApp,
   createTenantsAuthentication,
+  createTokenResolver,
   listen,
   localAuthenticator,
   type TenantEndpoint,
@@ -28,6 +31,8 @@ export interface ServeOptions {
   /** browser origins allowed to call /mcp; CORS is on for exactly these, off when empty */
   allowedOrigin: string[];
   auditLog?: string;
+  /** a file holding the bearer token /metrics then requires */
+  metricsTokenFile?: string;
   /** how long running executions may finish after SIGTERM/SIGINT */
   graceMs: number;
   /** without requests for this long, a session is closed */
@@ -51,6 +56,22 @@ function allowedHosts(options: ServeOptions): string[] {
   return [...names].flatMap((h) => [h.toLowerCase(), `${h.toLowerCase()}:${options.port}`]);
 }
 
+/** Reads --metrics-token-file: one token (surrounding whitespace ignored), checked like tenants' tokens. */
+async function metricsAuthFrom(
+  file: string | undefined,
+): Promise<((authorization: string | undefined) => boolean) | undefined> {
+  if (!file) return undefined;
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new ConfigError(`cannot read the metrics token file ${file} (${error.code ?? error.message})`);
+  });
+  const token = text.trim();
+  if (token.length < 16 || /\s/.test(token))
+    throw new ConfigError(`the metrics token in ${file} must be one word of at least 16 characters`);
+  const tokenSha256 = createHash('sha256').update(token).digest('hex');
+  const resolve = createTokenResolver([{ tokenSha256, value: true }]);
+  return (authorization) => resolve(authorization) === true;
+}
+
 function endpoint(ctx: TenantContext, maxSessions: number, logger: Logger): TenantEndpoint {
   return { id: ctx.id, maxSessions, createServer: () => createServer({ ...ctx, logger, version }) };
 }
@@ -64,6 +85,12 @@ export async function runServe(options: ServeOptions): Promise<void> {
       `refusing to serve ${options.host} without authentication: set MCP_CONDUCTOR_TENANTS, bind to 127.0.0.1, or pass --insecure-no-auth`,
     );
   }
+  const metricsAuth = await metricsAuthFrom(options.metricsTokenFile);
+  if (tenantsFile && !metricsAuth && !isLoopback(options.host))
+    logger.warn(
+      { host: options.host },
+      '/metrics names every tenant and is open to whoever reaches this address: consider --metrics-token-file',
+    );
   let openSessions = () => 0;
   const conductor = await startConductor({
     docker,
@@ -79,7 +106,10 @@ export async function runServe(options: ServeOptions): Promise<void> {
     activeExecutions: () => conductor.activeExecutions(),
     openSessions: () => openSessions(),
   });
-  countExecutions(bus, metrics);
+  // The servers each tenant may use are the only server names that become metric labels.
+  const contexts = new Map<string, TenantContext>();
+  const known = (ctx: TenantContext) => (contexts.set(ctx.id, ctx), ctx);
+  countExecutions(bus, metrics, (tenant) => contexts.get(tenant)?.directory.servers() ?? []);
   const audit = options.auditLog
     ? createAuditLog(options.auditLog, (err) => logger.error({ err }, 'audit log write failed'))
     : undefined;
@@ -90,14 +120,14 @@ export async function runServe(options: ServeOptions): Promise<void> {
     const endpoints = new Map(
       await Promise.all(
         tenantsFile.tenants.map(
-          async (t) => [t.id, endpoint(await conductor.tenant(t), t.maxSessions, logger)] as const,
+          async (t) => [t.id, endpoint(known(await conductor.tenant(t)), t.maxSessions, logger)] as const,
         ),
       ),
     );
     auth = createTenantsAuthentication(tenantsFile, endpoints);
   } else {
     auth = {
-      authenticate: localAuthenticator(endpoint(await conductor.local(), options.maxSessions, logger)),
+      authenticate: localAuthenticator(endpoint(known(await conductor.local()), options.maxSessions, logger)),
     };
   }
 
@@ -105,6 +135,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     ...auth,
     ready: () => conductor.readiness(),
     metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
+    ...(metricsAuth ? { metricsAuth } : {}),
     allowedHosts: allowedHosts(options),
     allowedOrigins: options.allowedOrigin,
     maxBodyBytes: MAX_BODY_BYTES,

@@ -236,4 +236,19 @@ describe('HTTP face (no ports)', () => {
     expect(await (await a.request('/metrics', { headers: { host: '127.0.0.1:8787' } })).text()).toBe('m 1\n');
     expect((await a.request('/metrics', { headers: { host: '10.0.0.5' } })).status).toBe(403);
   });
+
+  it('with a metrics token, /metrics answers only to that bearer token', async () => {
+    const { app: a } = app({ metricsAuth: (authorization) => authorization === 'Bearer scrape' });
+    const scrape = (authorization?: string) =>
+      a.request('/metrics', {
+        headers: { host: '127.0.0.1:8787', ...(authorization ? { authorization } : {}) },
+      });
+    for (const authorization of [undefined, 'Bearer wrong', 'Basic c2NyYXBl']) {
+      const refused = await scrape(authorization);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="mcp-conductor metrics"');
+      expect(await refused.text()).not.toContain('m 1');
+    }
+    expect(await (await scrape('Bearer scrape')).text()).toBe('m 1\n');
+  });
 });

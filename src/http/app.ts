@@ -15,6 +15,11 @@ export interface HttpOptions {
   protectedResource?: ProtectedResource;
   ready: () => Promise<string | undefined>;
   metrics: MetricsSource;
+  /**
+   * When set, /metrics answers only requests it accepts (a bearer token of its own: the metrics name every tenant,
+   * and tenants' tokens do not open them); otherwise /metrics is open to any accepted Host.
+   */
+  metricsAuth?: (authorization: string | undefined) => boolean;
   /** Host header values accepted (DNS-rebinding defence); /healthz and /readyz answer any Host */
   allowedHosts: string[];
   /** browser origins accepted, and given CORS headers; any other `Origin` (and `null`) → 403; none: CORS off */
@@ -75,9 +80,13 @@ export function createHttpApp(opts: HttpOptions): HttpApp {
       503,
     );
   });
-  app.get('/metrics', async (c) =>
-    c.text(await opts.metrics.render(), 200, { 'content-type': opts.metrics.contentType }),
-  );
+  app.get('/metrics', async (c) => {
+    if (opts.metricsAuth && !opts.metricsAuth(c.req.header('authorization')))
+      return c.json({ error: 'missing or invalid metrics token' }, 401, {
+        'WWW-Authenticate': 'Bearer realm="mcp-conductor metrics"',
+      });
+    return c.text(await opts.metrics.render(), 200, { 'content-type': opts.metrics.contentType });
+  });
 
   app.use(
     '/mcp',

@@ -58,14 +58,23 @@ export function createMetrics(gauges: { activeExecutions?: () => number; openSes
 }
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** Counts every call's outcome, every mcpFactory call and egress request from the execution events. Returns the unsubscribe function. */
-export function countExecutions(bus: EventStream<ExecutionEvent>, metrics: Metrics): () => void {
+/**
+ * Counts every call's outcome, every mcpFactory call and egress request from the execution events. Returns the
+ * unsubscribe function. `servers(tenant)` are the server names that tenant may use: the sandbox names the server of
+ * an mcpFactory call, so any other name counts as `unknown` (a series per made-up name otherwise).
+ */
+export function countExecutions(
+  bus: EventStream<ExecutionEvent>,
+  metrics: Metrics,
+  servers: (tenant: string) => readonly string[],
+): () => void {
   return bus.subscribe((e) => {
     if (e.type === 'finished') {
       metrics.executions.inc({ tenant: e.tenant, status: e.status });
       if (e.resources) metrics.duration.observe({ tenant: e.tenant }, e.durationMs / 1000);
     } else if (e.type === 'mcp_call') {
-      metrics.mcpCalls.inc({ server: e.server, status: e.status });
+      const server = e.server === '-' || servers(e.tenant).includes(e.server) ? e.server : 'unknown';
+      metrics.mcpCalls.inc({ server, status: e.status });
     } else if (e.type === 'egress') {
       // Labelled by the policy's own entry, never by the name the sandbox sent.
       const host = e.rule ?? 'unlisted';
