@@ -111,11 +111,13 @@ describe.skipIf(!docker).each([
       expect(r.result.error?.name).toBe('ExitError');
     });
 
-    it('reports the peak memory of the run from the container cgroup', async () => {
+    it('reports the peak memory and CPU time of the run from the container cgroup', async () => {
       const r = await c.run('const a = new Uint8Array(100 * 1024 * 1024).fill(7);\na[12345]');
       expect(r.result.returnValue).toBe(7);
       expect(r.result.resources.peakMemoryBytes).toBeGreaterThan(100 * 1024 * 1024);
       expect(r.result.resources.peakMemoryBytes).toBeLessThanOrEqual(container.memoryMb * 1024 * 1024);
+      // Filling 100 MB is CPU work the container's cgroup counts (under gVisor, with the Sentry's).
+      expect(r.result.resources.cpuMs).toBeGreaterThan(0);
     });
 
     it('tmpfs fill → bounded by its size, the write fails with no space, named when the host can see it', async () => {

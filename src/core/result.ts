@@ -69,6 +69,11 @@ export const ExecutionResultSchema = z.object({
     exitCode: z.number().nullable(),
     /** the container's peak memory (its cgroup's high-water mark), when the engine's cgroup is readable */
     peakMemoryBytes: z.number().int().nonnegative().optional(),
+    /**
+     * CPU time the sandbox used from the code's delivery to its result (user and system, all its processes), when
+     * the engine's cgroup is readable
+     */
+    cpuMs: z.number().int().nonnegative().optional(),
     /** mcpFactory calls the code made */
     mcpCalls: z.number().int().nonnegative().optional(),
     /** how long the type check took, when one was asked for */

@@ -10,6 +10,8 @@ import { readFile, statfs } from 'node:fs/promises';
 export interface ContainerUsage {
   /** the memory cgroup's high-water mark (v1 `memory.max_usage_in_bytes`, v2 `memory.peak`) */
   peakMemoryBytes?: number;
+  /** CPU time the container's processes have used so far, user and system (v1 `cpuacct.usage`, v2 `cpu.stat`) */
+  cpuNs?: number;
   /** true when a fork or thread creation was refused by the pids limit (the `max` counter of `pids.events`) */
   pidsLimitReached?: boolean;
   /** of the mount points asked about, those with no space or no inodes left */
@@ -17,6 +19,8 @@ export interface ContainerUsage {
 }
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
+/** Engine container ids are hex; anything else would make the paths below point elsewhere. */
+const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
 
 /** Where the engine puts a container's cgroup, per layout: v1 cgroupfs, v1 systemd, v2 systemd, v2 cgroupfs. */
 function candidateDirs(controller: string, id: string): string[] {
@@ -46,6 +50,19 @@ async function readPeakMemory(id: string): Promise<number | undefined> {
   const text = await readFirst(dirs.map((d, i) => `${d}/${PEAK_FILES[i]}`));
   const bytes = Number(text?.trim());
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+
+/** v1 `cpuacct.usage` is nanoseconds; v2 `cpu.stat` has a `usage_usec` line. */
+const CPU_FILES = ['cpuacct.usage', 'cpuacct.usage', 'cpu.stat', 'cpu.stat'];
+
+/** The container's CPU time so far, in nanoseconds; undefined when its cgroup is not readable here. */
+export async function readCpuNs(id: string): Promise<number | undefined> {
+  if (!CONTAINER_ID.test(id)) return undefined;
+  const text = await readFirst(candidateDirs('cpuacct', id).map((d, i) => `${d}/${CPU_FILES[i]}`));
+  if (text === undefined) return undefined;
+  const v2 = /^usage_usec (\d+)$/m.exec(text);
+  const ns = v2 ? Number(v2[1]) * 1000 : Number(text.trim());
+  return Number.isSafeInteger(ns) && ns >= 0 ? ns : undefined;
 }
 
 async function readPidsLimitReached(id: string): Promise<boolean | undefined> {
@@ -91,18 +108,17 @@ async function fullMounts(id: string, mounts: string[]): Promise<string[]> {
   return [];
 }
 
-/** Engine container ids are hex; anything else would make the paths above point elsewhere. */
-const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
-
 export async function readContainerUsage(id: string, mounts: string[] = []): Promise<ContainerUsage> {
   if (!CONTAINER_ID.test(id)) return { fullMounts: [] };
-  const [peakMemoryBytes, pidsLimitReached, full] = await Promise.all([
+  const [peakMemoryBytes, cpuNs, pidsLimitReached, full] = await Promise.all([
     readPeakMemory(id),
+    readCpuNs(id),
     readPidsLimitReached(id),
     fullMounts(id, mounts),
   ]);
   return {
     ...(peakMemoryBytes !== undefined ? { peakMemoryBytes } : {}),
+    ...(cpuNs !== undefined ? { cpuNs } : {}),
     ...(pidsLimitReached !== undefined ? { pidsLimitReached } : {}),
     fullMounts: full,
   };

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { readContainerUsage } from './cgroup.js';
+import { readContainerUsage, readCpuNs } from './cgroup.js';
 import { createError, guard, statusOf } from './engine-errors.js';
 import { LABEL_MANAGED } from './labels.js';
 import type { ContainerSpec, DockerPort } from './port.js';
@@ -14,6 +14,7 @@ type ContainerCalls = Pick<
   | 'wait'
   | 'inspectContainer'
   | 'readUsage'
+  | 'readCpuNs'
   | 'kill'
   | 'remove'
   | 'listManaged'
@@ -114,6 +115,7 @@ export function containerCalls(docker: Docker): ContainerCalls {
 
     // The engine's stats API waits for its collector tick (about a second on later calls): read the cgroup instead.
     readUsage: (id, mounts) => readContainerUsage(id, mounts),
+    readCpuNs: (id) => readCpuNs(id),
 
     kill: (id) =>
       guard('kill a container', async () => {

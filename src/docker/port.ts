@@ -93,10 +93,12 @@ export interface DockerPort {
   wait(id: string): Promise<number>;
   inspectContainer(id: string): Promise<ContainerState | undefined>;
   /**
-   * Peak memory, whether the pids limit was hit and which of `mounts` (tmpfs mount points) are full, read from the
+   * Peak memory, CPU time, whether the pids limit was hit and which of `mounts` (tmpfs mount points) are full, read from the
    * container's cgroup and mounts while it is alive (see cgroup.ts); absent what the host cannot see.
    */
   readUsage(id: string, mounts?: string[]): Promise<ContainerUsage>;
+  /** The container's CPU time so far (its cgroup's counter), in nanoseconds; undefined when the host cannot see it. */
+  readCpuNs(id: string): Promise<number | undefined>;
   /** SIGKILL now, leaving removal for later; a container that is gone or already stopped is success. */
   kill(id: string): Promise<void>;
   /** SIGKILL and remove; a container that is already gone is success. */

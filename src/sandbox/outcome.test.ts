@@ -7,7 +7,8 @@ const policy = PolicySchema.parse({ container: { memoryMb: 256, pidsLimit: 64, t
 function facts(outcome: RunOutcome, over: Partial<RunFacts> = {}): RunFacts {
   return {
     outcome,
-    usage: { peakMemoryBytes: 1000, fullMounts: [] },
+    usage: { peakMemoryBytes: 1000, cpuNs: 9_000_000, fullMounts: [] },
+    cpuMs: 7,
     stdout: 'out',
     stderr: 'at code.ts:1:30',
     truncated: { stdout: false, stderr: true },
@@ -25,7 +26,7 @@ const failed = (error: { name: string; message: string; stack?: string }): RunOu
 });
 
 describe('outcome → result', () => {
-  it('a value: success, parsed JSON, columns of line 1 fixed, peak memory kept', () => {
+  it('a value: success, parsed JSON, columns of line 1 fixed, peak memory and CPU time kept', () => {
     const r = toExecutionResult(
       facts({ kind: 'result', message: { t: 'result', ok: true, value: '{"a":1}', valueTruncated: false } }),
     );
@@ -36,7 +37,7 @@ describe('outcome → result', () => {
       stderr: 'at code.ts:1:10',
       durationMs: 42,
       truncated: { stdout: false, stderr: true, returnValue: false },
-      resources: { exitReason: 'completed', exitCode: null, peakMemoryBytes: 1000 },
+      resources: { exitReason: 'completed', exitCode: null, peakMemoryBytes: 1000, cpuMs: 7 },
     });
   });
 
@@ -107,7 +108,7 @@ describe('outcome → result', () => {
   });
 
   it('leaves out what the host could not see', () => {
-    const r = toExecutionResult(facts({ kind: 'timeout' }, { usage: undefined }));
+    const r = toExecutionResult(facts({ kind: 'timeout' }, { usage: undefined, cpuMs: undefined }));
     expect(r.resources).toEqual({ exitReason: 'timeout', exitCode: null });
   });
 

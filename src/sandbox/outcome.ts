@@ -16,6 +16,8 @@ export type RunOutcome =
 export interface RunFacts {
   outcome: RunOutcome;
   usage: ContainerUsage | undefined;
+  /** CPU time the run used (the cgroup's counter from delivery to result); undefined when the host cannot see it */
+  cpuMs: number | undefined;
   stdout: string;
   stderr: string;
   truncated: { stdout: boolean; stderr: boolean };
@@ -151,6 +153,7 @@ export function toExecutionResult(f: RunFacts): ExecutionResult {
     exitReason,
     exitCode,
     ...(f.usage?.peakMemoryBytes !== undefined ? { peakMemoryBytes: f.usage.peakMemoryBytes } : {}),
+    ...(f.cpuMs !== undefined ? { cpuMs: f.cpuMs } : {}),
   });
   const { outcome } = f;
   if (outcome.kind === 'result' && outcome.message.ok) {

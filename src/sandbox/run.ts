@@ -62,6 +62,9 @@ export async function runInSandbox(
   const deadline = new Promise<RunOutcome>((resolve) => {
     timer = setTimeout(() => resolve({ kind: 'timeout' }), opts.timeoutMs);
   });
+  // CPU is counted from the delivery on: a pooled container spent some starting up, which is not this run's. Read
+  // beside the delivery, not before it, so the caller never waits for it.
+  const cpuBefore = docker.readCpuNs(sandbox.containerId).catch(() => undefined);
   const aborted = whenAborted(opts.signal);
   const exited = sandbox.exited.then((code): RunOutcome => ({ kind: 'exited', code, oomKilled: false }));
   const delivered = sandbox.socket
@@ -95,6 +98,11 @@ export async function runInSandbox(
   aborted.stop();
   const durationMs = Math.round(performance.now() - started);
   const usage = await readUsage(outcome.kind !== 'result' || !outcome.message.ok);
+  const before = await cpuBefore;
+  const cpuMs =
+    usage?.cpuNs !== undefined && before !== undefined
+      ? Math.max(0, Math.round((usage.cpuNs - before) / 1e6))
+      : undefined;
 
   if (outcome.kind === 'result') {
     // The runtime waits for the host to close the link after its result (so the reading above could happen).
@@ -121,6 +129,7 @@ export async function runInSandbox(
   return toExecutionResult({
     outcome,
     usage,
+    cpuMs,
     stdout: sandbox.stdout.text(),
     stderr: sandbox.stderr.text(),
     truncated: { stdout: sandbox.stdout.truncated, stderr: sandbox.stderr.truncated },
