@@ -24,6 +24,7 @@ import {
 } from '../sandbox/index.js';
 import { createWrapPool, type WrapPool } from '../wrap/index.js';
 import type { AdminInputs } from './admin-inputs.js';
+import { createTenantRates } from './quotas.js';
 import { createTenantContext, type ContextDeps, type TenantContext } from './tenant-context.js';
 import { prepareSocketBaseDir } from './workspace.js';
 
@@ -209,6 +210,7 @@ class RunningConductor implements Conductor {
         workspaceTenant: undefined,
         limiter: this.#m.global,
         servers: '*',
+        rates: createTenantRates(settings.quotas, ''),
         grant: this.#m.runArgs,
       }).then((ctx) => (this.#m.pool?.warm(ctx.profile), ctx)),
     ));
@@ -222,6 +224,11 @@ class RunningConductor implements Conductor {
           { tenant: t.id },
           'MCP_CONDUCTOR_RUN_ARGS is ignored for tenants: each tenant runs with its own policy’s permissions',
         );
+      if (Object.values(this.#deps.settings.quotas).some((v) => v !== undefined))
+        this.#deps.logger.warn(
+          { tenant: t.id },
+          'the quota variables (MCP_CONDUCTOR_*_PER_MINUTE) are for the single-tenant deployment: tenants take theirs from the tenants file',
+        );
       const own = createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`);
       ctx = this.#track(
         createTenantContext(this.#deps, {
@@ -230,6 +237,7 @@ class RunningConductor implements Conductor {
           workspaceTenant: t.id,
           limiter: nestLimiters(own, this.#m.global),
           servers: t.servers,
+          rates: createTenantRates(t, ` for tenant ${t.id}`),
           grant: undefined,
         }),
       );

@@ -31,6 +31,7 @@ import {
   type ToolTypes,
 } from '../typed/index.js';
 import type { RetentionStore } from '../retention/index.js';
+import type { TenantRates } from './quotas.js';
 import { prepareWorkspace } from './workspace.js';
 
 /** One caller's view of the conductor: its sandbox profile, executor and upstream servers. */
@@ -80,6 +81,8 @@ export interface TenantSpec {
   workspaceTenant: string | undefined;
   limiter: Limiter;
   servers: Tenant['servers'];
+  /** the tenant's per-minute windows (executions, mcpFactory calls) */
+  rates: TenantRates;
   /**
    * MCP_CONDUCTOR_RUN_ARGS for the deployment's own (local) context only: a tenant of `serve` runs with exactly its
    * policy's permissions, so one environment variable can never widen every tenant's grant.
@@ -114,6 +117,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
       pool: upstreams,
       allow: narrowAllow(policy.mcp, spec.servers),
       limits: policy.limits,
+      callRate: spec.rates.mcpCalls,
     });
   }
   const toolTypes = createToolTypes(directory);
@@ -123,6 +127,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     logger,
     source: deps.source,
     limiter: spec.limiter,
+    executionRate: spec.rates.executions,
     profile,
     directory,
     checker,

@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/index.js';
+import { QUOTA_BOUNDS, type Quotas } from './tenants.js';
 
 /** The admin's environment, parsed once by cli.ts. The model can change none of it. */
 export interface ConductorSettings {
@@ -16,6 +17,8 @@ export interface ConductorSettings {
   maxConcurrency: number;
   maxQueued: number;
   logLevel: string;
+  /** the single-tenant deployment's quotas (stdio, serve without a tenants file); tenants have their own */
+  quotas: Quotas;
   registries: { npm?: string; jsr?: string };
   /** where output past the caps is kept (a directory per conductor process below it) */
   retainedDir: string;
@@ -28,6 +31,9 @@ const Int = (name: string, min: number, max: number) =>
     .min(min, `${name} must be at least ${min}`)
     .max(max, `${name} must be at most ${max}`);
 
+const Quota = (name: string, key: keyof typeof QUOTA_BOUNDS) =>
+  Int(name, QUOTA_BOUNDS[key].min, QUOTA_BOUNDS[key].max).optional();
+
 const EnvSchema = z.object({
   MCP_CONDUCTOR_WORKSPACE: z.string().min(1).optional(),
   MCP_CONDUCTOR_RUN_ARGS: z.string().optional(),
@@ -38,6 +44,8 @@ const EnvSchema = z.object({
   MCP_CONDUCTOR_MAX_CONCURRENCY: Int('MCP_CONDUCTOR_MAX_CONCURRENCY', 1, 256).optional(),
   MCP_CONDUCTOR_MAX_QUEUED: Int('MCP_CONDUCTOR_MAX_QUEUED', 0, 10_000).optional(),
   MCP_CONDUCTOR_RETAINED_DIR: z.string().min(1).optional(),
+  MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE: Quota('MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE', 'executionsPerMinute'),
+  MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE: Quota('MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE', 'mcpCallsPerMinute'),
   MCP_CONDUCTOR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   NPM_CONFIG_REGISTRY: z.string().url().optional(),
   JSR_URL: z.string().url().optional(),
@@ -63,6 +71,10 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
     maxConcurrency: e.MCP_CONDUCTOR_MAX_CONCURRENCY ?? 4,
     maxQueued: e.MCP_CONDUCTOR_MAX_QUEUED ?? 64,
     logLevel: e.MCP_CONDUCTOR_LOG_LEVEL ?? 'info',
+    quotas: {
+      executionsPerMinute: e.MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE,
+      mcpCallsPerMinute: e.MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE,
+    },
     registries: { npm: e.NPM_CONFIG_REGISTRY, jsr: e.JSR_URL },
     retainedDir: e.MCP_CONDUCTOR_RETAINED_DIR ?? join(home, 'retained'),
   };

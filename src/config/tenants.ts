@@ -2,6 +2,24 @@ import { z } from 'zod';
 import { loadJsonConfig } from './json-config.js';
 import { OAuthSchema } from './oauth.js';
 
+/** Bounds of the quota knobs, shared by the tenants file and the single-tenant environment variables. */
+export const QUOTA_BOUNDS = {
+  executionsPerMinute: { min: 1, max: 100_000 },
+  mcpCallsPerMinute: { min: 1, max: 1_000_000 },
+} as const;
+
+const quota = (name: keyof typeof QUOTA_BOUNDS) =>
+  z.number().int().min(QUOTA_BOUNDS[name].min).max(QUOTA_BOUNDS[name].max).optional();
+
+/** What one tenant may use per minute; an absent field is no limit. */
+export const QuotasSchema = z.object({
+  /** executions that may start in any minute; past it a call is refused before its code is looked at */
+  executionsPerMinute: quota('executionsPerMinute'),
+  /** mcpFactory calls (that reach an upstream server) in any minute, across the tenant's executions */
+  mcpCallsPerMinute: quota('mcpCallsPerMinute'),
+});
+export type Quotas = z.infer<typeof QuotasSchema>;
+
 export const TenantSchema = z
   .object({
     id: z
@@ -20,6 +38,7 @@ export const TenantSchema = z
     maxQueued: z.number().int().min(0).max(10_000).default(8),
     /** open Streamable HTTP sessions at once, so one tenant cannot take every place on the server */
     maxSessions: z.number().int().min(1).max(10_000).default(64),
+    ...QuotasSchema.shape,
   })
   .strict();
 export type Tenant = z.infer<typeof TenantSchema>;

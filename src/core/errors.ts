@@ -49,6 +49,13 @@ export class OverloadedError extends AppError {
   }
 }
 
+/** A tenant's rate limit refused the call; the message names the limit and when a place frees. */
+export class RateLimitError extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('rate_limited', message, options);
+  }
+}
+
 /** The caller gave up on an execution (a client's cancellation): it stops wherever it is. */
 export class CancelledError extends AppError {
   constructor(message = 'The execution was cancelled.', options?: { cause?: unknown }) {

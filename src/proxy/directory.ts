@@ -1,5 +1,5 @@
 import type { Policy } from '../config/policy.js';
-import { UpstreamError } from '../core/index.js';
+import { UpstreamError, type RateWindow } from '../core/index.js';
 import { createAllowlist } from './allowlist.js';
 import { createCallDispatcher, NO_SERVERS, type CallDispatcher, type McpLimits } from './dispatcher.js';
 import type { UpstreamPool } from './upstreams.js';
@@ -33,6 +33,8 @@ export interface DirectoryOptions {
   /** the policy's allowlists, narrowed by the tenant's server list */
   allow: Policy['mcp'];
   limits: McpLimits;
+  /** the tenant's mcpFactory call rate; the companion tools (get_tools) do not count against it */
+  callRate?: RateWindow;
 }
 
 function firstLine(text: string | undefined): string {
@@ -83,7 +85,8 @@ export function createMcpDirectory(opts: DirectoryOptions): McpDirectory {
     if (!servers().includes(server)) {
       throw new UpstreamError(`Unknown MCP server "${server}". Available: ${servers().join(', ') || 'none'}`);
     }
-    const reply = await dispatcher().handle(
+    // The companion tools and typing list tools for the model: not the code's calls, not counted against its rate.
+    const reply = await createCallDispatcher({ ...opts, callRate: undefined }).handle(
       { t: 'call', id: 0, op: 'listTools', server },
       new AbortController().signal,
     );

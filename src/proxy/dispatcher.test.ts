@@ -4,6 +4,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PolicySchema } from '../config/policy.js';
+import { createRateWindow } from '../core/index.js';
 import { createCallDispatcher } from './dispatcher.js';
 import type { CallMessage } from './protocol.js';
 import { abortable, type UpstreamPool } from './upstreams.js';
@@ -108,6 +109,26 @@ describe('call dispatcher', () => {
     });
     expect(pool.peak()).toBe(2);
     expect(d.callCount).toBe(5);
+  });
+
+  it("refuses calls past the tenant's rate across its executions, with a code the sandbox can test", async () => {
+    const pool = await memoryPool();
+    const callRate = createRateWindow({ limit: 2, what: 'mcpFactory calls for tenant acme' });
+    const opts = { pool, allow: { servers: '*' as const, tools: {} }, limits, callRate };
+    const [one, two] = [createCallDispatcher(opts), createCallDispatcher(opts)];
+    const echo = (id: number) => call(id, 'callTool', { server: 'mem', name: 'echo', args: { text: 'x' } });
+    expect(await one.handle(echo(1), live)).toMatchObject({ ok: true });
+    // list and load never reach a server: they do not count.
+    expect(await two.handle(call(2, 'list'), live)).toMatchObject({ ok: true });
+    expect(await two.handle(call(3, 'load', { server: 'mem' }), live)).toMatchObject({ ok: true });
+    expect(await two.handle(echo(4), live)).toMatchObject({ ok: true });
+    const refused = await one.handle(echo(5), live);
+    expect(refused).toMatchObject({ ok: false, error: { code: 'rate_limited' } });
+    expect(!refused.ok && refused.error.message).toMatch(
+      /^Too many mcpFactory calls for tenant acme: the limit is 2 per minute\. The next one is possible in \d+ s\.$/,
+    );
+    // A refused call never reached the upstream and is not one of the execution's calls.
+    expect([one.callCount, two.callCount]).toEqual([1, 1]);
   });
 
   it('times a slow call out with a clear message', async () => {

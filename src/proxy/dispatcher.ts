@@ -1,6 +1,6 @@
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Policy } from '../config/policy.js';
-import { UpstreamError, type McpCallStatus } from '../core/index.js';
+import { UpstreamError, type McpCallStatus, type RateWindow } from '../core/index.js';
 import { createAllowlist } from './allowlist.js';
 import { CallGate } from './call-gate.js';
 import type { CallHandler } from './execution-socket.js';
@@ -20,6 +20,8 @@ export interface DispatcherOptions {
   pool: UpstreamPool;
   allow: Policy['mcp'];
   limits: McpLimits;
+  /** the tenant's mcpCallsPerMinute, shared by all its executions */
+  callRate?: RateWindow;
 }
 
 const reply = (id: number, result: unknown): ReplyMessage => ({ t: 'reply', id, ok: true, result });
@@ -76,6 +78,8 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
     }
     if (calls >= limits.maxMcpCalls)
       throw new CallFailure('limit', `MCP call limit reached (${limits.maxMcpCalls} calls per execution)`);
+    const overRate = opts.callRate?.take();
+    if (overRate) throw new CallFailure('rate_limited', overRate.message);
     calls++;
     return server;
   };

@@ -4,8 +4,11 @@ import {
   CancelledError,
   createEventStream,
   DockerUnavailableError,
+  createRateWindow,
   OverloadedError,
+  RateLimitError,
   type ExecutionEvent,
+  type RateWindow,
 } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
 import { createSilentLogger } from '../obs/index.js';
@@ -19,7 +22,7 @@ import type { PreparedSandbox } from './prepared.js';
  * The executor's bookkeeping without an engine: a sandbox source whose takes wait until the test fails them, so
  * every call that gets its place is stuck "getting a container" until then.
  */
-function setup(maxActive = 1, maxQueued = 8) {
+function setup(maxActive = 1, maxQueued = 8, executionRate?: RateWindow) {
   const takes: ((error: Error) => void)[] = [];
   const parsed: string[] = [];
   const admission = new AbortController();
@@ -33,6 +36,7 @@ function setup(maxActive = 1, maxQueued = 8) {
       acquire: () => new Promise<PreparedSandbox>((_, reject) => takes.push(reject)),
     },
     limiter: createLimiter(maxActive, maxQueued),
+    executionRate,
     profile: {
       image: 'x',
       policy: PolicySchema.parse({}),
@@ -89,6 +93,26 @@ describe('executor', () => {
       'failed',
       'failed',
     ]);
+  });
+
+  it('refuses a call over the rate before looking at its code: rejected, no place, the limit named', async () => {
+    const rate = createRateWindow({ limit: 2, what: 'executions for tenant t1' });
+    const { executor, events, finished, parsed } = setup(1, 8, rate);
+    await executor.execute({ code: 'let = ;' });
+    await executor.execute({ code: 'x'.repeat(2 * 1024 * 1024) });
+    const refused = await executor.execute({ code: 'let = 1;' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RateLimitError);
+    expect((refused as Error).message).toMatch(
+      /^Too many executions for tenant t1: the limit is 2 per minute\. The next one is possible in \d+ s\.$/,
+    );
+    expect(finished()).toEqual([
+      ['error', null],
+      ['error', null],
+      ['rejected', 'rate_limited'],
+    ]);
+    const third = events.filter((e) => e.type === 'queued')[2]!.callId;
+    expect(events.filter((e) => e.callId === third).map((e) => e.type)).toEqual(['queued', 'finished']);
+    expect(parsed).toEqual(['let = ;']);
   });
 
   it('on shutdown refuses a waiting call at once and never admits it; the running one goes on', async () => {

@@ -4,10 +4,12 @@ import {
   isAppError,
   OverloadedError,
   SandboxError,
+  RateLimitError,
   type CallStatus,
   type EventStream,
   type ExecutionEvent,
   type ExecutionResult,
+  type RateWindow,
 } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
 import type { Logger } from '../obs/index.js';
@@ -76,6 +78,8 @@ export interface ExecutorDeps {
   retention?: OutputKeeper;
   /** the conductor's bus: metrics, audit and traces subscribe there */
   bus: EventStream<ExecutionEvent>;
+  /** the tenant's executionsPerMinute, checked before anything else is done with a call */
+  executionRate?: RateWindow;
   /** fires when the conductor stops taking work: calls not yet running are refused */
   admission: AbortSignal;
   /** fires when running executions must stop (shutdown, once the grace period is over) */
@@ -100,6 +104,7 @@ const shuttingDown = () =>
 /** The status a conductor-side failure counts as. */
 function failureStatus(error: unknown): CallStatus {
   if (error instanceof CancelledError) return 'cancelled';
+  if (error instanceof RateLimitError) return 'rejected';
   return isAppError(error) && error.code === 'overloaded' ? 'rejected' : 'failed';
 }
 
@@ -165,6 +170,9 @@ class SandboxExecutor implements Executor {
       timeoutMs,
     });
     try {
+      // Admission first: a call over its tenant's rate costs nothing more (no parse, no queue place, no container).
+      const overRate = this.#deps.executionRate?.take();
+      if (overRate) throw new RateLimitError(overRate.message);
       if (codeBytes > limits.maxCodeBytes) {
         const message = `The code is ${codeBytes} bytes; the limit is ${limits.maxCodeBytes} bytes.`;
         return finish(emit, ids, { result: rejected('CodeTooLargeError', message) });

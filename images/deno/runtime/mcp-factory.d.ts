@@ -61,7 +61,8 @@ export interface McpGetPromptResult {
 export interface McpError extends Error {
   name: 'McpError' | 'McpToolError';
   /**
-   * The host's code: unknown_server, denied, bad_request, limit, timeout, upstream (the server failed or went away;
+   * The host's code: unknown_server, denied, bad_request, limit (the execution's call cap), rate_limited (the
+   * tenant's calls per minute; the message says when one frees), timeout, upstream (the server failed or went away;
    * the next call reconnects), aborted, internal; or connection_closed, or tool_error (from callTool).
    */
   code: string;
