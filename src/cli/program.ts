@@ -46,7 +46,10 @@ function serveCommand(): Command {
       'browser origins allowed to call /mcp, with CORS headers for exactly these (none by default: CORS off)',
       [],
     )
-    .option('--audit-log <file>', 'append a JSON line per run_deno_code call to this file')
+    .option(
+      '--audit-log <file>',
+      'append a JSON line per run_deno_code call to this file (wins over MCP_CONDUCTOR_AUDIT_LOG)',
+    )
     .option(
       '--metrics-token-file <file>',
       'require "Authorization: Bearer <token>" on /metrics, the token read from this file (none: /metrics is open)',

@@ -12,13 +12,8 @@ import {
   type TenantsAuthentication,
 } from '../http/index.js';
 import { createServer } from '../mcp/index.js';
-import {
-  auditExecutions,
-  countExecutions,
-  createAuditLog,
-  createMetrics,
-  type Logger,
-} from '../obs/index.js';
+import { countExecutions, createMetrics, type Logger } from '../obs/index.js';
+import { observeExecutions } from './observe.js';
 import { conductorPaths, version } from './paths.js';
 import { basics } from './runtime.js';
 import { onShutdown } from './shutdown.js';
@@ -78,7 +73,8 @@ function endpoint(ctx: TenantContext, maxSessions: number, logger: Logger): Tena
 
 /** `mcp-conductor serve`: the hosting face — tenants, web safety, metrics, audit, graceful shutdown. */
 export async function runServe(options: ServeOptions): Promise<void> {
-  const { docker, settings, inputs, logger, bus } = basics();
+  const b = basics();
+  const { docker, settings, inputs, logger, bus } = b;
   const tenantsFile = await inputs.tenantsFile();
   if (!tenantsFile && !isLoopback(options.host) && !options.insecureNoAuth) {
     throw new ConfigError(
@@ -110,10 +106,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const contexts = new Map<string, TenantContext>();
   const known = (ctx: TenantContext) => (contexts.set(ctx.id, ctx), ctx);
   countExecutions(bus, metrics, (tenant) => contexts.get(tenant)?.directory.servers() ?? []);
-  const audit = options.auditLog
-    ? createAuditLog(options.auditLog, (err) => logger.error({ err }, 'audit log write failed'))
-    : undefined;
-  if (audit) auditExecutions(bus, audit);
+  const observers = observeExecutions(b, options.auditLog);
 
   let auth: TenantsAuthentication;
   if (tenantsFile) {
@@ -164,7 +157,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
       await conductor.close(options.graceMs);
       await http.close();
       await listener.close();
-      await audit?.flush();
+      await observers.close();
     },
     false,
   );

@@ -1,6 +1,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { startConductor } from '../conductor/index.js';
 import { createServer } from '../mcp/index.js';
+import { observeExecutions } from './observe.js';
 import { conductorPaths, version } from './paths.js';
 import { basics } from './runtime.js';
 import { onShutdown } from './shutdown.js';
@@ -10,7 +11,9 @@ const STDIO_POOL_SIZE = 2;
 
 /** `mcp-conductor stdio`: one local tenant, one MCP server on stdin/stdout. */
 export async function runStdio(): Promise<void> {
-  const { docker, settings, inputs, logger, bus } = basics();
+  const b = basics();
+  const { docker, settings, inputs, logger, bus } = b;
+  const observers = observeExecutions(b);
   const conductor = await startConductor({
     docker,
     settings,
@@ -27,6 +30,7 @@ export async function runStdio(): Promise<void> {
     async () => {
       await server.close();
       await conductor.close();
+      await observers.close();
     },
     true,
   );

@@ -19,6 +19,8 @@ export interface ConductorSettings {
   logLevel: string;
   /** the single-tenant deployment's quotas (stdio, serve without a tenants file); tenants have their own */
   quotas: Quotas;
+  /** MCP_CONDUCTOR_AUDIT_LOG: the audit log file (serve's --audit-log wins over it) */
+  auditLogPath: string | undefined;
   registries: { npm?: string; jsr?: string };
   /** where output past the caps is kept (a directory per conductor process below it) */
   retainedDir: string;
@@ -44,6 +46,7 @@ const EnvSchema = z.object({
   MCP_CONDUCTOR_MAX_CONCURRENCY: Int('MCP_CONDUCTOR_MAX_CONCURRENCY', 1, 256).optional(),
   MCP_CONDUCTOR_MAX_QUEUED: Int('MCP_CONDUCTOR_MAX_QUEUED', 0, 10_000).optional(),
   MCP_CONDUCTOR_RETAINED_DIR: z.string().min(1).optional(),
+  MCP_CONDUCTOR_AUDIT_LOG: z.string().min(1).optional(),
   MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE: Quota('MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE', 'executionsPerMinute'),
   MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE: Quota('MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE', 'mcpCallsPerMinute'),
   MCP_CONDUCTOR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
@@ -71,6 +74,7 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
     maxConcurrency: e.MCP_CONDUCTOR_MAX_CONCURRENCY ?? 4,
     maxQueued: e.MCP_CONDUCTOR_MAX_QUEUED ?? 64,
     logLevel: e.MCP_CONDUCTOR_LOG_LEVEL ?? 'info',
+    auditLogPath: e.MCP_CONDUCTOR_AUDIT_LOG,
     quotas: {
       executionsPerMinute: e.MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE,
       mcpCallsPerMinute: e.MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE,
