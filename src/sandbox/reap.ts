@@ -49,12 +49,8 @@ export function ownerToken(pid = process.pid): string {
  */
 export function isOwnerAlive(labels: Record<string, string>): boolean {
   if (labels[LABEL_HOST] !== hostname()) return true;
-  const owner = labels[LABEL_OWNER]?.split(':');
-  if (owner?.length === 3) {
-    const [boot, pid, ticks] = owner;
-    if (boot !== bootId()) return false;
-    return startTicks(Number(pid)) === ticks;
-  }
+  const alive = isOwnerTokenAlive(labels[LABEL_OWNER]);
+  if (alive !== undefined) return alive;
   // Containers labelled before the owner token, or made where /proc is missing: the pid is all there is.
   const pid = Number(labels[LABEL_PID]);
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -64,6 +60,18 @@ export function isOwnerAlive(labels: Record<string, string>): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Whether the process an owner token (of this host) names still runs: the same boot, the pid running, started at
+ * the same tick. Undefined when the token is not one (empty, or made where /proc is missing).
+ */
+export function isOwnerTokenAlive(token: string | undefined): boolean | undefined {
+  const owner = token?.split(':');
+  if (owner?.length !== 3) return undefined;
+  const [boot, pid, ticks] = owner;
+  if (boot !== bootId()) return false;
+  return /^\d+$/.test(pid!) && startTicks(Number(pid)) === ticks;
 }
 
 export interface ReapOptions {
