@@ -1,4 +1,4 @@
-import { doctorExitCode, runDoctor } from '../conductor/index.js';
+import { doctorExitCode, reapWorkspaceMounts, runDoctor } from '../conductor/index.js';
 import { describeIssuer } from '../http/index.js';
 import { ensureImage, exportImageFile, formatBom, importImageFile, readImageBom } from '../image/index.js';
 import { reap } from '../sandbox/index.js';
@@ -64,9 +64,13 @@ export async function runDoctorCommand(opts: { imageDir?: string } = {}): Promis
   process.exitCode = doctorExitCode(checks);
 }
 
-/** `mcp-conductor reap`: remove what a conductor that died left behind (`all`: of live ones too). */
+/** `mcp-conductor reap`: remove what a conductor that died left behind (`all`: containers of live ones too). */
 export async function runReap(opts: { all?: boolean }): Promise<void> {
-  const { docker, logger } = basics();
+  const { docker, settings, logger } = basics();
   const removed = await reap(docker, { onlyDead: !opts.all, socketBaseDir: socketBaseDir(), logger });
   process.stderr.write(`removed ${removed} container(s)\n`);
+  // Only a dead conductor's images, even with --all: unmounting a live one's would leave its next container the
+  // bare directory, without the quota.
+  const unmounted = await reapWorkspaceMounts(settings.workspaceDir, logger);
+  if (unmounted > 0) process.stderr.write(`unmounted ${unmounted} workspace image(s)\n`);
 }

@@ -132,7 +132,9 @@ export function buildProgram(): Command {
     .action((opts: { imageDir?: string }) => runDoctorCommand(opts));
   program
     .command('reap')
-    .description('remove containers and socket directories left by a conductor that died')
+    .description(
+      'remove containers and socket directories left by a conductor that died, and unmount its workspace quota images',
+    )
     .option('--all', 'also remove the containers of conductors that are still running')
     .action((opts: { all?: boolean }) => runReap(opts));
   return program;

@@ -26,6 +26,7 @@ import { createWrapPool, type WrapPool } from '../wrap/index.js';
 import type { AdminInputs } from './admin-inputs.js';
 import { createTenantRates } from './quotas.js';
 import { createTenantContext, type ContextDeps, type TenantContext } from './tenant-context.js';
+import { createWorkspaceMounts, reapWorkspaceMounts } from './workspace-quota.js';
 import { prepareSocketBaseDir } from './workspace.js';
 
 export interface ConductorPaths {
@@ -109,14 +110,19 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir, logger });
   const retention = await openRetention(settings, instanceId);
   if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
+  // Their containers are gone now, so nothing holds a dead conductor's workspace images: unmount them (the tenants
+  // that still have a quota mount theirs again as their contexts are made).
+  const unmounted = await reapWorkspaceMounts(settings.workspaceDir, logger);
+  if (unmounted > 0) logger.info({ unmounted }, 'unmounted workspace images left by a conductor that died');
 
+  const owner = ownerToken();
   const prepareDeps = {
     docker,
     logger,
     instanceId,
     socketBaseDir: paths.socketBaseDir,
     startupTimeoutMs: opts.startupTimeoutMs ?? 30_000,
-    ownerToken: ownerToken(),
+    ownerToken: owner,
   };
   const poolSize = settings.poolSize ?? opts.defaultPoolSize;
   // Every container, whatever its state, holds a place: at most this many exist at once (README, warm pool).
@@ -154,6 +160,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     bus: opts.bus,
     admission: admission.signal,
     termination: termination.signal,
+    mounts: createWorkspaceMounts({ owner, logger }),
     upstreamPools,
     checkerDeps,
     retention,
@@ -211,6 +218,7 @@ class RunningConductor implements Conductor {
         limiter: this.#m.global,
         servers: '*',
         rates: createTenantRates(settings.quotas, ''),
+        workspaceQuotaMb: settings.quotas.workspaceQuotaMb,
         grant: this.#m.runArgs,
       }).then((ctx) => (this.#m.pool?.warm(ctx.profile), ctx)),
     ));
@@ -227,7 +235,7 @@ class RunningConductor implements Conductor {
       if (Object.values(this.#deps.settings.quotas).some((v) => v !== undefined))
         this.#deps.logger.warn(
           { tenant: t.id },
-          'the quota variables (MCP_CONDUCTOR_*_PER_MINUTE) are for the single-tenant deployment: tenants take theirs from the tenants file',
+          'the quota variables (MCP_CONDUCTOR_*_PER_MINUTE, MCP_CONDUCTOR_WORKSPACE_QUOTA_MB) are for the single-tenant deployment: tenants take theirs from the tenants file',
         );
       const own = createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`);
       ctx = this.#track(
@@ -238,6 +246,7 @@ class RunningConductor implements Conductor {
           limiter: nestLimiters(own, this.#m.global),
           servers: t.servers,
           rates: createTenantRates(t, ` for tenant ${t.id}`),
+          workspaceQuotaMb: t.workspaceQuotaMb,
           grant: undefined,
         }),
       );
@@ -277,6 +286,7 @@ class RunningConductor implements Conductor {
     await Promise.all(contexts.map((c) => c.checker.close()));
     await wrapPool.close();
     await reap(this.#deps.docker, { instanceId, socketBaseDir, logger: this.#deps.logger });
+    await this.#deps.mounts.close();
     await Promise.all(this.#deps.upstreamPools.map((p) => p.close()));
     clearInterval(this.#sweeper);
     await this.#deps.retention.close();

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
 import { effectivePermissions } from '../config/load-policy.js';
 import type { DenoPermissions } from '../config/permissions.js';
@@ -32,6 +33,7 @@ import {
 } from '../typed/index.js';
 import type { RetentionStore } from '../retention/index.js';
 import type { TenantRates } from './quotas.js';
+import type { WorkspaceMounts } from './workspace-quota.js';
 import { prepareWorkspace } from './workspace.js';
 
 /** One caller's view of the conductor: its sandbox profile, executor and upstream servers. */
@@ -63,6 +65,8 @@ export interface ContextDeps {
   bus: EventStream<ExecutionEvent>;
   admission: AbortSignal;
   termination: AbortSignal;
+  /** the workspace quota images this conductor mounts */
+  mounts: WorkspaceMounts;
   /** every upstream pool made, so the conductor can close them */
   upstreamPools: UpstreamPool[];
   /** what every tenant's type checker needs: the engine, the budget, the owner labels */
@@ -83,6 +87,8 @@ export interface TenantSpec {
   servers: Tenant['servers'];
   /** the tenant's per-minute windows (executions, mcpFactory calls) */
   rates: TenantRates;
+  /** the size of the workspace's own filesystem; none: a plain directory */
+  workspaceQuotaMb: number | undefined;
   /**
    * MCP_CONDUCTOR_RUN_ARGS for the deployment's own (local) context only: a tenant of `serve` runs with exactly its
    * policy's permissions, so one environment variable can never widen every tenant's grant.
@@ -92,6 +98,16 @@ export interface TenantSpec {
 
 export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): Promise<TenantContext> {
   const policy = await deps.inputs.policy(spec.policy);
+  const quotaMb = policy.workspace.mode === 'none' ? undefined : spec.workspaceQuotaMb;
+  // Mounted before anything binds the directory (a container made earlier would keep the bare directory), and before
+  // prepareWorkspace opens it: it then opens and chowns the image's root.
+  if (quotaMb !== undefined) {
+    const { workspaceDir: root } = deps.settings;
+    await deps.mounts.ensure(
+      spec.workspaceTenant === undefined ? root : join(root, spec.workspaceTenant),
+      quotaMb,
+    );
+  }
   const workspaceDir =
     policy.workspace.mode === 'none'
       ? undefined
@@ -105,6 +121,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     tenant: spec.id,
     workspaceDir,
     ...(egress ? { egress } : {}),
+    ...(quotaMb !== undefined ? { workspaceQuotaMb: quotaMb } : {}),
   };
   const logger = deps.logger.child({ tenant: spec.id });
   let directory = EMPTY_DIRECTORY;

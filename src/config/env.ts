@@ -49,6 +49,7 @@ const EnvSchema = z.object({
   MCP_CONDUCTOR_AUDIT_LOG: z.string().min(1).optional(),
   MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE: Quota('MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE', 'executionsPerMinute'),
   MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE: Quota('MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE', 'mcpCallsPerMinute'),
+  MCP_CONDUCTOR_WORKSPACE_QUOTA_MB: Quota('MCP_CONDUCTOR_WORKSPACE_QUOTA_MB', 'workspaceQuotaMb'),
   MCP_CONDUCTOR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   NPM_CONFIG_REGISTRY: z.string().url().optional(),
   JSR_URL: z.string().url().optional(),
@@ -78,6 +79,7 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
     quotas: {
       executionsPerMinute: e.MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE,
       mcpCallsPerMinute: e.MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE,
+      workspaceQuotaMb: e.MCP_CONDUCTOR_WORKSPACE_QUOTA_MB,
     },
     registries: { npm: e.NPM_CONFIG_REGISTRY, jsr: e.JSR_URL },
     retainedDir: e.MCP_CONDUCTOR_RETAINED_DIR ?? join(home, 'retained'),

@@ -6,17 +6,21 @@ import { OAuthSchema } from './oauth.js';
 export const QUOTA_BOUNDS = {
   executionsPerMinute: { min: 1, max: 100_000 },
   mcpCallsPerMinute: { min: 1, max: 1_000_000 },
+  /** an ext4 image smaller than this leaves too little room beside the journal */
+  workspaceQuotaMb: { min: 16, max: 1_048_576 },
 } as const;
 
 const quota = (name: keyof typeof QUOTA_BOUNDS) =>
   z.number().int().min(QUOTA_BOUNDS[name].min).max(QUOTA_BOUNDS[name].max).optional();
 
-/** What one tenant may use per minute; an absent field is no limit. */
+/** What one tenant may use per minute and on disk; an absent field is no limit. */
 export const QuotasSchema = z.object({
   /** executions that may start in any minute; past it a call is refused before its code is looked at */
   executionsPerMinute: quota('executionsPerMinute'),
   /** mcpFactory calls (that reach an upstream server) in any minute, across the tenant's executions */
   mcpCallsPerMinute: quota('mcpCallsPerMinute'),
+  /** size of the tenant's workspace filesystem: a hard limit, past it writes fail with ENOSPC */
+  workspaceQuotaMb: quota('workspaceQuotaMb'),
 });
 export type Quotas = z.infer<typeof QuotasSchema>;
 

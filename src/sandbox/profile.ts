@@ -17,10 +17,19 @@ export interface SandboxProfile {
   workspaceDir: string | undefined;
   /** the policy's egress section made ready (secrets read): not part of the key, which the policy already is */
   egress?: EgressSetup;
+  /** the size of the workspace's own filesystem (the tenant's workspaceQuotaMb), when it has one */
+  workspaceQuotaMb?: number;
 }
 
 export function profileKey(p: SandboxProfile): string {
-  const { image, policy, permissions, tenant, workspaceDir } = p;
-  const material = JSON.stringify({ image, policy, permissions, tenant, workspaceDir: workspaceDir ?? null });
+  const { image, policy, permissions, tenant, workspaceDir, workspaceQuotaMb } = p;
+  const material = JSON.stringify({
+    image,
+    policy,
+    permissions,
+    tenant,
+    workspaceDir: workspaceDir ?? null,
+    workspaceQuotaMb: workspaceQuotaMb ?? null,
+  });
   return createHash('sha256').update(material).digest('hex').slice(0, 24);
 }
