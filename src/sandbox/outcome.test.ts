@@ -70,6 +70,18 @@ describe('outcome → result', () => {
     const disk = toExecutionResult(facts(thrown, { usage: { fullMounts: ['/tmp'] } }));
     expect(disk.resources.exitReason).toBe('disk_full');
     expect(disk.error?.message).toContain('/tmp is full (its limit is 16 MB)');
+    const ws = toExecutionResult(
+      facts(failed({ name: 'Error', message: 'No space left on device (os error 28)' }), {
+        usage: { fullMounts: ['/tmp', '/workspace'] },
+        workspaceQuotaMb: 20,
+      }),
+    );
+    expect(ws.resources.exitReason).toBe('disk_full');
+    expect(ws.error).toMatchObject({
+      name: 'DiskFullError',
+      message:
+        '/tmp is full (its limit is 16 MB) and /workspace is full (its quota is 20 MB): writing more fails with "No space left on device". The code failed with Error: No space left on device (os error 28)',
+    });
   });
 
   it('timeout, cancellation and protocol violations, each named', () => {

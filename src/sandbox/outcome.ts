@@ -26,6 +26,8 @@ export interface RunFacts {
   /** characters the wrapper added before the user's first line (to fix line-1 columns in stacks) */
   line1Offset: number;
   policy: Pick<Policy, 'container'>;
+  /** the workspace's own filesystem size, when it has a quota */
+  workspaceQuotaMb?: number;
 }
 
 /** V8's heap limit aborts the process (SIGTRAP, 128 + 5); the cgroup's OOM kill is the engine's OOMKilled. */
@@ -48,8 +50,17 @@ interface Limit {
   what: string;
 }
 
+/** A full mount with its limit, as the model reads it: `/tmp is full (its limit is 64 MB)`. */
+function fullMount(mount: string, f: RunFacts): string {
+  if (mount === '/workspace' && f.workspaceQuotaMb !== undefined)
+    return `/workspace is full (its quota is ${f.workspaceQuotaMb} MB)`;
+  return `${mount} is full (its limit is ${f.policy.container.tmpfsMb} MB)`;
+}
+
 /** A limit the host saw reached during a failed run, named for the model; undefined when none was. */
-function limitReached(usage: ContainerUsage | undefined, container: Policy['container']): Limit | undefined {
+function limitReached(f: RunFacts): Limit | undefined {
+  const { usage } = f;
+  const { container } = f.policy;
   if (usage?.pidsLimitReached) {
     return {
       reason: 'pids_exhausted',
@@ -61,7 +72,7 @@ function limitReached(usage: ContainerUsage | undefined, container: Policy['cont
     return {
       reason: 'disk_full',
       name: 'DiskFullError',
-      what: `${usage.fullMounts.join(', ')} is full (its limit is ${container.tmpfsMb} MB): writing more fails with "No space left on device".`,
+      what: `${usage.fullMounts.map((m) => fullMount(m, f)).join(' and ')}: writing more fails with "No space left on device".`,
     };
   }
   return undefined;
@@ -166,7 +177,7 @@ export function toExecutionResult(f: RunFacts): ExecutionResult {
       resources: resources('completed', null),
     };
   }
-  const failed = failureOf(f, limitReached(f.usage, f.policy.container));
+  const failed = failureOf(f, limitReached(f));
   return {
     ...base,
     status: failed.status ?? 'error',

@@ -3,6 +3,7 @@ import type { ContainerUsage, DockerPort } from '../docker/index.js';
 import { isProtocolViolation, type CallHandler } from '../proxy/index.js';
 import { toExecutionResult, type RunOutcome } from './outcome.js';
 import type { PreparedSandbox } from './prepared.js';
+import { isWorkspaceFull } from './workspace-full.js';
 
 export interface RunOptions {
   module: string;
@@ -54,10 +55,20 @@ export async function runInSandbox(
   const started = performance.now();
   const { maxReturnBytes } = sandbox.profile.policy.limits;
   // Read once, as early as possible while the container is alive: its cgroup goes with its last process, so a later
-  // reading would only know less. Whether /tmp filled up matters only to a failed run; a success skips the statfs.
+  // reading would only know less. Whether /tmp (or a workspace with a quota) filled up matters only to a failed run;
+  // a success skips the statfs.
   let reading: Promise<ContainerUsage | undefined> | undefined;
   const readUsage = (failed: boolean) =>
-    (reading ??= docker.readUsage(sandbox.containerId, failed ? TMPFS_MOUNTS : []).catch(() => undefined));
+    (reading ??= Promise.all([
+      docker.readUsage(sandbox.containerId, failed ? TMPFS_MOUNTS : []),
+      failed && sandbox.profile.workspaceQuotaMb !== undefined && sandbox.profile.workspaceDir
+        ? isWorkspaceFull(sandbox.profile.workspaceDir)
+        : false,
+    ])
+      .then(([usage, workspaceFull]) =>
+        workspaceFull ? { ...usage, fullMounts: [...usage.fullMounts, '/workspace'] } : usage,
+      )
+      .catch(() => undefined));
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<RunOutcome>((resolve) => {
     timer = setTimeout(() => resolve({ kind: 'timeout' }), opts.timeoutMs);
@@ -137,5 +148,6 @@ export async function runInSandbox(
     timeoutMs: opts.timeoutMs,
     line1Offset: opts.line1Offset,
     policy: sandbox.profile.policy,
+    workspaceQuotaMb: sandbox.profile.workspaceQuotaMb,
   });
 }
