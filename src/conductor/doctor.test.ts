@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -220,6 +220,31 @@ describe('doctor', () => {
     await writeFile(file, JSON.stringify({ tenants: [tenant('acme', 'nope')] }));
     const bad = await runDoctor(fakeDocker([]), settings(env), paths, {});
     expect(byName(bad, 'tenants')?.detail).toContain('tenant acme: there is no policy named "nope"');
+  });
+
+  it('with a workspace quota, checks what the host must offer and where each image stands', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'doctor-ws-'));
+    const file = join(root, 'tenants.json');
+    const tokenSha256 = createHash('sha256').update('acme').digest('hex');
+    await writeFile(file, JSON.stringify({ tenants: [{ id: 'acme', tokenSha256, workspaceQuotaMb: 32 }] }));
+    const env = { MCP_CONDUCTOR_TENANTS: file, MCP_CONDUCTOR_WORKSPACE: root };
+    const checks = await runDoctor(fakeDocker([]), settings(env), paths, { PATH: process.env.PATH });
+    if (process.getuid?.() === 0) expect(byName(checks, 'quota host')).toMatchObject({ ok: true });
+    else
+      expect(byName(checks, 'quota host')?.detail).toBe('workspace quotas need the conductor to run as root');
+    expect(byName(checks, 'quotas')).toMatchObject({ ok: true });
+    expect(byName(checks, 'quotas')?.detail).toContain(`${root}/acme: image created at start (32 MB)`);
+    // Files already in the workspace would vanish under the image: the conductor refuses, and so does the doctor.
+    await mkdir(join(root, 'acme'));
+    await writeFile(join(root, 'acme', 'notes.txt'), 'x');
+    const refused = await runDoctor(fakeDocker([]), settings(env), paths, {});
+    expect(byName(refused, 'quotas')).toMatchObject({
+      ok: false,
+      detail: `${root}/acme has files that its quota image would hide: move them away`,
+    });
+    // Without any quota there is nothing to check.
+    const plain = await runDoctor(fakeDocker([]), settings(), paths, {});
+    expect(byName(plain, 'quotas')).toBeUndefined();
   });
 
   it('fails the runtimes check when the policy needs a runtime the engine lacks', async () => {

@@ -9,6 +9,7 @@ import type { DockerPort } from '../docker/index.js';
 import { bomOfLabels, DENO_IN_IMAGE, lookUpImage, summarizeBom } from '../image/index.js';
 import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
 import { describeEgress, uselessGrants } from './doctor-egress.js';
+import { checkQuotaHost, describeQuotaWorkspace, quotaWorkspaces } from './quota-check.js';
 
 export interface Check {
   name: string;
@@ -173,6 +174,14 @@ export async function runDoctor(
     );
     if (probeIssuer)
       for (const issuer of oauth?.issuers ?? []) await check('oauth', () => probeIssuer(issuer));
+  }
+  const quotas = await quotaWorkspaces(inputs, settings).catch(() => []);
+  if (quotas.length > 0) {
+    const hostOk = await check('quota host', () => checkQuotaHost(env.PATH ?? ''));
+    await check('quotas', async () => {
+      const lines = await Promise.all(quotas.map((q) => describeQuotaWorkspace(q.dir, q.sizeMb)));
+      return `${hostOk ? '' : 'not usable on this host (see above); '}${lines.join('; ')}`;
+    });
   }
   await check('mcp config', async () => {
     const config = await inputs.mcpConfig('local');
