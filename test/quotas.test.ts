@@ -1,0 +1,230 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ExecutionResult } from '../src/core/index.js';
+import { cliPath, expectNoLeftovers, fixturePolicy, repoRoot, startHttpServer } from './helpers.js';
+
+const docker = inject('docker');
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+
+/** Workspace quotas loop-mount ext4 images: root, e2fsprogs and a free loop device. */
+function quotaHostProblem(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  try {
+    execFileSync('losetup', ['-f'], { stdio: 'pipe' });
+    execFileSync('mkfs.ext4', ['-V'], { stdio: 'pipe' });
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+const hostProblem = docker ? quotaHostProblem() : undefined;
+const required = process.env.CI === 'true' || process.env.MCP_CONDUCTOR_REQUIRE_DOCKER === '1';
+if (hostProblem && !required)
+  process.stderr.write(`\n*** WORKSPACE QUOTA TESTS SKIPPED: ${hostProblem} ***\n\n`);
+
+type Run = (code: string) => Promise<{ text: string; result: ExecutionResult; isError: boolean }>;
+
+async function connect(url: string, tenant: string): Promise<{ run: Run; close: () => Promise<void> }> {
+  const client = new Client({ name: `quota-${tenant}`, version: '1' });
+  const headers = { Authorization: `Bearer ${tenant}-token` };
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers } }),
+  );
+  return {
+    async run(code) {
+      const r = (await client.callTool({ name: 'run_deno_code', arguments: { deno_code: code } }, undefined, {
+        timeout: 120_000,
+      })) as CallToolResult;
+      const text = r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+      return { text, result: r.structuredContent as ExecutionResult, isError: r.isError === true };
+    },
+    close: () => client.close(),
+  };
+}
+
+/** The loop mounts of quota images under `root`, as the kernel lists them. */
+async function quotaMounts(root: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(`${root}/`))
+    .sort();
+}
+
+/** Loop devices whose backing file is under `root`: none may be left once the conductor has gone. */
+function loopDevicesUnder(root: string): string[] {
+  const out = execFileSync('losetup', ['-a'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.includes(root));
+}
+
+const fill = [
+  "const f = await Deno.open('/workspace/fill', { write: true, create: true, truncate: true });",
+  'const chunk = new Uint8Array(1 << 20).fill(1);',
+  'let mb = 0;',
+  'try { while (true) { await f.write(chunk); mb++; } } finally { console.log(`wrote ${mb} MB`); f.close(); }',
+].join('\n');
+const write10 = [
+  "Deno.writeFileSync('/workspace/ten', new Uint8Array(10 * 1024 * 1024).fill(2));",
+  "Deno.statSync('/workspace/ten').size",
+].join('\n');
+
+describe.skipIf(!docker || (hostProblem !== undefined && !required))(
+  'quotas per tenant (serve, real Docker, loop-mounted workspace images)',
+  () => {
+    let dir: string;
+    let workspace: string;
+    let env: Record<string, string>;
+    let server: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+
+    beforeAll(async () => {
+      if (hostProblem) throw new Error(`workspace quotas cannot be tested here: ${hostProblem}`);
+      dir = await mkdtemp(join(tmpdir(), 'mcpc-quota-'));
+      workspace = join(dir, 'ws');
+      const mcpConfig = join(dir, 'mcp.json');
+      await writeFile(
+        mcpConfig,
+        JSON.stringify({
+          mcpServers: { everything: { command: process.execPath, args: [everything, 'stdio'] } },
+        }),
+      );
+      const tenant = (id: string, extra: Record<string, unknown>) => ({
+        id,
+        tokenSha256: sha(`${id}-token`),
+        policy: fixturePolicy('small'),
+        servers: ['everything'],
+        ...extra,
+      });
+      const tenants = join(dir, 'tenants.json');
+      await writeFile(
+        tenants,
+        JSON.stringify({
+          tenants: [
+            tenant('acme', { executionsPerMinute: 3, mcpCallsPerMinute: 2 }),
+            tenant('globex', { workspaceQuotaMb: 64 }),
+            tenant('initech', { workspaceQuotaMb: 16 }),
+          ],
+        }),
+      );
+      env = {
+        MCP_CONDUCTOR_TENANTS: tenants,
+        MCP_CONDUCTOR_MCP_CONFIG: mcpConfig,
+        MCP_CONDUCTOR_WORKSPACE: workspace,
+        MCP_CONDUCTOR_POOL_SIZE: '0',
+      };
+      server = await startHttpServer(env);
+    });
+
+    afterAll(async () => {
+      await server?.stop();
+      if (workspace) {
+        expect(await quotaMounts(workspace)).toEqual([]);
+        expect(loopDevicesUnder(dir)).toEqual([]);
+      }
+      await expectNoLeftovers();
+    });
+
+    it("refuses acme's 4th run in a minute and its 3rd mcpFactory call, while globex runs on", async () => {
+      const [acme, globex] = [await connect(server!.url, 'acme'), await connect(server!.url, 'globex')];
+      try {
+        const long = globex.run('await new Promise((r) => setTimeout(r, 3000));\n"done"');
+        const calls = await acme.run(
+          [
+            "const e = await mcpFactory.load('everything');",
+            "await e.callTool('echo', { message: 'a' });",
+            "await e.callTool('echo', { message: 'b' });",
+            "try { await e.callTool('echo', { message: 'c' }); return 'not refused'; }",
+            'catch (err) { return `${err.code}: ${err.message}`; }',
+          ].join('\n'),
+        );
+        expect(calls.result.returnValue).toMatch(
+          /^rate_limited: Too many mcpFactory calls for tenant acme: the limit is 2 per minute\. The next one is possible in \d+ s\.$/,
+        );
+        for (const n of [2, 3]) expect((await acme.run(`${n} * 2`)).result.returnValue).toBe(n * 2);
+        const refused = await acme.run('4 * 2');
+        expect(refused.isError).toBe(true);
+        expect(refused.result).toBeUndefined();
+        expect(refused.text).toMatch(
+          /^Execution failed\n--- error ---\nToo many executions for tenant acme: the limit is 3 per minute\. The next one is possible in \d+ s\.$/,
+        );
+        // globex has no limits of its own and is not touched by acme's.
+        expect((await long).result.returnValue).toBe('done');
+        const echoes = await globex.run(
+          "const e = await mcpFactory.load('everything');\nconst r = [];\nfor (const m of ['a', 'b', 'c']) r.push(await e.callTool('echo', { message: m }));\nr",
+        );
+        expect(echoes.result.returnValue).toEqual(['Echo: a', 'Echo: b', 'Echo: c']);
+      } finally {
+        await acme.close();
+        await globex.close();
+      }
+    });
+
+    it('initech fills its 16 MB workspace (ENOSPC, disk_full) while globex writes 10 MB', async () => {
+      const [initech, globex] = [await connect(server!.url, 'initech'), await connect(server!.url, 'globex')];
+      try {
+        const [full, ten] = await Promise.all([initech.run(fill), globex.run(write10)]);
+        expect(full.result.status).toBe('error');
+        expect(full.result.resources.exitReason).toBe('disk_full');
+        expect(full.result.error?.name).toBe('DiskFullError');
+        expect(full.result.error?.message).toMatch(
+          /^\/workspace is full \(its quota is 16 MB\): writing more fails with "No space left on device"\. The code failed with .*No space left on device/,
+        );
+        const mb = Number(/wrote (\d+) MB/.exec(full.result.stdout)?.[1]);
+        expect(mb).toBeGreaterThanOrEqual(10);
+        expect(mb).toBeLessThan(16);
+        expect(ten.result.returnValue).toBe(10 * 1024 * 1024);
+        // The images took exactly their quotas of the host disk, preallocated; each is its own mount.
+        expect((await stat(join(workspace, 'initech.ext4'))).size).toBe(16 * 1024 * 1024);
+        expect((await stat(join(workspace, 'globex.ext4'))).size).toBe(64 * 1024 * 1024);
+        expect(await quotaMounts(workspace)).toEqual([join(workspace, 'globex'), join(workspace, 'initech')]);
+        // A quota is space, not a ban: freeing it lets initech write again.
+        const again = await initech.run(
+          "Deno.removeSync('/workspace/fill');\nDeno.writeFileSync('/workspace/small', new Uint8Array(1 << 20));\n'ok'",
+        );
+        expect(again.result.returnValue).toBe('ok');
+      } finally {
+        await initech.close();
+        await globex.close();
+      }
+    });
+
+    it('a conductor killed with its images mounted: reap unmounts them, the next start mounts them again', async () => {
+      await server!.stop('SIGKILL');
+      server = undefined;
+      // The dead conductor's mounts stay (they are the kernel's), and its loop devices with them.
+      expect(await quotaMounts(workspace)).toEqual([join(workspace, 'globex'), join(workspace, 'initech')]);
+      const { stderr } = await promisify(execFile)(process.execPath, [cliPath, 'reap'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, MCP_CONDUCTOR_WORKSPACE: workspace },
+      });
+      expect(stderr).toContain('unmounted 2 workspace image(s)');
+      expect(await quotaMounts(workspace)).toEqual([]);
+      expect(loopDevicesUnder(dir)).toEqual([]);
+
+      // Killed again, this time without a reap: the next start cleans up after it by itself.
+      let s = await startHttpServer(env);
+      await s.stop('SIGKILL');
+      s = await startHttpServer(env);
+      server = s;
+      expect(await quotaMounts(workspace)).toEqual([join(workspace, 'globex'), join(workspace, 'initech')]);
+      expect(loopDevicesUnder(dir)).toHaveLength(2);
+      // What globex wrote before the crashes is still in its image.
+      const globex = await connect(s.url, 'globex');
+      try {
+        expect((await globex.run("Deno.statSync('/workspace/ten').size")).result.returnValue).toBe(
+          10 * 1024 * 1024,
+        );
+      } finally {
+        await globex.close();
+      }
+    });
+  },
+);
