@@ -3,17 +3,25 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
-import { cliPath, expectNoLeftovers, fixturePolicy, repoRoot, startHttpServer } from './helpers.js';
+import {
+  cliPath,
+  expectNoLeftovers,
+  fixturePolicy,
+  repoRoot,
+  startHttpServer,
+  waitForManaged,
+} from './helpers.js';
 
 const docker = inject('docker');
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const socketBase = join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
 
 /** Workspace quotas loop-mount ext4 images: root, e2fsprogs and a free loop device. */
 function quotaHostProblem(): string | undefined {
@@ -198,6 +206,11 @@ describe.skipIf(!docker || (hostProblem !== undefined && !required))(
     });
 
     it('a conductor killed with its images mounted: reap unmounts them, the next start mounts them again', async () => {
+      // Removal runs after the answer: let the last run's container and socket directory go first, or the kill
+      // leaves the directory to the orphan sweep, which waits a minute.
+      await waitForManaged((l) => l.length === 0);
+      for (let i = 0; i < 100 && (await readdir(socketBase).catch(() => [])).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 100));
       await server!.stop('SIGKILL');
       server = undefined;
       // The dead conductor's mounts stay (they are the kernel's), and its loop devices with them.
