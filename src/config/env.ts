@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/index.js';
+import { readTracingSettings, type TracingSettings } from './otel-env.js';
 import { QUOTA_BOUNDS, type Quotas } from './tenants.js';
 
 /** The admin's environment, parsed once by cli.ts. The model can change none of it. */
@@ -24,6 +25,8 @@ export interface ConductorSettings {
   registries: { npm?: string; jsr?: string };
   /** where output past the caps is kept (a directory per conductor process below it) */
   retainedDir: string;
+  /** OTEL_EXPORTER_OTLP_*: where traces go; undefined when no endpoint is set (nothing is loaded then) */
+  tracing: TracingSettings | undefined;
 }
 
 const Int = (name: string, min: number, max: number) =>
@@ -83,5 +86,6 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
     },
     registries: { npm: e.NPM_CONFIG_REGISTRY, jsr: e.JSR_URL },
     retainedDir: e.MCP_CONDUCTOR_RETAINED_DIR ?? join(home, 'retained'),
+    tracing: readTracingSettings(env),
   };
 }
