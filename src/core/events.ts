@@ -44,8 +44,20 @@ export interface EgressRequest {
   secrets: string[];
 }
 
+/** The caller's W3C trace context (from the request's `_meta`), checked for its format, for traces to continue. */
+export interface TraceContext {
+  traceparent: string;
+  tracestate?: string;
+}
+
 export type ExecutionEvent =
-  | (EventBase & { type: 'queued'; codeSha256: string; codeBytes: number; timeoutMs: number })
+  | (EventBase & {
+      type: 'queued';
+      codeSha256: string;
+      codeBytes: number;
+      timeoutMs: number;
+      trace?: TraceContext;
+    })
   /** the call has its concurrency place; a sandbox is being taken */
   | (EventBase & { type: 'admitted' })
   | (ExecutionBase & { type: 'started'; source: 'pool' | 'cold' })

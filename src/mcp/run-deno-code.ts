@@ -5,6 +5,7 @@ import type { ServerContext } from './context.js';
 import { describeTool } from './describe.js';
 import { errorText } from './errors.js';
 import { formatResultText } from './format.js';
+import { traceContextOf } from './trace-meta.js';
 
 /** `run_deno_code`: the code runs in the tenant's executor; what it did comes back as text and structuredContent. */
 export function registerRunDenoCode(server: McpServer, ctx: ServerContext): void {
@@ -32,9 +33,15 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext): void
       outputSchema: ExecutionResultSchema.shape,
       annotations: { openWorldHint: true },
     },
-    async ({ deno_code, timeout, check }) => {
+    async ({ deno_code, timeout, check }, extra) => {
       try {
-        const { result } = await ctx.executor.execute({ code: deno_code, timeoutMs: timeout, check });
+        const trace = traceContextOf(extra._meta);
+        const { result } = await ctx.executor.execute({
+          code: deno_code,
+          timeoutMs: timeout,
+          check,
+          ...(trace ? { trace } : {}),
+        });
         const links = Object.values(result.retained ?? {}).map((r) => ({
           type: 'resource_link' as const,
           uri: r.uri,

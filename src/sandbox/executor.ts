@@ -10,6 +10,7 @@ import {
   type ExecutionEvent,
   type ExecutionResult,
   type RateWindow,
+  type TraceContext,
 } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
 import type { Logger } from '../obs/index.js';
@@ -32,6 +33,8 @@ export interface ExecutionRequest {
   timeoutMs?: number;
   /** type-check the code first (it runs only when the check passes); default: the policy's deno.check */
   check?: boolean;
+  /** the caller's trace context, passed on in `queued` */
+  trace?: TraceContext;
 }
 
 export interface ExecuteOptions {
@@ -168,6 +171,7 @@ class SandboxExecutor implements Executor {
       codeSha256: createHash('sha256').update(request.code).digest('hex'),
       codeBytes,
       timeoutMs,
+      ...(request.trace ? { trace: request.trace } : {}),
     });
     try {
       // Admission first: a call over its tenant's rate costs nothing more (no parse, no queue place, no container).
