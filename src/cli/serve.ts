@@ -106,7 +106,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const contexts = new Map<string, TenantContext>();
   const known = (ctx: TenantContext) => (contexts.set(ctx.id, ctx), ctx);
   countExecutions(bus, metrics, (tenant) => contexts.get(tenant)?.directory.servers() ?? []);
-  const observers = observeExecutions(b, options.auditLog);
+  const observers = await observeExecutions(b, options.auditLog);
 
   let auth: TenantsAuthentication;
   if (tenantsFile) {

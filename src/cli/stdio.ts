@@ -13,7 +13,7 @@ const STDIO_POOL_SIZE = 2;
 export async function runStdio(): Promise<void> {
   const b = basics();
   const { docker, settings, inputs, logger, bus } = b;
-  const observers = observeExecutions(b);
+  const observers = await observeExecutions(b);
   const conductor = await startConductor({
     docker,
     settings,
