@@ -9,6 +9,7 @@ const scripts = [
   'mcp-call.mjs',
   'check.mjs',
   'egress.mjs',
+  'tracing.mjs',
   'load-http.mjs',
 ];
 for (const s of scripts) {

@@ -1,0 +1,210 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ExecutionResult } from '../src/core/index.js';
+import { expectNoLeftovers, fixturePolicy, repoRoot, startConductor } from './helpers.js';
+
+const docker = inject('docker');
+const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+
+interface Export {
+  path: string;
+  contentType: string;
+  body: Buffer;
+}
+
+/** A loopback OTLP/HTTP receiver: keeps every export request, answers as a collector does. */
+async function startReceiver(): Promise<{ url: string; exports: Export[]; close: () => Promise<void> }> {
+  const exports: Export[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const contentType = req.headers['content-type'] ?? '';
+      exports.push({ path: req.url ?? '', contentType, body: Buffer.concat(chunks) });
+      res.writeHead(200, { 'content-type': contentType });
+      res.end(contentType.includes('json') ? '{}' : '');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    exports,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean };
+interface JsonSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: { key: string; value: AnyValue }[];
+}
+interface JsonExport {
+  resourceSpans: { resource: { attributes: JsonSpan['attributes'] }; scopeSpans: { spans: JsonSpan[] }[] }[];
+}
+
+const attrs = (list: JsonSpan['attributes']) =>
+  Object.fromEntries(list.map((a) => [a.key, a.value.stringValue ?? a.value.intValue ?? a.value.boolValue]));
+
+const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
+const CALLER_SPAN = 'b7ad6b7169203331';
+const MARKER = 'code-marker-7f3a';
+
+describe.skipIf(!docker)('traces over OTLP/HTTP (real Docker, real exporter, loopback receiver)', () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let mcpConfig: string;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-trace-'));
+    mcpConfig = join(dir, 'mcp.json');
+    await writeFile(
+      mcpConfig,
+      JSON.stringify({
+        mcpServers: { everything: { command: process.execPath, args: [everything, 'stdio'] } },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await receiver?.close();
+    await expectNoLeftovers();
+  });
+
+  it('http/json: one trace per execution, continuing the caller’s traceparent, with no code or arguments', async () => {
+    const c = await startConductor('stdio', {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_SERVICE_NAME: 'conductor-under-test',
+      MCP_CONDUCTOR_MCP_CONFIG: mcpConfig,
+      MCP_CONDUCTOR_POLICY: fixturePolicy('small'),
+      MCP_CONDUCTOR_POOL_SIZE: '1',
+    });
+    try {
+      const code = [
+        `// ${MARKER}`,
+        "const e = await mcpFactory.load('everything');",
+        `await e.callTool('echo', { message: 'argument-${MARKER}' });`,
+        '42',
+      ].join('\n');
+      const traced = (await c.client.callTool(
+        {
+          name: 'run_deno_code',
+          arguments: { deno_code: code },
+          _meta: { traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` },
+        },
+        undefined,
+        { timeout: 120_000 },
+      )) as CallToolResult;
+      expect((traced.structuredContent as ExecutionResult).returnValue).toBe(42);
+      expect((await c.run('1 + 1')).result.returnValue).toBe(2);
+    } finally {
+      // Shutting down exports what the batch still holds, the removals included.
+      await c.close();
+    }
+
+    const bodies = receiver.exports.filter((e) => e.contentType.includes('json'));
+    expect(bodies.length).toBeGreaterThan(0);
+    for (const b of bodies) expect(b.path).toBe('/v1/traces');
+    const text = bodies.map((b) => b.body.toString()).join('\n');
+    for (const hidden of [MARKER, 'Echo:', 'mcpFactory.load(']) expect(text).not.toContain(hidden);
+    const parsed = bodies.map((b) => JSON.parse(b.body.toString()) as JsonExport);
+    const service = attrs(parsed[0]!.resourceSpans[0]!.resource.attributes);
+    expect(service['service.name']).toBe('conductor-under-test');
+    const spans = parsed.flatMap((p) => p.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
+
+    const traced = spans.filter((s) => s.traceId === CALLER_TRACE);
+    const byName = (name: string) => traced.filter((s) => s.name === name);
+    expect(traced.map((s) => s.name).sort()).toEqual(
+      [
+        'mcpFactory.callTool',
+        'mcpFactory.load',
+        'queue',
+        'run_deno_code',
+        'sandbox.acquire',
+        'sandbox.remove',
+        'sandbox.run',
+      ].sort(),
+    );
+    const [root] = byName('run_deno_code');
+    expect(root!.parentSpanId).toBe(CALLER_SPAN);
+    for (const name of ['queue', 'sandbox.acquire', 'sandbox.run', 'sandbox.remove'])
+      expect(byName(name)[0]!.parentSpanId).toBe(root!.spanId);
+    const [run] = byName('sandbox.run');
+    for (const name of ['mcpFactory.load', 'mcpFactory.callTool'])
+      expect(byName(name)[0]!.parentSpanId).toBe(run!.spanId);
+    const rootAttrs = attrs(root!.attributes);
+    expect(rootAttrs).toMatchObject({
+      'mcp_conductor.tenant': 'local',
+      'mcp_conductor.status': 'success',
+      'mcp_conductor.exit_reason': 'completed',
+    });
+    expect(rootAttrs['mcp_conductor.execution_id']).toMatch(/^[0-9a-f-]{36}$/);
+    // Whether the pool had the container ready depends on timing; the unit test pins the mapping.
+    expect(['pool', 'cold']).toContain(
+      attrs(byName('sandbox.acquire')[0]!.attributes)['mcp_conductor.sandbox.source'],
+    );
+    expect(attrs(byName('mcpFactory.callTool')[0]!.attributes)).toEqual({
+      'mcp_conductor.mcp.server': 'everything',
+      'mcp_conductor.mcp.op': 'callTool',
+      'mcp_conductor.mcp.tool': 'echo',
+      'mcp_conductor.mcp.status': 'ok',
+    });
+
+    // The call without a traceparent is a trace of its own, its root without a parent.
+    const roots = spans.filter((s) => s.name === 'run_deno_code' && s.traceId !== CALLER_TRACE);
+    expect(roots).toHaveLength(1);
+    expect(roots[0]!.parentSpanId ?? '').toBe('');
+    expect(spans.filter((s) => s.traceId === roots[0]!.traceId)).toHaveLength(5);
+  });
+
+  it('http/protobuf by default, and nothing is exported without an endpoint', async () => {
+    receiver.exports.length = 0;
+    const plain = await startConductor('stdio', { MCP_CONDUCTOR_POOL_SIZE: '0' });
+    try {
+      expect((await plain.run('3')).result.returnValue).toBe(3);
+    } finally {
+      await plain.close();
+    }
+    expect(receiver.exports).toHaveLength(0);
+
+    const c = await startConductor('stdio', {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/custom/traces`,
+      MCP_CONDUCTOR_POOL_SIZE: '0',
+    });
+    try {
+      const r = (await c.client.callTool(
+        {
+          name: 'run_deno_code',
+          arguments: { deno_code: '7' },
+          _meta: { traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01` },
+        },
+        undefined,
+        { timeout: 120_000 },
+      )) as CallToolResult;
+      expect((r.structuredContent as ExecutionResult).returnValue).toBe(7);
+    } finally {
+      await c.close();
+    }
+    expect(receiver.exports.length).toBeGreaterThan(0);
+    const body = Buffer.concat(receiver.exports.map((e) => e.body));
+    for (const e of receiver.exports) {
+      expect(e.path).toBe('/custom/traces');
+      expect(e.contentType).toBe('application/x-protobuf');
+    }
+    // Protobuf keeps ids as raw bytes and names as UTF-8: the caller's trace id and the span names are in the body.
+    expect(body.includes(Buffer.from(CALLER_TRACE, 'hex'))).toBe(true);
+    expect(body.includes(Buffer.from(CALLER_SPAN, 'hex'))).toBe(true);
+    for (const name of ['run_deno_code', 'sandbox.acquire', 'sandbox.run', 'sandbox.remove', 'mcp-conductor'])
+      expect(body.includes(Buffer.from(name))).toBe(true);
+    expect(body.toString('latin1')).not.toContain('resourceSpans');
+  });
+});
