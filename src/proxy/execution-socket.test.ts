@@ -112,6 +112,17 @@ describe('execution socket', () => {
     await next.sock.close();
   });
 
+  it('ends the run on a result frame with more than the runtime ever sends, saying what', async () => {
+    const { sock, client } = await setup({ maxFrameBytes: 1 << 20 });
+    const result = sock.run(run, NO_SERVERS, () => undefined);
+    const error = { name: 'Error', message: 'm'.repeat(40_000) };
+    client.write(encodeFrame({ t: 'result', ok: false, error }));
+    const thrown = await result.catch((e: unknown) => e);
+    expect(isProtocolViolation(thrown)).toBe(true);
+    expect((thrown as Error).message).toMatch(/^malformed result frame \(error\.message: Too big/);
+    await sock.close();
+  });
+
   it('lists no servers and names every server unknown when none is configured', async () => {
     const { sock, client, replies } = await setup();
     const result = sock.run(run, NO_SERVERS);

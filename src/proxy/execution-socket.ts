@@ -4,6 +4,7 @@ import { FramedLink, ProtocolViolation, type LinkLimits } from './link.js';
 import {
   CallMessageSchema,
   ContainerMessageSchema,
+  ResultMessageSchema,
   SOCKET_NAME,
   type CallMessage,
   type ContainerMessage,
@@ -188,6 +189,14 @@ class ExecutionSession implements ExecutionSocket {
         error: { message: `invalid call: ${reason}`, code: 'bad_request' },
       } satisfies ReplyMessage);
       return;
+    }
+    if ((raw as { t?: unknown } | null)?.t === 'result') {
+      // Say what was wrong with it: the model reads this as the reason its run failed.
+      const issue = ResultMessageSchema.safeParse(raw).error?.issues[0];
+      const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+      return this.#end(
+        new ProtocolViolation(`malformed result frame (${where}${issue?.message ?? 'invalid'})`),
+      );
     }
     this.#end(new ProtocolViolation('the sandbox runtime sent an invalid message'));
   }

@@ -56,7 +56,18 @@ export const ResultMessageSchema = z.discriminatedUnion('ok', [
     .object({
       t: z.literal('result'),
       ok: z.literal(false),
-      error: z.object({ name: z.string(), message: z.string(), stack: z.string().optional() }).strict(),
+      // Above what the runtime sends (a name cut to 200 characters, a message to 16 Ki, a stack to 32 Ki), so only
+      // a forged frame meets these bounds.
+      error: z
+        .object({
+          name: z.string().max(256),
+          message: z.string().max(32 * 1024),
+          stack: z
+            .string()
+            .max(64 * 1024)
+            .optional(),
+        })
+        .strict(),
     })
     .strict(),
 ]);

@@ -53,6 +53,21 @@ describe('outcome → result', () => {
     expect('returnValue' in none).toBe(false);
   });
 
+  it('a value only a forged frame carries: a failure saying why, never a crash', () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const r = toExecutionResult(
+      facts({ kind: 'result', message: { t: 'result', ok: true, value: deep, valueTruncated: false } }),
+    );
+    expect(r.status).toBe('error');
+    expect(r.error).toEqual({
+      name: 'SandboxError',
+      message:
+        'The sandbox sent a malformed result and was stopped: its return value nests deeper than 512 levels.',
+    });
+    expect(r.resources.exitReason).toBe('killed');
+    expect('returnValue' in r).toBe(false);
+  });
+
   it("the code's own exception, unless the host saw a limit reached", () => {
     const thrown = failed({ name: 'TypeError', message: 'x is not a function', stack: 'at code.ts:1:25' });
     const plain = toExecutionResult(facts(thrown));

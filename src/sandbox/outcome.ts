@@ -3,6 +3,7 @@ import type { ErrorInfo, ExecutionResult, ExitReason } from '../core/index.js';
 import type { ContainerUsage } from '../docker/index.js';
 import type { ResultMessage } from '../proxy/index.js';
 import { USER_CODE_FILENAME } from '../wrap/index.js';
+import { readReturnValue } from './result-value.js';
 
 /** How a run ended, as the host saw it. */
 export type RunOutcome =
@@ -25,7 +26,7 @@ export interface RunFacts {
   timeoutMs: number;
   /** characters the wrapper added before the user's first line (to fix line-1 columns in stacks) */
   line1Offset: number;
-  policy: Pick<Policy, 'container'>;
+  policy: Pick<Policy, 'container' | 'limits'>;
   /** the workspace's own filesystem size, when it has a quota */
   workspaceQuotaMb?: number;
 }
@@ -76,15 +77,6 @@ function limitReached(f: RunFacts): Limit | undefined {
     };
   }
   return undefined;
-}
-
-function returnValueOf(m: Extract<ResultMessage, { ok: true }>): unknown {
-  if (m.value === undefined || m.valueTruncated) return m.value;
-  try {
-    return JSON.parse(m.value);
-  } catch {
-    return m.value;
-  }
 }
 
 type Failure = { error: ErrorInfo; exitReason: ExitReason; exitCode: number | null; status?: 'timeout' };
@@ -169,10 +161,23 @@ export function toExecutionResult(f: RunFacts): ExecutionResult {
   const { outcome } = f;
   if (outcome.kind === 'result' && outcome.message.ok) {
     const m = outcome.message;
+    const read = readReturnValue(m, f.policy.limits.maxReturnBytes);
+    if (!read.ok) {
+      // Not what the runtime sends: the code wrote on its connection. A clear failure, never a crash.
+      return {
+        ...base,
+        status: 'error',
+        error: {
+          name: 'SandboxError',
+          message: `The sandbox sent a malformed result and was stopped: ${read.reason}.`,
+        },
+        resources: resources('killed', null),
+      };
+    }
     return {
       ...base,
       status: 'success',
-      ...(m.value !== undefined ? { returnValue: returnValueOf(m) } : {}),
+      ...(m.value !== undefined ? { returnValue: read.value } : {}),
       truncated: { ...base.truncated, returnValue: m.valueTruncated },
       resources: resources('completed', null),
     };

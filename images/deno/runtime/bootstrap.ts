@@ -121,7 +121,22 @@ function resultFrame(
   return shown.cut && run.retainBytes > 0 ? { frame, whole: rendered.json } : { frame };
 }
 
+/**
+ * `Deno[Deno.internal]` needs no permission and holds Deno's core: with it, code could write frames of its own on
+ * this runtime's connection (a forged result, say). Deno's own modules keep their own reference to it (only `deno
+ * test`, `jupyter` and the REPL read it through the global), and nothing here uses it, so it goes before any user code
+ * is loaded. Workers get their own, but their resources are their own too: they cannot reach this connection.
+ * The host still bounds everything it parses from the connection; this only takes the easy way in away.
+ */
+function hideInternals(): void {
+  // Not in Deno's public types: the symbol is there at run time all the same.
+  const deno = Deno as unknown as Record<symbol, unknown> & { internal: symbol };
+  delete deno[deno.internal];
+  if (deno[deno.internal] !== undefined) die("cannot hide Deno's internals from the code");
+}
+
 async function main(): Promise<void> {
+  hideInternals();
   // Before hello, so a pooled sandbox is ready for HTTP(S) before any code arrives.
   try {
     const egress = egressFromArgs(P.args);

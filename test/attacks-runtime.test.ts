@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { expectNoLeftovers, startConductor, type Conductor } from './helpers.js';
+
+const docker = inject('docker');
+
+/** Files in /tmp and sockets on the container's own loopback: what code can reach with ordinary grants. */
+const RUN_ARGS = 'allow-read=/tmp,allow-write=/tmp,allow-net=127.0.0.1';
+
+/**
+ * What code with no permissions could do with Deno's internals: write a result frame of its own on the runtime's
+ * connection (a return value nested 100,000 deep, which the host once parsed and then overflowed its stack on).
+ */
+const FORGED_RESULT = `
+const internal = Deno[Deno.internal];
+if (internal === undefined) return { hidden: true, symbols: Object.getOwnPropertySymbols(Deno).map(String) };
+const core = internal.core;
+const rid = Number(Object.entries(core.resources()).find(([, name]) => name === 'unixStream')[0]);
+const value = '['.repeat(100000) + ']'.repeat(100000);
+const body = new TextEncoder().encode(JSON.stringify({ t: 'result', ok: true, value, valueTruncated: false }));
+const frame = new Uint8Array(4 + body.length);
+new DataView(frame.buffer).setUint32(0, body.length);
+frame.set(body, 4);
+await core.writeAll(rid, frame);
+await new Promise((r) => setTimeout(r, 3000));
+return 'forged';`;
+
+/**
+ * Hostile code against the runtime itself and the limits of its container, under runc (`default`) and gVisor
+ * (`strict`), as root as in production.
+ */
+describe.skipIf(!docker).each(['default', 'strict'] as const)(
+  'the runtime and its container under the %s policy',
+  (policy) => {
+    let c: Conductor;
+
+    beforeAll(async () => {
+      c = await startConductor('stdio', { MCP_CONDUCTOR_POLICY: policy, MCP_CONDUCTOR_RUN_ARGS: RUN_ARGS });
+    });
+
+    afterAll(async () => {
+      await c?.close();
+      await expectNoLeftovers();
+    });
+
+    it("Deno's internals are out of reach: no forging the runtime's result frame", async () => {
+      const r = await c.run(FORGED_RESULT);
+      expect(r.text).toBe('Execution successful\nReturn value: {"hidden":true,"symbols":[]}');
+      // The host's bound on a result's nesting is above anything the runtime renders: Maps nest three JSON levels.
+      const deep = await c.run("let v = 1;\nfor (let i = 0; i < 150; i++) v = new Map([['k', [v]]]);\nv");
+      expect(deep.result.status).toBe('success');
+      expect(deep.text).toContain('{"$type":"MaxDepth"');
+      // Node compatibility (which Deno bootstraps from its internals) still works without the global.
+      const node = await c.run(
+        "import { inspect } from 'node:util';\nimport process from 'node:process';\n[inspect(new Map([[1, 2]])), typeof process.version]",
+      );
+      expect(node.result.returnValue).toEqual(['Map(1) { 1 => 2 }', 'string']);
+    });
+  },
+);
