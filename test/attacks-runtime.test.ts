@@ -24,6 +24,10 @@ await core.writeAll(rid, frame);
 await new Promise((r) => setTimeout(r, 3000));
 return 'forged';`;
 
+/** Terminal escapes: OSC 52 (write the clipboard), BEL, a C1 CSI (clear the screen), DEL, a carriage return. */
+const ESCAPES = 'a\\x1b]52;c;ZXZpbA==\\x07b\\x9b2Jc\\r\\x7fd\\te';
+const SHOWN = 'a\\u001b]52;c;ZXZpbA==\\u0007b\\u009b2Jc\\u000d\\u007fd\te';
+
 /**
  * Hostile code against the runtime itself and the limits of its container, under runc (`default`) and gVisor
  * (`strict`), as root as in production.
@@ -54,6 +58,20 @@ describe.skipIf(!docker).each(['default', 'strict'] as const)(
         "import { inspect } from 'node:util';\nimport process from 'node:process';\n[inspect(new Map([[1, 2]])), typeof process.version]",
       );
       expect(node.result.returnValue).toEqual(['Map(1) { 1 => 2 }', 'string']);
+    });
+
+    it('terminal escapes reach the model escaped, and structuredContent keeps them exact', async () => {
+      const r = await c.run(
+        `console.log('${ESCAPES}');\nconsole.error('${ESCAPES}');\nthrow new Error('${ESCAPES}');`,
+      );
+      // eslint-disable-next-line no-control-regex -- the point: none may be left
+      expect(r.text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+      expect(r.text).toContain(`--- stdout ---\n${SHOWN}\n\n--- stderr ---\n${SHOWN}\n`);
+      expect(r.text).toContain(`--- error ---\nError: ${SHOWN}`);
+      const exact = 'a\x1b]52;c;ZXZpbA==\x07b\x9b2Jc\r\x7fd\te';
+      expect(r.result.stdout).toBe(`${exact}\n`);
+      expect(r.result.stderr).toBe(`${exact}\n`);
+      expect(r.result.error?.message).toBe(exact);
     });
   },
 );

@@ -2,6 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { ServerContext } from './context.js';
 import { errorText } from './errors.js';
+import { escapeControlChars } from './format.js';
 
 /**
  * `list_mcp_servers` and `get_tools` (the original project's names): they let a model discover what to call without
@@ -45,10 +46,12 @@ export function registerCompanionTools(server: McpServer, ctx: ServerContext): v
     },
     async ({ server: name, tools, format }) => {
       try {
-        const text =
+        // Descriptions come from the upstream server: no terminal escapes through them either.
+        const text = escapeControlChars(
           format === 'typescript'
             ? await ctx.toolTypes.forServer(name, tools)
-            : await directory.tools(name, tools, format);
+            : await directory.tools(name, tools, format),
+        );
         return { content: [{ type: 'text', text }] };
       } catch (error) {
         return { content: [{ type: 'text', text: errorText(error, ctx.logger) }], isError: true };

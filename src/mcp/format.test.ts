@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ExecutionResultSchema, type ExecutionResult } from '../core/index.js';
-import { formatResultText } from './format.js';
+import { escapeControlChars, formatResultText } from './format.js';
 
 const limits = { maxOutputBytes: 64, maxReturnBytes: 32 };
 
@@ -157,5 +157,27 @@ describe('formatResultText', () => {
       'x'.repeat(64),
       '[stdout truncated: only the first 64 bytes are shown; all 460000 bytes are at conductor://executions/e1/stdout (resources/read, for an hour)]',
     ]);
+  });
+
+  it('escapes terminal control characters everywhere but keeps newlines and tabs', () => {
+    const hostile = 'a\x1b]52;c;ZXZpbA==\x07b\x9b2Jc\r\x7fd\te\nf';
+    const text = formatResultText(
+      result({
+        status: 'error',
+        returnValue: hostile,
+        stdout: hostile,
+        stderr: hostile,
+        error: { name: 'Error\x1b[31m', message: hostile },
+      }),
+      { maxOutputBytes: 1024, maxReturnBytes: 1024 },
+    );
+    // eslint-disable-next-line no-control-regex -- the point: none may be left
+    expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    const shown = 'a\\u001b]52;c;ZXZpbA==\\u0007b\\u009b2Jc\\u000d\\u007fd\te\nf';
+    expect(text).toContain(`--- stdout ---\n${shown}\n--- stderr ---\n${shown}`);
+    expect(text).toContain(`--- error ---\nError\\u001b[31m: ${shown}`);
+    // JSON already wrote C0 as \u00XX; DEL and C1 it leaves raw, so they are escaped the same way.
+    expect(text).toContain('Return value: "a\\u001b]52;c;ZXZpbA==\\u0007b\\u009b2Jc\\r\\u007fd\\te\\nf"');
+    expect(escapeControlChars('plain\ttext\n')).toBe('plain\ttext\n');
   });
 });

@@ -16,12 +16,28 @@ function truncationNote(what: string, limitBytes: number, kept: RetainedRef | un
   return `[${what} truncated: ${shown}; ${where} (resources/read, for an hour)]`;
 }
 
+// C0 controls but \t and \n, DEL, and C1 (0x9b alone is a CSI on some terminals).
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text a model or a terminal shows, with every control character but newline and tab written as `\u001b`: the code's
+ * output could otherwise carry terminal escapes (a colour is harmless; OSC 52 writes the clipboard, others retitle a
+ * window or hide text). structuredContent keeps the exact characters, as JSON strings.
+ */
+export function escapeControlChars(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface FormatLimits {
   maxOutputBytes: number;
   maxReturnBytes: number;
 }
 
-/** The text the model reads: a status line, the return value, then the non-empty sections, each capped. */
+/**
+ * The text the model reads: a status line, the return value, then the non-empty sections, each capped, with
+ * control characters escaped (JSON escapes C0 in the return value, but not DEL or C1).
+ */
 export function formatResultText(result: ExecutionResult, limits: FormatLimits): string {
   const parts: string[] = [HEADLINE[result.status]];
   if ('returnValue' in result && result.returnValue !== undefined) {
@@ -52,5 +68,5 @@ export function formatResultText(result: ExecutionResult, limits: FormatLimits):
       `--- error ---\n${stack && stack.includes(message) ? stack : stack ? `${head}\n${stack}` : head}`,
     );
   }
-  return parts.join('\n');
+  return escapeControlChars(parts.join('\n'));
 }
