@@ -1,10 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { expectNoLeftovers, startConductor, type Conductor } from './helpers.js';
+import { PolicySchema } from '../src/config/policy.js';
+import { expectNoLeftovers, repoRoot, startConductor, type Conductor } from './helpers.js';
 
 const docker = inject('docker');
 
-/** Files in /tmp and sockets on the container's own loopback: what code can reach with ordinary grants. */
+/** Files in /tmp and sockets on the container's own loopback: the fds code can open with ordinary grants. */
 const RUN_ARGS = 'allow-read=/tmp,allow-write=/tmp,allow-net=127.0.0.1';
+
+/** A shipped policy as the conductor reads it, so the expected limits follow its file. */
+const shipped = (name: 'default' | 'strict') =>
+  PolicySchema.parse(JSON.parse(readFileSync(join(repoRoot, 'policies', `${name}.json`), 'utf8')));
 
 /**
  * What code with no permissions could do with Deno's internals: write a result frame of its own on the runtime's
@@ -28,6 +35,15 @@ return 'forged';`;
 const ESCAPES = 'a\\x1b]52;c;ZXZpbA==\\x07b\\x9b2Jc\\r\\x7fd\\te';
 const SHOWN = 'a\\u001b]52;c;ZXZpbA==\\u0007b\\u009b2Jc\\u000d\\u007fd\te';
 
+/** Opens fds until the kernel refuses one (or far past any sane limit), then says how many it got and why it stopped. */
+const FD_FLOOD = (open: string) => `
+const held = [];
+let error = 'never refused';
+try { for (let i = 0; i < 20000; i++) held.push(...(await (${open})())); } catch (e) { error = e.name + ': ' + e.message; }
+const opened = held.length;
+for (const r of held) try { r.close(); } catch {}
+return { opened, error };`;
+
 /**
  * Hostile code against the runtime itself and the limits of its container, under runc (`default`) and gVisor
  * (`strict`), as root as in production.
@@ -36,8 +52,10 @@ describe.skipIf(!docker).each(['default', 'strict'] as const)(
   'the runtime and its container under the %s policy',
   (policy) => {
     let c: Conductor;
+    let maxOpenFiles: number;
 
     beforeAll(async () => {
+      maxOpenFiles = shipped(policy).container.maxOpenFiles;
       c = await startConductor('stdio', { MCP_CONDUCTOR_POLICY: policy, MCP_CONDUCTOR_RUN_ARGS: RUN_ARGS });
     });
 
@@ -72,6 +90,26 @@ describe.skipIf(!docker).each(['default', 'strict'] as const)(
       expect(r.result.stdout).toBe(`${exact}\n`);
       expect(r.result.stderr).toBe(`${exact}\n`);
       expect(r.result.error?.message).toBe(exact);
+    });
+
+    it('opening files until refused stops at the nofile limit, said by the kernel', async () => {
+      const r = await c.run(
+        FD_FLOOD("async () => [await Deno.open('/tmp/f', { write: true, create: true })]"),
+      );
+      const v = r.result.returnValue as { opened: number; error: string };
+      expect(v.error).toMatch(/Too many open files/);
+      expect(v.opened).toBeLessThan(maxOpenFiles);
+      expect(v.opened).toBeGreaterThan(maxOpenFiles - 100);
+      expect((await c.run('"still serving"')).result.returnValue).toBe('still serving');
+    });
+
+    it('opening loopback sockets until refused stops at the nofile limit too', async () => {
+      const r = await c.run(`const l = Deno.listen({ hostname: '127.0.0.1', port: 0 });
+${FD_FLOOD('async () => [await Deno.connect({ hostname: "127.0.0.1", port: l.addr.port }), await l.accept()]')}`);
+      const v = r.result.returnValue as { opened: number; error: string };
+      expect(v.error).toMatch(/Too many open files/);
+      expect(v.opened).toBeLessThan(maxOpenFiles);
+      expect(v.opened).toBeGreaterThan(maxOpenFiles - 100);
     });
   },
 );

@@ -51,6 +51,13 @@ export const PolicySchema = z
         cpus: z.number().positive().max(64).default(1).describe('CPU limit'),
         pidsLimit: z.number().int().min(8).max(32768).default(128).describe('process and thread limit'),
         tmpfsMb: Mb(65536).default(64).describe('size of the /tmp tmpfs (noexec, owned by the sandbox user)'),
+        maxOpenFiles: z
+          .number()
+          .int()
+          .min(64)
+          .max(1_048_576)
+          .default(1024)
+          .describe('open files and sockets per process (the nofile ulimit, soft and hard)'),
       })
       .strict()
       // Under gVisor the sandbox kernel's own threads count against the pids cgroup: below ~96 it cannot start.
@@ -58,7 +65,15 @@ export const PolicySchema = z
         message: 'pidsLimit must be at least 96 with runsc (gVisor threads count against it)',
         path: ['pidsLimit'],
       })
-      .default({ runtime: 'runc', network: 'none', memoryMb: 512, cpus: 1, pidsLimit: 128, tmpfsMb: 64 }),
+      .default({
+        runtime: 'runc',
+        network: 'none',
+        memoryMb: 512,
+        cpus: 1,
+        pidsLimit: 128,
+        tmpfsMb: 64,
+        maxOpenFiles: 1024,
+      }),
     workspace: z
       .object({ mode: z.enum(['rw', 'ro', 'none']).default('rw').describe('how /workspace is mounted') })
       .strict()

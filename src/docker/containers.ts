@@ -46,6 +46,9 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
       MemorySwap: spec.memoryBytes,
       NanoCpus: spec.nanoCpus,
       PidsLimit: spec.pidsLimit,
+      // Else the engine's own (often a million): code could hold that many files and sockets open (kernel memory,
+      // the host's file table) before any other limit noticed. Hard as well as soft, so the code cannot raise it.
+      Ulimits: [{ Name: 'nofile', Soft: spec.maxOpenFiles, Hard: spec.maxOpenFiles }],
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],

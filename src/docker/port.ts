@@ -15,6 +15,8 @@ export interface ContainerSpec {
   memoryBytes: number;
   nanoCpus: number;
   pidsLimit: number;
+  /** the nofile ulimit (soft and hard) of every process in the container */
+  maxOpenFiles: number;
   /** mount point → tmpfs options */
   tmpfs: Record<string, string>;
   /** `host:container[:ro]` */

@@ -109,6 +109,7 @@ export function containerSpec(
     memoryBytes: container.memoryMb * 1024 * 1024,
     nanoCpus: Math.round(container.cpus * 1e9),
     pidsLimit: container.pidsLimit,
+    maxOpenFiles: container.maxOpenFiles,
     tmpfs: {
       '/tmp': tmpfsOptions(container.tmpfsMb),
       [DATA_MODULE_EMIT_DIR]: tmpfsOptions(DATA_MODULE_EMIT_MB),

@@ -58,6 +58,7 @@ function checkerSpec(deps: CheckerDeps, profile: SandboxProfile, id: string): Co
     memoryBytes: memoryMb * 1024 * 1024,
     nanoCpus: Math.round(container.cpus * 1e9),
     pidsLimit: container.pidsLimit,
+    maxOpenFiles: container.maxOpenFiles,
     tmpfs: { '/tmp': tmpfsOptions(64) },
     binds: [],
     workingDir: '/',
