@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PolicySchema } from '../src/config/policy.js';
@@ -113,3 +115,118 @@ ${FD_FLOOD('async () => [await Deno.connect({ hostname: "127.0.0.1", port: l.add
     });
   },
 );
+
+const pkg = (name: string) =>
+  join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
+
+/** Tries one mcpFactory call; a refusal comes back as `code: message`. */
+const TRY =
+  'const tryOp = async (f) => { try { return await f(); } catch (e) { return e.code + ": " + e.message; } };';
+
+/** Upstream MCP servers (real ones, from npm) for one conductor. */
+async function startWithUpstreams(policy: unknown): Promise<Conductor> {
+  const dir = await mkdtemp(join(tmpdir(), 'mcpc-upstreams-'));
+  const everything = { command: process.execPath, args: [pkg('server-everything'), 'stdio'] };
+  await writeFile(
+    join(dir, 'mcp.json'),
+    JSON.stringify({
+      mcpServers: {
+        everything,
+        listed: everything,
+      },
+    }),
+  );
+  await writeFile(join(dir, 'policy.json'), JSON.stringify(policy));
+  return startConductor('stdio', {
+    MCP_CONDUCTOR_MCP_CONFIG: join(dir, 'mcp.json'),
+    MCP_CONDUCTOR_POLICY: join(dir, 'policy.json'),
+  });
+}
+
+/** The upstream side: a server the policy restricts to some tools, and hostile code asking it for the rest. */
+describe.skipIf(!docker)('upstream servers under a tool allowlist', () => {
+  let c: Conductor;
+
+  beforeAll(async () => {
+    c = await startWithUpstreams({ mcp: { tools: { everything: ['echo'] } } });
+  });
+
+  afterAll(async () => {
+    await c?.close();
+    await expectNoLeftovers();
+  });
+
+  it('a server restricted to some tools serves none of its resources or prompts', async () => {
+    const r = await c.run(`${TRY}
+const s = await mcpFactory.load('everything');
+return {
+  tools: (await s.listTools()).map((t) => t.name),
+  echo: await s.callTool('echo', { message: 'hi' }),
+  otherTool: await tryOp(() => s.callTool('get-sum', { a: 1, b: 2 })),
+  resources: await tryOp(() => s.listResources()),
+  read: await tryOp(() => s.readResource('demo://resource/static/document/architecture.md')),
+  prompts: await tryOp(() => s.listPrompts()),
+  prompt: await tryOp(() => s.getPrompt('simple-prompt', {})),
+};`);
+    expect(r.result.error).toBeUndefined();
+    expect(r.result.returnValue).toEqual({
+      tools: ['echo'],
+      echo: 'Echo: hi',
+      otherTool: 'denied: Tool "get-sum" of server "everything" is not allowed by the policy',
+      resources: [],
+      read: 'denied: Resource "demo://resource/static/document/architecture.md" of server "everything" is not allowed by the policy',
+      prompts: [],
+      prompt: 'denied: Prompt "simple-prompt" of server "everything" is not allowed by the policy',
+    });
+  });
+});
+
+describe.skipIf(!docker)('upstream resources and prompts an admin lists', () => {
+  let c: Conductor;
+  const doc = 'demo://resource/static/document/architecture.md';
+
+  beforeAll(async () => {
+    c = await startWithUpstreams({
+      mcp: {
+        tools: { everything: ['echo'], listed: ['*'] },
+        resources: { everything: [doc], listed: ['*'] },
+        prompts: { everything: ['simple-prompt'] },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await c?.close();
+    await expectNoLeftovers();
+  });
+
+  it('serves exactly the listed resources and prompts; `*` stands for all of a kind', async () => {
+    const r = await c.run(`${TRY}
+const s = await mcpFactory.load('everything');
+const listed = await mcpFactory.load('listed');
+return {
+  resources: (await s.listResources()).map((x) => x.uri),
+  read: (await s.readResource('${doc}')).contents[0].uri,
+  other: await tryOp(() => s.readResource('demo://resource/static/document/features.md')),
+  prompts: (await s.listPrompts()).map((p) => p.name),
+  prompt: (await s.getPrompt('simple-prompt', {})).messages.length > 0,
+  otherPrompt: await tryOp(() => s.getPrompt('args-prompt', { city: 'Paris' })),
+  listedTools: (await listed.listTools()).length > 1,
+  listedResources: (await listed.listResources()).length > 1,
+  listedPrompts: await tryOp(() => listed.getPrompt('simple-prompt', {})),
+};`);
+    expect(r.result.error).toBeUndefined();
+    expect(r.result.returnValue).toEqual({
+      resources: [doc],
+      read: doc,
+      other:
+        'denied: Resource "demo://resource/static/document/features.md" of server "everything" is not allowed by the policy',
+      prompts: ['simple-prompt'],
+      prompt: true,
+      otherPrompt: 'denied: Prompt "args-prompt" of server "everything" is not allowed by the policy',
+      listedTools: true,
+      listedResources: true,
+      listedPrompts: 'denied: Prompt "simple-prompt" of server "listed" is not allowed by the policy',
+    });
+  });
+});

@@ -168,14 +168,30 @@ export const PolicySchema = z
           .union([z.literal('*'), z.array(z.string().min(1))])
           .default('*')
           .describe('upstream servers the code may load; `*` for all'),
-        /** Per server, the tools the code may call; a server not named here allows all of its tools. */
+        /**
+         * Per server, what the code may use of it. A server named in any of these three is restricted: it serves
+         * exactly what they list (`*`: all of that kind; a kind not listed for it: none). A server named in none
+         * of them serves everything.
+         */
         tools: z
           .record(z.string(), z.array(z.string().min(1)))
           .default({})
-          .describe('per server, the tools allowed; unlisted servers allow all'),
+          .describe(
+            'per server, the tools allowed (`*`: all); see "Restricting a server" for how the three combine',
+          ),
+        resources: z
+          .record(z.string(), z.array(z.string().min(1)))
+          .default({})
+          .describe(
+            'per server, the resource URIs allowed (`*`: all); none on a server restricted otherwise',
+          ),
+        prompts: z
+          .record(z.string(), z.array(z.string().min(1)))
+          .default({})
+          .describe('per server, the prompts allowed (`*`: all); none on a server restricted otherwise'),
       })
       .strict()
-      .default({ servers: '*', tools: {} }),
+      .default({ servers: '*', tools: {}, resources: {}, prompts: {} }),
     /** Approved HTTP(S) APIs through the conductor's gateway, and the secrets it puts into their requests. */
     egress: EgressPolicySchema.optional(),
   })

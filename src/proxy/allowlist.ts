@@ -1,19 +1,34 @@
 import type { Policy } from '../config/policy.js';
 
-/** What one caller's code may reach: the policy's server and tool allowlists (already narrowed by the tenant). */
+/** What one caller's code may reach: the policy's allowlists (the server list already narrowed by the tenant). */
 export interface Allowlist {
   server: (name: string) => boolean;
   tool: (server: string, tool: string) => boolean;
+  resource: (server: string, uri: string) => boolean;
+  prompt: (server: string, prompt: string) => boolean;
 }
 
+type Kind = 'tools' | 'resources' | 'prompts';
+const KINDS: readonly Kind[] = ['tools', 'resources', 'prompts'];
+
+/**
+ * A server named in any of `mcp.tools`, `mcp.resources` or `mcp.prompts` is restricted: it serves exactly what those
+ * lists name (`*` for all of a kind), so an admin who narrowed a server's tools did not leave its resources and
+ * prompts open by saying nothing about them. A server named in none of them serves everything.
+ */
 export function createAllowlist(allow: Policy['mcp']): Allowlist {
-  const tools = new Map(Object.entries(allow.tools));
+  const lists = new Map(KINDS.map((kind) => [kind, new Map(Object.entries(allow[kind]))]));
+  const restricted = new Set(KINDS.flatMap((kind) => Object.keys(allow[kind])));
+  const allows = (kind: Kind) => (server: string, name: string) => {
+    if (!restricted.has(server)) return true;
+    const list = lists.get(kind)!.get(server) ?? [];
+    return list.includes('*') || list.includes(name);
+  };
   return {
     server: (name) => allow.servers === '*' || allow.servers.includes(name),
-    tool: (server, tool) => {
-      const list = tools.get(server);
-      return list === undefined || list.includes(tool);
-    },
+    tool: allows('tools'),
+    resource: allows('resources'),
+    prompt: allows('prompts'),
   };
 }
 

@@ -28,9 +28,14 @@ async function memoryPool(connectMs = 0) {
     running--;
     return { content: [{ type: 'text', text: 'done' }] };
   });
-  server.registerResource('readme', 'mem://readme', {}, (uri) => ({
-    contents: [{ uri: uri.href, text: 'hello' }],
-  }));
+  for (const name of ['readme', 'secret'])
+    server.registerResource(name, `mem://${name}`, {}, (uri) => ({
+      contents: [{ uri: uri.href, text: 'hello' }],
+    }));
+  for (const name of ['greet', 'secret'])
+    server.registerPrompt(name, {}, () => ({
+      messages: [{ role: 'user', content: { type: 'text', text: name } }],
+    }));
   const [a, b] = InMemoryTransport.createLinkedPair();
   await server.connect(a);
   const client = new Client({ name: 't', version: '1' });
@@ -91,11 +96,67 @@ describe('call dispatcher', () => {
     });
   });
 
+  it('serves a restricted server only the resources and prompts listed for it, all of an unrestricted one', async () => {
+    const pool = await memoryPool();
+    const names = async (d: ReturnType<typeof createCallDispatcher>, op: CallMessage['op'], key: string) => {
+      const r = await d.handle(call(1, op, { server: 'mem' }), live);
+      return r.ok ? (r.result as Record<string, string>[]).map((x) => x[key]) : r.error.code;
+    };
+    const toolsOnly = createCallDispatcher({
+      pool,
+      allow: PolicySchema.parse({ mcp: { tools: { mem: ['echo'] } } }).mcp,
+      limits: { ...limits, maxMcpCalls: 100 },
+    });
+    expect(await names(toolsOnly, 'listResources', 'uri')).toEqual([]);
+    expect(await names(toolsOnly, 'listPrompts', 'name')).toEqual([]);
+    expect(
+      await toolsOnly.handle(call(2, 'readResource', { server: 'mem', uri: 'mem://readme' }), live),
+    ).toEqual({
+      t: 'reply',
+      id: 2,
+      ok: false,
+      error: {
+        code: 'denied',
+        message: 'Resource "mem://readme" of server "mem" is not allowed by the policy',
+      },
+    });
+    expect(
+      await toolsOnly.handle(call(3, 'getPrompt', { server: 'mem', name: 'greet' }), live),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'denied', message: 'Prompt "greet" of server "mem" is not allowed by the policy' },
+    });
+    const listed = createCallDispatcher({
+      pool,
+      allow: PolicySchema.parse({ mcp: { resources: { mem: ['mem://readme'] }, prompts: { mem: ['*'] } } })
+        .mcp,
+      limits: { ...limits, maxMcpCalls: 100 },
+    });
+    expect(await names(listed, 'listResources', 'uri')).toEqual(['mem://readme']);
+    expect(await names(listed, 'listPrompts', 'name')).toEqual(['greet', 'secret']);
+    expect(
+      await listed.handle(call(4, 'readResource', { server: 'mem', uri: 'mem://readme' }), live),
+    ).toMatchObject({
+      ok: true,
+    });
+    expect(
+      await listed.handle(call(5, 'readResource', { server: 'mem', uri: 'mem://secret' }), live),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'denied' },
+    });
+    // Restricted through its resources, the server serves no tools unless they are listed too.
+    expect(await names(listed, 'listTools', 'name')).toEqual([]);
+    const open = createCallDispatcher({ pool, allow: PolicySchema.parse({}).mcp, limits });
+    expect(await names(open, 'listResources', 'uri')).toEqual(['mem://readme', 'mem://secret']);
+    expect(await names(open, 'listPrompts', 'name')).toEqual(['greet', 'secret']);
+  });
+
   it('caps calls per execution and queues beyond the concurrency cap', async () => {
     const pool = await memoryPool();
     const d = createCallDispatcher({
       pool,
-      allow: { servers: '*', tools: {} },
+      allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
       limits: { ...limits, mcpCallTimeoutMs: 5000 },
     });
     const replies = await Promise.all(
@@ -114,7 +175,12 @@ describe('call dispatcher', () => {
   it("refuses calls past the tenant's rate across its executions, with a code the sandbox can test", async () => {
     const pool = await memoryPool();
     const callRate = createRateWindow({ limit: 2, what: 'mcpFactory calls for tenant acme' });
-    const opts = { pool, allow: { servers: '*' as const, tools: {} }, limits, callRate };
+    const opts = {
+      pool,
+      allow: { servers: '*' as const, tools: {}, resources: {}, prompts: {} },
+      limits,
+      callRate,
+    };
     const [one, two] = [createCallDispatcher(opts), createCallDispatcher(opts)];
     const echo = (id: number) => call(id, 'callTool', { server: 'mem', name: 'echo', args: { text: 'x' } });
     expect(await one.handle(echo(1), live)).toMatchObject({ ok: true });
@@ -133,7 +199,11 @@ describe('call dispatcher', () => {
 
   it('times a slow call out with a clear message', async () => {
     const pool = await memoryPool();
-    const d = createCallDispatcher({ pool, allow: { servers: '*', tools: {} }, limits });
+    const d = createCallDispatcher({
+      pool,
+      allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
+      limits,
+    });
     expect(
       await d.handle(call(1, 'callTool', { server: 'mem', name: 'slow', args: { ms: 2000 } }), live),
     ).toMatchObject({
@@ -146,7 +216,7 @@ describe('call dispatcher', () => {
     const pool = await memoryPool();
     const d = createCallDispatcher({
       pool,
-      allow: { servers: '*', tools: {} },
+      allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
       limits: { maxMcpCalls: 5, maxConcurrentMcpCalls: 1, mcpCallTimeoutMs: 300 },
     });
     const slow = (id: number) => call(id, 'callTool', { server: 'mem', name: 'slow', args: { ms: 200 } });
@@ -156,7 +226,11 @@ describe('call dispatcher', () => {
     expect(second).toMatchObject({ ok: false, error: { code: 'timeout' } });
 
     const connecting = await memoryPool(500);
-    const d2 = createCallDispatcher({ pool: connecting, allow: { servers: '*', tools: {} }, limits });
+    const d2 = createCallDispatcher({
+      pool: connecting,
+      allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
+      limits,
+    });
     const t0 = performance.now();
     expect(
       await d2.handle(call(1, 'callTool', { server: 'mem', name: 'echo', args: { text: 'x' } }), live),
@@ -171,8 +245,12 @@ describe('call dispatcher', () => {
     const pool = await memoryPool();
     const d = createCallDispatcher({
       pool,
-      allow: { servers: '*', tools: {} },
-      limits: { maxMcpCalls: 5, maxConcurrentMcpCalls: 1, mcpCallTimeoutMs: 10_000 },
+      allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
+      limits: {
+        maxMcpCalls: 5,
+        maxConcurrentMcpCalls: 1,
+        mcpCallTimeoutMs: 10_000,
+      },
     });
     const execution = new AbortController();
     const slow = (id: number) => call(id, 'callTool', { server: 'mem', name: 'slow', args: { ms: 5000 } });
@@ -194,7 +272,11 @@ describe('call dispatcher', () => {
 
   it('classifies a timeout by the SDK error code, not by the words of an upstream error', async () => {
     const pool = await memoryPool();
-    const d = createCallDispatcher({ pool, allow: { servers: '*', tools: {} }, limits });
+    const d = createCallDispatcher({
+      pool,
+      allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
+      limits,
+    });
     const reply = await d.handle(
       call(1, 'readResource', { server: 'mem', uri: 'timeout://timed-out' }),
       live,

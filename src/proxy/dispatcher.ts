@@ -71,10 +71,18 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
   /** Everything before the upstream is asked: names, allowlists, the call cap. */
   const admit = (msg: CallMessage): string => {
     const server = serverFor(msg.server);
+    const deny = (what: string) => {
+      throw new CallFailure('denied', `${what} of server "${server}" is not allowed by the policy`);
+    };
     if (msg.op === 'callTool') {
       const tool = need(msg.name, 'tool name');
-      if (!allow.tool(server, tool))
-        throw new CallFailure('denied', `Tool "${tool}" of server "${server}" is not allowed by the policy`);
+      if (!allow.tool(server, tool)) deny(`Tool "${tool}"`);
+    } else if (msg.op === 'readResource') {
+      const uri = need(msg.uri, 'resource uri');
+      if (!allow.resource(server, uri)) deny(`Resource "${uri}"`);
+    } else if (msg.op === 'getPrompt') {
+      const prompt = need(msg.name, 'prompt name');
+      if (!allow.prompt(server, prompt)) deny(`Prompt "${prompt}"`);
     }
     if (calls >= limits.maxMcpCalls)
       throw new CallFailure('limit', `MCP call limit reached (${limits.maxMcpCalls} calls per execution)`);

@@ -290,8 +290,12 @@ describe('execution socket', () => {
     };
     const calls = createCallDispatcher({
       pool,
-      allow: { servers: '*', tools: {} },
-      limits: { maxMcpCalls: 10, maxConcurrentMcpCalls: 2, mcpCallTimeoutMs: 2000 },
+      allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
+      limits: {
+        maxMcpCalls: 10,
+        maxConcurrentMcpCalls: 2,
+        mcpCallTimeoutMs: 2000,
+      },
     });
     const { sock, client, replies } = await setup();
     const result = sock.run(run, calls);

@@ -62,12 +62,22 @@ export async function perform(
     }
     case 'callTool':
       return client.callTool({ name: msg.name!, arguments: msg.args ?? {} }, undefined, o);
-    case 'listResources':
-      return allPages((cursor) => client.listResources(cursor ? { cursor } : undefined, o), 'resources');
+    case 'listResources': {
+      const resources = await allPages<{ uri: string }>(
+        (cursor) => client.listResources(cursor ? { cursor } : undefined, o),
+        'resources',
+      );
+      return resources.filter((r) => allow.resource(server, r.uri));
+    }
     case 'readResource':
       return client.readResource({ uri: need(msg.uri, 'resource uri') }, o);
-    case 'listPrompts':
-      return allPages((cursor) => client.listPrompts(cursor ? { cursor } : undefined, o), 'prompts');
+    case 'listPrompts': {
+      const prompts = await allPages<{ name: string }>(
+        (cursor) => client.listPrompts(cursor ? { cursor } : undefined, o),
+        'prompts',
+      );
+      return prompts.filter((p) => allow.prompt(server, p.name));
+    }
     case 'getPrompt': {
       const args = Object.fromEntries(
         Object.entries(msg.args ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
