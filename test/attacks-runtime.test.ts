@@ -1,10 +1,19 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PolicySchema } from '../src/config/policy.js';
-import { expectNoLeftovers, repoRoot, startConductor, type Conductor } from './helpers.js';
+import {
+  expectNoLeftovers,
+  freePort,
+  killProcess,
+  repoRoot,
+  startConductor,
+  startHttpMcpServer,
+  type Conductor,
+} from './helpers.js';
 
 const docker = inject('docker');
 
@@ -118,14 +127,20 @@ ${FD_FLOOD('async () => [await Deno.connect({ hostname: "127.0.0.1", port: l.add
 
 const pkg = (name: string) =>
   join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
+const FLOOD = join(repoRoot, 'test', 'fixtures', 'flood-server.mjs');
 
 /** Tries one mcpFactory call; a refusal comes back as `code: message`. */
 const TRY =
   'const tryOp = async (f) => { try { return await f(); } catch (e) { return e.code + ": " + e.message; } };';
 
-/** Upstream MCP servers (real ones, from npm) for one conductor. */
-async function startWithUpstreams(policy: unknown): Promise<Conductor> {
+/** Upstream MCP servers (real ones, from npm, and a flooding one over stdio and both kinds of HTTP) for one conductor. */
+async function startWithUpstreams(policy: unknown): Promise<{ c: Conductor; upstreams: ChildProcess[] }> {
   const dir = await mkdtemp(join(tmpdir(), 'mcpc-upstreams-'));
+  const [ssePort, jsonPort] = [await freePort(), await freePort()];
+  const upstreams = [
+    await startHttpMcpServer(ssePort, [FLOOD, 'http']),
+    await startHttpMcpServer(jsonPort, [FLOOD, 'http-json']),
+  ];
   const everything = { command: process.execPath, args: [pkg('server-everything'), 'stdio'] };
   await writeFile(
     join(dir, 'mcp.json'),
@@ -133,26 +148,44 @@ async function startWithUpstreams(policy: unknown): Promise<Conductor> {
       mcpServers: {
         everything,
         listed: everything,
+        flood: { command: process.execPath, args: [FLOOD] },
+        'flood-sse': { url: `http://127.0.0.1:${ssePort}/mcp` },
+        'flood-json': { url: `http://127.0.0.1:${jsonPort}/mcp` },
       },
     }),
   );
   await writeFile(join(dir, 'policy.json'), JSON.stringify(policy));
-  return startConductor('stdio', {
+  const c = await startConductor('stdio', {
     MCP_CONDUCTOR_MCP_CONFIG: join(dir, 'mcp.json'),
     MCP_CONDUCTOR_POLICY: join(dir, 'policy.json'),
   });
+  return { c, upstreams };
 }
 
-/** The upstream side: a server the policy restricts to some tools, and hostile code asking it for the rest. */
-describe.skipIf(!docker)('upstream servers under a tool allowlist', () => {
+const FLOOD_ALL = (mb: number) => `${TRY}
+const flood = async (name, mb) => tryOp(async () => 'got ' + (await (await mcpFactory.load(name)).callTool('flood', { mb })).length);
+const out = {};
+for (const name of ['flood', 'flood-sse', 'flood-json']) out[name] = [await flood(name, ${mb}), await flood(name, 0.5)];
+return out;`;
+
+const tooLarge = (server: string, limit: number) =>
+  `too_large: The reply of MCP server "${server}" was over the policy's limit of ${limit} bytes (limits.maxMcpReplyBytes)`;
+
+/**
+ * The upstream side: a server the policy restricts to some tools, and allowlisted tools that answer with far more
+ * than the sandbox should get. The code is hostile, and so, as far as sizes go, are the upstreams.
+ */
+describe.skipIf(!docker)('upstream servers under a tool allowlist and the reply cap', () => {
   let c: Conductor;
+  let upstreams: ChildProcess[] = [];
 
   beforeAll(async () => {
-    c = await startWithUpstreams({ mcp: { tools: { everything: ['echo'] } } });
+    ({ c, upstreams } = await startWithUpstreams({ mcp: { tools: { everything: ['echo'] } } }));
   });
 
   afterAll(async () => {
     await c?.close();
+    for (const u of upstreams) await killProcess(u);
     await expectNoLeftovers();
   });
 
@@ -179,24 +212,39 @@ return {
       prompt: 'denied: Prompt "simple-prompt" of server "everything" is not allowed by the policy',
     });
   });
+
+  it('a reply over the cap fails that call with a clear error, over stdio, SSE and JSON; the next call works', async () => {
+    const limit = PolicySchema.parse({}).limits.maxMcpReplyBytes;
+    const r = await c.run(FLOOD_ALL(40), 60_000);
+    expect(r.result.error).toBeUndefined();
+    const half = `got ${512 * 1024}`;
+    expect(r.result.returnValue).toEqual({
+      flood: [expect.stringContaining(tooLarge('flood', limit)), half],
+      'flood-sse': [expect.stringContaining(tooLarge('flood-sse', limit)), half],
+      'flood-json': [expect.stringContaining(tooLarge('flood-json', limit)), half],
+    });
+  });
 });
 
-describe.skipIf(!docker)('upstream resources and prompts an admin lists', () => {
+describe.skipIf(!docker)('upstream resources and prompts an admin lists, and a reply cap of its own', () => {
   let c: Conductor;
+  let upstreams: ChildProcess[] = [];
   const doc = 'demo://resource/static/document/architecture.md';
 
   beforeAll(async () => {
-    c = await startWithUpstreams({
+    ({ c, upstreams } = await startWithUpstreams({
+      limits: { maxMcpReplyBytes: 64 * 1024 },
       mcp: {
         tools: { everything: ['echo'], listed: ['*'] },
         resources: { everything: [doc], listed: ['*'] },
         prompts: { everything: ['simple-prompt'] },
       },
-    });
+    }));
   });
 
   afterAll(async () => {
     await c?.close();
+    for (const u of upstreams) await killProcess(u);
     await expectNoLeftovers();
   });
 
@@ -227,6 +275,25 @@ return {
       listedTools: true,
       listedResources: true,
       listedPrompts: 'denied: Prompt "simple-prompt" of server "listed" is not allowed by the policy',
+    });
+  });
+
+  it("the policy's reply cap holds for every transport", async () => {
+    const r = await c.run(FLOOD_ALL(0.1), 60_000);
+    const limit = 64 * 1024;
+    expect(r.result.returnValue).toEqual({
+      flood: [
+        expect.stringContaining(tooLarge('flood', limit)),
+        expect.stringContaining(tooLarge('flood', limit)),
+      ],
+      'flood-sse': [
+        expect.stringContaining(tooLarge('flood-sse', limit)),
+        expect.stringContaining(tooLarge('flood-sse', limit)),
+      ],
+      'flood-json': [
+        expect.stringContaining(tooLarge('flood-json', limit)),
+        expect.stringContaining(tooLarge('flood-json', limit)),
+      ],
     });
   });
 });

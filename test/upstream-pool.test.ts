@@ -28,6 +28,7 @@ describe('upstream pool', () => {
       servers: { http: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
       logger,
       version: '1.0.0',
+      maxReplyBytes: 1 << 20,
     });
     cleanup.push(() => pool.close());
     expect(await echo(pool, 'one')).toBe('Echo: one');
@@ -63,6 +64,7 @@ describe('upstream pool', () => {
       servers: { http: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
       logger,
       version: '1.0.0',
+      maxReplyBytes: 1 << 20,
     });
     cleanup.push(() => pool.close());
     const first = await pool.get('http');
@@ -83,6 +85,7 @@ describe('upstream pool', () => {
       servers: { s: { url: `http://127.0.0.1:${port}/mcp`, headers: {} } },
       logger,
       version: '1.0.0',
+      maxReplyBytes: 1 << 20,
     });
     cleanup.push(() => pool.close());
     const pid = () =>
@@ -117,6 +120,7 @@ describe('upstream pool', () => {
       },
       logger,
       version: '1.0.0',
+      maxReplyBytes: 1 << 20,
     });
     cleanup.push(() => pool.close());
     const message = (name: string) =>

@@ -128,7 +128,12 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
   const mcpConfig = await deps.inputs.mcpConfig(spec.id);
   if (mcpConfig && Object.keys(mcpConfig.mcpServers).length > 0) {
     // Each tenant gets its own upstream processes, so state in one (a memory server, say) never leaks to another.
-    const upstreams = createUpstreamPool({ servers: mcpConfig.mcpServers, logger, version: deps.version });
+    const upstreams = createUpstreamPool({
+      servers: mcpConfig.mcpServers,
+      logger,
+      version: deps.version,
+      maxReplyBytes: policy.limits.maxMcpReplyBytes,
+    });
     deps.upstreamPools.push(upstreams);
     directory = createMcpDirectory({
       pool: upstreams,

@@ -145,6 +145,13 @@ export const PolicySchema = z
           .describe(
             'output past the caps kept per tenant for an hour (resources/read gives it whole); 0 keeps none',
           ),
+        maxMcpReplyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(32 * 1024 * 1024)
+          .default(8 * 1024 * 1024)
+          .describe('largest message from an upstream MCP server; a larger reply fails its call'),
       })
       .strict()
       .refine((l) => l.defaultTimeoutMs <= l.maxTimeoutMs, {
@@ -160,6 +167,7 @@ export const PolicySchema = z
         maxConcurrentMcpCalls: 16,
         mcpCallTimeoutMs: 60_000,
         maxRetainedBytes: 16 * 1024 * 1024,
+        maxMcpReplyBytes: 8 * 1024 * 1024,
       }),
     mcp: z
       .object({

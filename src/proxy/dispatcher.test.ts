@@ -53,7 +53,7 @@ async function memoryPool(connectMs = 0) {
 
 /** An execution that is still running. */
 const live = new AbortController().signal;
-const limits = { maxMcpCalls: 5, maxConcurrentMcpCalls: 2, mcpCallTimeoutMs: 200 };
+const limits = { maxMcpCalls: 5, maxConcurrentMcpCalls: 2, mcpCallTimeoutMs: 200, maxMcpReplyBytes: 1 << 20 };
 const call = (id: number, op: CallMessage['op'], extra: Partial<CallMessage> = {}): CallMessage => ({
   t: 'call',
   id,
@@ -152,6 +152,27 @@ describe('call dispatcher', () => {
     expect(await names(open, 'listPrompts', 'name')).toEqual(['greet', 'secret']);
   });
 
+  it('fails a reply over maxMcpReplyBytes with too_large, and serves the next call', async () => {
+    const pool = await memoryPool();
+    const d = createCallDispatcher({
+      pool,
+      allow: PolicySchema.parse({}).mcp,
+      limits: { ...limits, maxMcpReplyBytes: 1024 },
+    });
+    const echo = (id: number, text: string) =>
+      d.handle(call(id, 'callTool', { server: 'mem', name: 'echo', args: { text } }), live);
+    expect(await echo(1, 'x'.repeat(2000))).toEqual({
+      t: 'reply',
+      id: 1,
+      ok: false,
+      error: {
+        code: 'too_large',
+        message: `The reply of MCP server "mem" was over the policy's limit of 1024 bytes (limits.maxMcpReplyBytes)`,
+      },
+    });
+    expect(await echo(2, 'small')).toMatchObject({ ok: true });
+  });
+
   it('caps calls per execution and queues beyond the concurrency cap', async () => {
     const pool = await memoryPool();
     const d = createCallDispatcher({
@@ -217,7 +238,7 @@ describe('call dispatcher', () => {
     const d = createCallDispatcher({
       pool,
       allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
-      limits: { maxMcpCalls: 5, maxConcurrentMcpCalls: 1, mcpCallTimeoutMs: 300 },
+      limits: { maxMcpCalls: 5, maxConcurrentMcpCalls: 1, mcpCallTimeoutMs: 300, maxMcpReplyBytes: 1 << 20 },
     });
     const slow = (id: number) => call(id, 'callTool', { server: 'mem', name: 'slow', args: { ms: 200 } });
     // Each alone fits in 300 ms; the second waits 200 ms for the slot first.
@@ -250,6 +271,7 @@ describe('call dispatcher', () => {
         maxMcpCalls: 5,
         maxConcurrentMcpCalls: 1,
         mcpCallTimeoutMs: 10_000,
+        maxMcpReplyBytes: 1 << 20,
       },
     });
     const execution = new AbortController();

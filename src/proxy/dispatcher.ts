@@ -6,6 +6,7 @@ import { CallGate } from './call-gate.js';
 import type { CallHandler } from './execution-socket.js';
 import { CallFailure, need, perform } from './operations.js';
 import type { CallMessage, ReplyMessage } from './protocol.js';
+import { ReplyTooLargeError } from './reply-cap.js';
 import { describeUpstreamFailure, type UpstreamPool } from './upstreams.js';
 
 /** Serves one execution's mcpFactory calls: allowlists, call and concurrency caps, per-call timeouts. */
@@ -14,7 +15,10 @@ export interface CallDispatcher extends CallHandler {
   readonly callCount: number;
 }
 
-export type McpLimits = Pick<Policy['limits'], 'maxMcpCalls' | 'maxConcurrentMcpCalls' | 'mcpCallTimeoutMs'>;
+export type McpLimits = Pick<
+  Policy['limits'],
+  'maxMcpCalls' | 'maxConcurrentMcpCalls' | 'mcpCallTimeoutMs' | 'maxMcpReplyBytes'
+>;
 
 export interface DispatcherOptions {
   pool: UpstreamPool;
@@ -45,6 +49,7 @@ function failure(
       `MCP call to "${server}" timed out after ${limits.mcpCallTimeoutMs} ms`,
     );
   }
+  if (error instanceof ReplyTooLargeError) return new CallFailure('too_large', error.message);
   if (error instanceof UpstreamError) return new CallFailure('upstream', error.message);
   return new CallFailure('upstream', `MCP server "${server}" failed: ${describeUpstreamFailure(error)}`);
 }
@@ -115,7 +120,11 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
         await gate.enter(signal);
         try {
           const o = { signal, timeout: limits.mcpCallTimeoutMs };
-          return reply(msg.id, await pool.use(server, (c) => perform(msg, c, server, allow, o), signal));
+          const result = await pool.use(server, (c) => perform(msg, c, server, allow, o), signal);
+          // The transport bounded the message as it arrived (to within one read); this makes the limit exact.
+          if (Buffer.byteLength(JSON.stringify(result) ?? '') > limits.maxMcpReplyBytes)
+            throw new ReplyTooLargeError(server, limits.maxMcpReplyBytes, false);
+          return reply(msg.id, result);
         } finally {
           gate.leave();
         }

@@ -295,6 +295,7 @@ describe('execution socket', () => {
         maxMcpCalls: 10,
         maxConcurrentMcpCalls: 2,
         mcpCallTimeoutMs: 2000,
+        maxMcpReplyBytes: 1 << 20,
       },
     });
     const { sock, client, replies } = await setup();

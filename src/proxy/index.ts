@@ -7,5 +7,6 @@ export * from './execution-socket.js';
 export * from './frames.js';
 export * from './link.js';
 export * from './protocol.js';
+export * from './reply-cap.js';
 export * from './upstreams.js';
 export { removeSocketDir } from './socket-dir.js';

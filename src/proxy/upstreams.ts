@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import type { McpConfig, UpstreamServer } from '../config/mcp-config.js';
 import { UpstreamError } from '../core/index.js';
 import type { Logger } from '../obs/index.js';
+import { cappedFetch, ReplyTooLargeError } from './reply-cap.js';
 
 /** SDK clients to the configured upstream MCP servers: started on first use, shared, restarted after a crash. */
 export interface UpstreamPool {
@@ -32,7 +33,14 @@ export interface UpstreamPoolOptions {
   connectTimeoutMs?: number;
   /** the client version upstream servers are told (the conductor's) */
   version: string;
+  /** the largest message taken from a server (the policy's limits.maxMcpReplyBytes), enforced as it arrives */
+  maxReplyBytes: number;
 }
+
+/** The SDK's stdio transport reads up to one pipe buffer at a time: its limit covers a whole message plus that. */
+const PIPE_READ_BYTES = 64 * 1024;
+/** What the SDK's stdio transport says when a message outgrows its buffer (it then closes the connection). */
+const STDIO_OVERFLOW = /^ReadBuffer exceeded maximum size/;
 
 /** The server refused a request for its session id: it restarted or expired the session, and ran nothing. */
 function isSessionLost(error: unknown): boolean {
@@ -81,6 +89,7 @@ export function describeUpstreamFailure(error: unknown): string {
       return 'the connection to the server closed (it exited or went away)';
     return error.message;
   }
+  if (error instanceof ReplyTooLargeError) return error.message;
   if (error instanceof UnauthorizedError) return 'the server refused the credentials (HTTP 401)';
   if (error instanceof StreamableHTTPError)
     return (error.code ?? 0) > 0
@@ -107,10 +116,16 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
   });
 }
 
-/** The SDK transport for one configured server: its own minimal environment, its stderr into our log. */
+/**
+ * The SDK transport for one configured server: its own minimal environment, its stderr into our log, and no message
+ * from it buffered past the reply cap (`onOverflow` is told when the connection has to go for one).
+ */
 function transportFor(
+  name: string,
   server: UpstreamServer,
   log: Logger,
+  maxReplyBytes: number,
+  onOverflow: () => void,
 ): StdioClientTransport | StreamableHTTPClientTransport {
   if ('command' in server) {
     // The upstream gets a minimal environment plus its own entry's, never the conductor's whole environment.
@@ -120,13 +135,17 @@ function transportFor(
       env: { ...getDefaultEnvironment(), ...server.env },
       cwd: server.cwd,
       stderr: 'pipe',
+      maxBufferSize: maxReplyBytes + PIPE_READ_BYTES,
     });
     const stderr = stdio.stderr as Readable | null;
     if (stderr)
       createInterface({ input: stderr }).on('line', (line) => log.info({ stderr: line }, 'upstream stderr'));
     return stdio;
   }
-  return new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: server.headers } });
+  return new StreamableHTTPClientTransport(new URL(server.url), {
+    requestInit: { headers: server.headers },
+    fetch: cappedFetch(name, maxReplyBytes, onOverflow),
+  });
 }
 
 /** Why a server could not be started, in words a client may read. */
@@ -147,13 +166,20 @@ async function connectUpstream(
   server: UpstreamServer,
   opts: UpstreamPoolOptions,
   forget: (client: Client) => boolean,
+  overflowed: (client: Client) => void,
 ): Promise<Client> {
   const log = opts.logger.child({ upstream: name });
   const client = new Client({ name: 'mcp-conductor', version: opts.version });
-  const transport = transportFor(server, log);
-  if (transport instanceof StreamableHTTPClientTransport) {
+  const transport = transportFor(name, server, log, opts.maxReplyBytes, () => overflowed(client));
+  if (transport instanceof StdioClientTransport) {
+    // The SDK closes the connection itself; the requests it fails are then answered with the reason.
+    client.onerror = (error) => {
+      if (STDIO_OVERFLOW.test(error.message)) overflowed(client);
+    };
+  } else {
     // An HTTP server that dies does not close the transport: its session is gone and every later request would
-    // fail. Close on the first sign of that; closing also fails the requests still waiting on it.
+    // fail. Close on the first sign of that (an SSE event over the cap, too); closing also fails the requests
+    // still waiting on it.
     client.onerror = (error) => {
       if (!isConnectionBroken(error) || !forget(client)) return;
       log.warn({ err: error }, 'upstream connection broken; reconnecting on next use');
@@ -183,6 +209,8 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
   const servers = new Map(Object.entries(opts.servers));
   const entries = new Map<string, Entry>();
   const dead = new WeakSet<Client>();
+  /** clients dropped for a message over the cap: what fails on them fails for that reason */
+  const overflowed = new WeakSet<Client>();
   let closed = false;
 
   /** Forgets this client if it is still the current one, so the next use reconnects; true when it was. */
@@ -194,7 +222,13 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
   };
 
   const connect = (name: string) =>
-    connectUpstream(name, servers.get(name)!, opts, (client) => forget(name, client));
+    connectUpstream(
+      name,
+      servers.get(name)!,
+      opts,
+      (client) => forget(name, client),
+      (client) => overflowed.add(client),
+    );
 
   const get = (name: string): Promise<Client> => {
     if (closed) return Promise.reject(new UpstreamError('the conductor is shutting down'));
@@ -225,6 +259,8 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
         try {
           return await fn(client);
         } catch (error) {
+          if (overflowed.has(client) && !(error instanceof ReplyTooLargeError))
+            throw new ReplyTooLargeError(name, opts.maxReplyBytes, true);
           if (!isSessionLost(error)) throw error;
           if (forget(name, client)) void client.close().catch(() => undefined);
           if (attempt > 0 || signal?.aborted) throw error;

@@ -62,8 +62,9 @@ export interface McpError extends Error {
   name: 'McpError' | 'McpToolError';
   /**
    * The host's code: unknown_server, denied, bad_request, limit (the execution's call cap), rate_limited (the
-   * tenant's calls per minute; the message says when one frees), timeout, upstream (the server failed or went away;
-   * the next call reconnects), aborted, internal; or connection_closed, or tool_error (from callTool).
+   * tenant's calls per minute; the message says when one frees), timeout, too_large (the reply was over the
+   * policy's maxMcpReplyBytes), upstream (the server failed or went away; the next call reconnects), aborted,
+   * internal; or connection_closed, or tool_error (from callTool).
    */
   code: string;
 }
