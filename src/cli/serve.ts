@@ -109,19 +109,28 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const observers = await observeExecutions(b, options.auditLog);
 
   let auth: TenantsAuthentication;
-  if (tenantsFile) {
-    const endpoints = new Map(
-      await Promise.all(
-        tenantsFile.tenants.map(
-          async (t) => [t.id, endpoint(known(await conductor.tenant(t)), t.maxSessions, logger)] as const,
+  // A context the policy refuses (a network that is Docker's own, say) must not leave the pool and workers running.
+  try {
+    if (tenantsFile) {
+      const endpoints = new Map(
+        await Promise.all(
+          tenantsFile.tenants.map(
+            async (t) => [t.id, endpoint(known(await conductor.tenant(t)), t.maxSessions, logger)] as const,
+          ),
         ),
-      ),
-    );
-    auth = createTenantsAuthentication(tenantsFile, endpoints);
-  } else {
-    auth = {
-      authenticate: localAuthenticator(endpoint(known(await conductor.local()), options.maxSessions, logger)),
-    };
+      );
+      auth = createTenantsAuthentication(tenantsFile, endpoints);
+    } else {
+      auth = {
+        authenticate: localAuthenticator(
+          endpoint(known(await conductor.local()), options.maxSessions, logger),
+        ),
+      };
+    }
+  } catch (error) {
+    await conductor.close();
+    await observers.close();
+    throw error;
   }
 
   const http = createHttpApp({

@@ -24,7 +24,13 @@ export async function runStdio(): Promise<void> {
     defaultPoolSize: STDIO_POOL_SIZE,
     version,
   });
-  const server = createServer({ ...(await conductor.local()), logger, version });
+  // A context the policy refuses (a network that is Docker's own, say) must not leave the pool and workers running.
+  const local = await conductor.local().catch(async (error: unknown) => {
+    await conductor.close();
+    await observers.close();
+    throw error;
+  });
+  const server = createServer({ ...local, logger, version });
   onShutdown(
     logger,
     async () => {
