@@ -67,9 +67,6 @@ export interface Conductor {
   close(graceMs?: number): Promise<void>;
 }
 
-/** How long stopped executions get to report before their containers are reaped regardless. */
-const STOP_WAIT_MS = 5_000;
-
 async function whileActive(limiter: { readonly active: number }, maxMs: number): Promise<void> {
   const until = Date.now() + maxMs;
   while (limiter.active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
@@ -275,14 +272,13 @@ class RunningConductor implements Conductor {
     const { admission, termination, global, pool, wrapPool, instanceId, socketBaseDir } = this.#m;
     admission.abort(new OverloadedError('The conductor is shutting down.'));
     await whileActive(global, graceMs);
-    // Past the grace period: stop what still runs (killed at once, answered as stopped), then clean up.
+    // Past the grace period: stop what still runs (killed at once, answered as stopped) and undo containers still
+    // being made; wait for all of it, so the reap below sees every container this instance will ever have.
     termination.abort(new Error('the conductor is shutting down'));
-    await whileActive(global, STOP_WAIT_MS);
-    await pool?.close();
     const contexts = (await Promise.allSettled(this.#contexts))
       .filter((r) => r.status === 'fulfilled')
       .map((r) => r.value);
-    await Promise.all(contexts.map((c) => c.executor.drain()));
+    await Promise.all([pool?.close(), ...contexts.map((c) => c.executor.drain())]);
     await Promise.all(contexts.map((c) => c.checker.close()));
     await wrapPool.close();
     await reap(this.#deps.docker, { instanceId, socketBaseDir, logger: this.#deps.logger });

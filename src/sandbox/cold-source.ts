@@ -6,6 +6,6 @@ import { prepareSandbox, type PrepareDeps } from './prepared.js';
 export function createColdSource(deps: PrepareDeps, budget: ContainerBudget): SandboxSource {
   return {
     // budget.acquire() is called synchronously, so the place is claimed in call order.
-    acquire: async (profile) => prepareSandbox(deps, profile, await budget.acquire()),
+    acquire: async (profile, signal) => prepareSandbox(deps, profile, await budget.acquire(signal), signal),
   };
 }

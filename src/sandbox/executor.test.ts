@@ -25,7 +25,10 @@ import type { PreparedSandbox } from './prepared.js';
 function setup(maxActive = 1, maxQueued = 8, executionRate?: RateWindow) {
   const takes: ((error: Error) => void)[] = [];
   const parsed: string[] = [];
+  /** signals the executor handed to the source with each take */
+  const takeSignals: (AbortSignal | undefined)[] = [];
   const admission = new AbortController();
+  const termination = new AbortController();
   const bus = createEventStream<ExecutionEvent>();
   const events: ExecutionEvent[] = [];
   bus.subscribe((e) => events.push(e));
@@ -33,7 +36,13 @@ function setup(maxActive = 1, maxQueued = 8, executionRate?: RateWindow) {
     docker: {} as DockerPort, // never reached: no take succeeds
     logger: createSilentLogger(),
     source: {
-      acquire: () => new Promise<PreparedSandbox>((_, reject) => takes.push(reject)),
+      // Like the real sources: a take whose signal fires gives up (and would undo the container it was making).
+      acquire: (_profile, signal) =>
+        new Promise<PreparedSandbox>((_, reject) => {
+          takes.push(reject);
+          takeSignals.push(signal);
+          signal?.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+        }),
     },
     limiter: createLimiter(maxActive, maxQueued),
     executionRate,
@@ -47,14 +56,14 @@ function setup(maxActive = 1, maxQueued = 8, executionRate?: RateWindow) {
     directory: EMPTY_DIRECTORY,
     bus,
     admission: admission.signal,
-    termination: new AbortController().signal,
+    termination: termination.signal,
     // Parsed in this process: these run from sources, and the conductor's parser threads need compiled code.
     wrap: (code) => (parsed.push(code), Promise.resolve(wrapUserCode(code))),
   });
   const finished = () =>
     events.flatMap((e) => (e.type === 'finished' ? [[e.status, e.error?.code ?? null] as const] : []));
   const tick = () => new Promise((r) => setTimeout(r, 0));
-  return { executor, takes, parsed, admission, events, finished, tick };
+  return { executor, takes, takeSignals, parsed, admission, termination, events, finished, tick };
 }
 
 describe('executor', () => {
@@ -152,6 +161,35 @@ describe('executor', () => {
       ['cancelled', 'cancelled'],
       ['failed', 'docker_unavailable'],
     ]);
+  });
+
+  it('a signal that fires while the container is being made gives the take up: cancelled, place freed', async () => {
+    const { executor, takeSignals, events, finished, tick } = setup();
+    const stop = new AbortController();
+    const call = executor.execute({ code: '1' }, { signal: stop.signal }).catch((e: unknown) => e);
+    await tick();
+    expect(executor.active).toBe(1);
+    stop.abort('the client cancelled');
+    expect(takeSignals[0]?.aborted).toBe(true);
+    expect(await call).toBeInstanceOf(CancelledError);
+    expect(executor.active).toBe(0);
+    await executor.drain();
+    expect(events.filter((e) => e.type === 'admitted')).toHaveLength(1);
+    expect(finished()).toEqual([['cancelled', 'cancelled']]);
+  });
+
+  it("the conductor's final stop reaches a take in progress, and drain waits for the call to end", async () => {
+    const { executor, termination, finished, tick } = setup();
+    const call = executor.execute({ code: '1' }).catch((e: unknown) => e);
+    await tick();
+    let drained = false;
+    const drain = executor.drain().then(() => (drained = true));
+    await tick();
+    expect(drained).toBe(false);
+    termination.abort(new Error('the conductor is shutting down'));
+    expect(String(await call)).toContain('shutting down');
+    await drain;
+    expect(finished()).toEqual([['rejected', 'overloaded']]);
   });
 
   it("sends each call's events to its own stream as well as to the bus", async () => {

@@ -25,7 +25,8 @@ import { runInSandbox } from './run.js';
 
 /** Where prepared sandboxes come from: made on demand (cold) or taken from the warm pool. */
 export interface SandboxSource {
-  acquire(profile: SandboxProfile): Promise<PreparedSandbox>;
+  /** `signal` gives up the wait (and undoes a container being made for it): the promise then rejects. */
+  acquire(profile: SandboxProfile, signal?: AbortSignal): Promise<PreparedSandbox>;
 }
 
 export interface ExecutionRequest {
@@ -59,7 +60,7 @@ export interface Executor {
    * shutting down, cancelled, Docker unavailable) reject with an AppError. Either way, `finished` is emitted.
    */
   execute(request: ExecutionRequest, options?: ExecuteOptions): Promise<Execution>;
-  /** Waits for every container removal still in flight. */
+  /** Waits for every execution still under way (stop them first) and every container removal in flight. */
   drain(): Promise<void>;
   readonly active: number;
 }
@@ -145,6 +146,8 @@ type Wrapped = Extract<WrapResult, { ok: true }>;
 class SandboxExecutor implements Executor {
   readonly #deps: ExecutorDeps;
   readonly #cleanups = new Set<Promise<void>>();
+  /** executions that hold a place, from admission to their answer: a closing conductor waits for them */
+  readonly #running = new Set<Promise<unknown>>();
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
@@ -197,7 +200,8 @@ class SandboxExecutor implements Executor {
   }
 
   async drain(): Promise<void> {
-    while (this.#cleanups.size > 0) await Promise.all([...this.#cleanups]);
+    while (this.#running.size + this.#cleanups.size > 0)
+      await Promise.allSettled([...this.#running, ...this.#cleanups]);
   }
 
   /** Waits for a place; refused while it waits when the conductor stops taking work or the caller gives up. */
@@ -214,7 +218,13 @@ class SandboxExecutor implements Executor {
         const late = refusal();
         if (late) throw late;
         admitted = true;
-        return this.#run(job, signal, ids, emit);
+        const run = this.#run(job, signal, ids, emit);
+        this.#running.add(run);
+        void run.then(
+          () => this.#running.delete(run),
+          () => this.#running.delete(run),
+        );
+        return run;
       }, queue)
       .catch((error: unknown) => {
         throw (!admitted && refusal()) || error;
@@ -263,13 +273,21 @@ class SandboxExecutor implements Executor {
     if (checked.result) return { result: checked.result };
     const t0 = performance.now();
     const askedAt = Date.now();
-    const sandbox = await source.acquire(profile);
+    // The caller's cancellation and the conductor's final stop reach the sandbox wherever it is, even being made.
+    const stop = AbortSignal.any([termination, ...(signal ? [signal] : [])]);
+    const stopped = () => (signal?.aborted ? new CancelledError() : shuttingDown());
+    let sandbox: PreparedSandbox;
+    try {
+      sandbox = await source.acquire(profile, stop);
+    } catch (error) {
+      throw stop.aborted ? stopped() : error;
+    }
     const executionId = sandbox.executionId;
     const log = logger.child({ executionId });
     const waiting = sandbox.createdAt <= askedAt;
     log.debug({ step: 'acquire', ms: Math.round(performance.now() - t0), waiting }, 'sandbox taken');
     try {
-      if (signal?.aborted) throw new CancelledError();
+      if (stop.aborted) throw stopped();
       emit({ type: 'started', ...ids, executionId, source: waiting ? 'pool' : 'cold' });
       const stopOutput = streamOutput(sandbox, (stream, text) =>
         emit({ type: 'output', ...ids, executionId, stream, text }),
@@ -282,7 +300,6 @@ class SandboxExecutor implements Executor {
       log.debug({ step: 'deliver', timeoutMs }, 'delivering code');
       let result: ExecutionResult;
       try {
-        const stop = AbortSignal.any([termination, ...(signal ? [signal] : [])]);
         sandbox.egress?.open((request) => emit({ type: 'egress', ...ids, executionId, ...request }));
         const { module, line1Offset } = wrapped;
         const run = { module, line1Offset, timeoutMs, calls, signal: stop, ...kept.returnValue };

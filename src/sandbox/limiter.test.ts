@@ -55,6 +55,21 @@ describe('container budget', () => {
     expect(budget.used).toBe(0);
     expect(rooms).toBe(2);
   });
+
+  it('takes a waiter out of the line when its signal fires: the room goes to the next one', async () => {
+    const budget = createContainerBudget(1);
+    const held = await budget.acquire();
+    const stop = new AbortController();
+    const gone = budget.acquire(stop.signal);
+    const next = budget.acquire();
+    stop.abort(new Error('no longer needed'));
+    await expect(gone).rejects.toThrow('no longer needed');
+    expect(budget.waiting).toBe(1);
+    held.release();
+    (await next).release();
+    expect(budget.used).toBe(0);
+    await expect(budget.acquire(stop.signal)).rejects.toThrow('no longer needed');
+  });
 });
 
 describe('limiter signals', () => {

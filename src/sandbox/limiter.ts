@@ -87,8 +87,8 @@ export interface ContainerLease {
 export interface ContainerBudget {
   readonly used: number;
   readonly waiting: number;
-  /** Waits for room (first come, first served). */
-  acquire(): Promise<ContainerLease>;
+  /** Waits for room (first come, first served); a `signal` that fires while it waits takes it out of the line. */
+  acquire(signal?: AbortSignal): Promise<ContainerLease>;
   /** Room now and no one waiting, or undefined. */
   tryAcquire(): ContainerLease | undefined;
   /**
@@ -124,12 +124,25 @@ export function createContainerBudget(capacity: number): ContainerBudget {
     get waiting() {
       return waiting.length;
     },
-    acquire() {
+    acquire(signal) {
+      if (signal?.aborted) return Promise.reject(signal.reason as Error);
       if (used < capacity && waiting.length === 0) {
         used++;
         return Promise.resolve(lease());
       }
-      const p = new Promise<ContainerLease>((resolve) => waiting.push(resolve));
+      const p = new Promise<ContainerLease>((resolve, reject) => {
+        const onAbort = () => {
+          const i = waiting.indexOf(take);
+          if (i >= 0) waiting.splice(i, 1);
+          reject(signal!.reason as Error);
+        };
+        const take = (l: ContainerLease) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(l);
+        };
+        waiting.push(take);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
       hooks.onWait?.();
       return p;
     },

@@ -56,6 +56,8 @@ class Pool implements WarmPool {
   readonly #opts: PoolOptions;
   readonly #retryMs: number;
   readonly #recycler: NodeJS.Timeout;
+  /** fires on close: containers still being made for the pool are undone rather than finished */
+  readonly #closing = new AbortController();
   #closed = false;
   #refillQueued = false;
 
@@ -95,7 +97,7 @@ class Pool implements WarmPool {
     return [...this.#slots.values()].reduce((n, s) => n + s.idle.length, 0);
   }
 
-  async acquire(profile: SandboxProfile): Promise<PreparedSandbox> {
+  async acquire(profile: SandboxProfile, signal?: AbortSignal): Promise<PreparedSandbox> {
     const slot = this.#slotFor(profile);
     let sandbox = slot.idle.shift();
     // The link closes the moment the process dies, before the engine reports the exit: never hand that out.
@@ -109,17 +111,18 @@ class Pool implements WarmPool {
     }
     // A container already starting for this profile is ready no later than a cold one would be.
     if (!this.#closed && slot.filling > slot.waiters.length) {
-      const handed = await new Promise<PreparedSandbox | undefined>((resolve) => slot.waiters.push(resolve));
+      const handed = await this.#awaitFill(slot, signal);
       if (handed) return handed;
     }
     // Claim the execution's place in the budget before the refill can take it.
-    const cold = this.#opts.cold.acquire(profile);
+    const cold = this.#opts.cold.acquire(profile, signal);
     this.#refill(slot);
     return cold;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort(new Error('the warm pool is closing'));
     clearInterval(this.#recycler);
     for (const slot of this.#slots.values()) {
       clearTimeout(slot.retryTimer);
@@ -127,6 +130,24 @@ class Pool implements WarmPool {
       slot.idle.splice(0).forEach((s) => this.#discard(s));
     }
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** The next container made for this profile; a caller whose signal fires leaves the line (the container goes idle). */
+  #awaitFill(slot: Slot, signal: AbortSignal | undefined): Promise<PreparedSandbox | undefined> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<PreparedSandbox | undefined>((resolve, reject) => {
+      const onAbort = () => {
+        const i = slot.waiters.indexOf(take);
+        if (i >= 0) slot.waiters.splice(i, 1);
+        reject(signal!.reason as Error);
+      };
+      const take: Waiter = (sandbox) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(sandbox);
+      };
+      slot.waiters.push(take);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   #track(p: Promise<unknown>): void {
@@ -161,7 +182,7 @@ class Pool implements WarmPool {
   async #fill(slot: Slot, lease: ContainerLease): Promise<void> {
     slot.filling++;
     try {
-      const sandbox = await prepareSandbox(this.#deps, slot.profile, lease);
+      const sandbox = await prepareSandbox(this.#deps, slot.profile, lease, this.#closing.signal);
       slot.filling--;
       slot.failures = 0;
       if (this.#closed) return this.#discard(sandbox);
@@ -173,6 +194,7 @@ class Pool implements WarmPool {
       } else slot.idle.push(sandbox);
     } catch (err) {
       slot.filling--;
+      if (this.#closed) return;
       slot.failures++;
       const pause = Math.min(MAX_RETRY_MS, this.#retryMs * 2 ** (slot.failures - 1));
       slot.retryAt = Date.now() + pause;

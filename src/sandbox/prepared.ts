@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { DockerUnavailableError, SandboxError } from '../core/index.js';
+import { CancelledError, DockerUnavailableError, SandboxError } from '../core/index.js';
 import { containerLabels, createDemuxer, type DockerPort } from '../docker/index.js';
 import { createEgressGateway, EGRESS_SOCKET_NAME, type EgressGateway } from '../egress/index.js';
 import type { Logger } from '../obs/index.js';
@@ -80,8 +80,15 @@ async function untilReady(
   exited: Promise<number>,
   output: { stderr: OutputCollector; streamEnded: Promise<void> },
   startupTimeoutMs: number,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(notNeeded());
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new SandboxError(`the sandbox did not become ready within ${startupTimeoutMs} ms`)),
@@ -98,17 +105,30 @@ async function untilReady(
   });
   exitedEarly.catch(() => undefined);
   try {
-    await Promise.race([socket.ready, exitedEarly, timedOut]);
+    await Promise.race([socket.ready, exitedEarly, timedOut, aborted]);
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
-/** Makes a started, connected sandbox. The lease (if any) is given back here on failure, else by disposeSandbox. */
+const notNeeded = () => new CancelledError('The sandbox was no longer needed.');
+
+/** Between the engine's steps: a sandbox nobody waits for any more is undone at once, not finished first. */
+function throwIfStopped(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw notNeeded();
+}
+
+/**
+ * Makes a started, connected sandbox. The lease (if any) is given back here on failure, else by disposeSandbox.
+ * When `signal` fires first (the caller gave up, the conductor is closing), what was made so far is removed and the
+ * promise rejects with a CancelledError; an engine call already under way is awaited, then undone.
+ */
 export async function prepareSandbox(
   deps: PrepareDeps,
   profile: SandboxProfile,
   lease?: ContainerLease,
+  signal?: AbortSignal,
 ): Promise<PreparedSandbox> {
   const executionId = randomUUID();
   const { limits } = profile.policy;
@@ -117,6 +137,7 @@ export async function prepareSandbox(
   const ms = () => Math.round(performance.now() - t0);
   let socket: ExecutionSocket;
   try {
+    throwIfStopped(signal);
     socket = await createExecutionSocket({
       baseDir: deps.socketBaseDir,
       maxFrameBytes: frameLimit(profile),
@@ -148,18 +169,21 @@ export async function prepareSandbox(
       pid: process.pid,
       owner: deps.ownerToken,
     });
+    throwIfStopped(signal);
     containerId = await deps.docker.createContainer(
       containerSpec(profile, socket.dir, name, labels, egress?.placeholders),
     );
     log.debug({ step: 'create', ms: ms() }, 'container created');
+    throwIfStopped(signal);
     const nonce = randomBytes(16).toString('hex');
     const output = await attachOutput(deps.docker, containerId, profile, nonce);
     stream = output.stream;
     const exited = deps.docker.wait(containerId);
     exited.catch(() => undefined);
+    throwIfStopped(signal);
     await deps.docker.start(containerId);
     log.debug({ step: 'start', ms: ms() }, 'container started');
-    await untilReady(socket, exited, output, deps.startupTimeoutMs);
+    await untilReady(socket, exited, output, deps.startupTimeoutMs, signal);
     log.debug({ step: 'ready', ms: ms() }, 'sandbox runtime connected');
     const { stdout, stderr, streamEnded } = output;
     return {
