@@ -58,6 +58,33 @@ describe('HTTP face (no ports)', () => {
     expect((await a.request('/healthz', { headers: { host: '10.0.0.5' } })).status).toBe(200);
   });
 
+  it("accepts the server's own loopback origins (no CORS needed), and no other loopback port or scheme", async () => {
+    const { app: a } = app({
+      allowedHosts: ['127.0.0.1:8787', 'localhost:8787', '[::1]:8787', 'localhost'],
+      authenticate: localAuthenticator({ ...tenant('local'), maxSessions: 10 }),
+    });
+    const post = (origin: string) =>
+      a.request('/mcp', { method: 'POST', headers: { ...mcpHeaders, origin }, body: initialize });
+    for (const origin of [
+      'http://localhost:8787',
+      'http://127.0.0.1:8787',
+      'http://[::1]:8787',
+      'HTTP://LOCALHOST:8787',
+    ]) {
+      const r = await post(origin);
+      expect(r.status, origin).toBe(200);
+      expect(r.headers.get('access-control-allow-origin')).toBeNull();
+    }
+    for (const origin of [
+      'http://localhost:8788',
+      'http://localhost',
+      'https://localhost:8787',
+      'http://127.0.0.1.evil.example:8787',
+    ]) {
+      expect((await post(origin)).status, origin).toBe(403);
+    }
+  });
+
   it('keeps the readiness reason from callers that probe by IP', async () => {
     const { app: a } = app({ ready: () => Promise.resolve('image mcp-conductor-sandbox:x is missing') });
     const byIp = await a.request('/readyz', { headers: { host: '10.0.0.5' } });

@@ -6,14 +6,27 @@ import type { AppEnv } from './types.js';
 /** Probes a load balancer sends by IP address; they reveal nothing beyond up/ready. */
 export const PROBES = new Set(['/healthz', '/readyz']);
 
+const LOOPBACK_HOST_WITH_PORT = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\]):\d{1,5}$/;
+
+/**
+ * The server's own origins: `http://` and each accepted loopback Host with its port (http://localhost:8787,
+ * http://127.0.0.1:8787, http://[::1]:8787). A page there is served by this very port, which serves no pages, so
+ * such an Origin is the server's own or a same-machine client naming it (the MCP conformance suite does): never a
+ * rebinding page, whose Origin carries the attacker's name.
+ */
+export function ownOrigins(allowedHosts: string[]): string[] {
+  return allowedHosts.filter((h) => LOOPBACK_HOST_WITH_PORT.test(h)).map((h) => `http://${h}`);
+}
+
 /**
  * DNS rebinding: a browser page on another origin must not reach a server bound to loopback. The Host must be one
- * of ours (probes excepted), and a request with an Origin must come from a listed one.
+ * of ours (probes excepted), and a request with an Origin must come from a listed one or from the server's own.
  */
 export function hostAndOriginGuard(
   allowedHosts: string[],
   allowedOrigins: string[],
 ): MiddlewareHandler<AppEnv> {
+  const origins = new Set([...allowedOrigins, ...ownOrigins(allowedHosts)]);
   return async (c, next) => {
     const host = c.req.header('host');
     const hostAllowed = host !== undefined && allowedHosts.includes(host.toLowerCase());
@@ -21,7 +34,7 @@ export function hostAndOriginGuard(
       throw new HTTPException(403, { message: 'host not allowed' });
     c.set('hostAllowed', hostAllowed);
     const origin = c.req.header('origin');
-    if (origin !== undefined && !allowedOrigins.includes(origin))
+    if (origin !== undefined && !origins.has(origin.toLowerCase()))
       throw new HTTPException(403, { message: 'origin not allowed' });
     await next();
   };
