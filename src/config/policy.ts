@@ -152,6 +152,24 @@ export const PolicySchema = z
           .max(32 * 1024 * 1024)
           .default(8 * 1024 * 1024)
           .describe('largest message from an upstream MCP server; a larger reply fails its call'),
+        maxStreamedLines: z
+          .number()
+          .int()
+          .min(0)
+          .max(1_000_000)
+          .default(1000)
+          .describe(
+            'stdout/stderr lines sent as logging notifications while the code runs, per execution (then one notice)',
+          ),
+        taskTtlMs: z
+          .number()
+          .int()
+          .min(1000)
+          .max(86_400_000)
+          .default(600_000)
+          .describe(
+            'how long a task-augmented call and its result are kept (a shorter ttl asked for is honoured)',
+          ),
       })
       .strict()
       .refine((l) => l.defaultTimeoutMs <= l.maxTimeoutMs, {
@@ -168,6 +186,8 @@ export const PolicySchema = z
         mcpCallTimeoutMs: 60_000,
         maxRetainedBytes: 16 * 1024 * 1024,
         maxMcpReplyBytes: 8 * 1024 * 1024,
+        maxStreamedLines: 1000,
+        taskTtlMs: 600_000,
       }),
     mcp: z
       .object({
