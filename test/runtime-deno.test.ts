@@ -13,6 +13,7 @@ import { createFrameDecoder, encodeFrame } from '../src/proxy/frames.js';
 import {
   CallMessageSchema,
   HelloMessageSchema,
+  ProgressMessageSchema,
   ResultMessageSchema,
   type CallMessage,
   type ReplyMessage,
@@ -34,6 +35,8 @@ interface Run {
   result: ResultMessage | undefined;
   hello: unknown;
   calls: CallMessage[];
+  /** progress frames with their arrival time (performance.now()) */
+  progress: { frame: unknown; at: number }[];
   stdout: Buffer;
   stderr: Buffer;
   exitCode: number | null;
@@ -86,6 +89,7 @@ async function runModule(code: string, opts: RunOptions = {}): Promise<Run> {
     result: undefined,
     hello: undefined,
     calls: [],
+    progress: [],
     stdout: Buffer.alloc(0),
     stderr: Buffer.alloc(0),
     exitCode: null,
@@ -108,6 +112,8 @@ async function runModule(code: string, opts: RunOptions = {}): Promise<Run> {
           const call = CallMessageSchema.parse(message);
           run.calls.push(call);
           opts.onCall?.(call, host);
+        } else if ((message as { t?: unknown }).t === 'progress') {
+          run.progress.push({ frame: ProgressMessageSchema.parse(message), at: performance.now() });
         } else {
           run.result = ResultMessageSchema.parse(message);
           run.resultAt = performance.now();
@@ -553,6 +559,38 @@ describe('mcpFactory', () => {
       { onCall: fakeHost },
     );
     expect(JSON.parse(value ?? '')).toEqual(['TypeError', true, false, false, ['gh', 'memory']]);
+  });
+});
+
+describe('progress()', () => {
+  it('coalesces a loop of reports to one frame per 250 ms, the latest winning, and checks its arguments', async () => {
+    const { value, run } = await valueOf(
+      `const start = Date.now();
+      let i = 0;
+      while (Date.now() - start < 1200) {
+        progress(++i, 1e9, 'step ' + i + ' ' + 'x'.repeat(300));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      progress(-1, undefined, 'last');
+      await new Promise((r) => setTimeout(r, 300));
+      const errors = [];
+      for (const args of [[NaN], [Infinity], ['1'], [1, 0], [1, -2], [1, undefined, 42]]) {
+        try { (progress as any)(...args); errors.push('none'); } catch (e: any) { errors.push(e.name); }
+      }
+      const d = Object.getOwnPropertyDescriptor(globalThis, 'progress');
+      return { calls: i, errors, writable: d?.writable, configurable: d?.configurable };`,
+    );
+    const out = JSON.parse(value ?? '') as { calls: number; errors: string[] };
+    expect(out).toMatchObject({ errors: Array(6).fill('TypeError'), writable: false, configurable: false });
+    expect(out.calls).toBeGreaterThan(100);
+    const frames = run.progress.map((p) => p.frame as { progress: number; total?: number; message?: string });
+    // 1.2 s of reports: about five frames, never one per call.
+    expect(frames.length).toBeGreaterThanOrEqual(4);
+    expect(frames.length).toBeLessThanOrEqual(8);
+    for (let k = 1; k < run.progress.length; k++)
+      expect(run.progress[k]!.at - run.progress[k - 1]!.at).toBeGreaterThan(200);
+    expect(frames[0]!.message).toHaveLength(200);
+    expect(frames.at(-1)).toEqual({ t: 'progress', progress: -1, message: 'last' });
   });
 });
 

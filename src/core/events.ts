@@ -74,6 +74,7 @@ export type ExecutionEvent =
       durationMs: number;
     })
   | (ExecutionBase & { type: 'egress' } & EgressRequest)
+  /** the code's own progress() report, as the socket checked and rate-capped it (message: hostile text, bounded) */
   | (ExecutionBase & { type: 'progress'; progress: number; total?: number; message?: string })
   | (EventBase & {
       type: 'finished';

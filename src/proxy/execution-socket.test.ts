@@ -328,4 +328,47 @@ describe('execution socket', () => {
     await sock.close();
     await expect(access(sock.dir)).rejects.toThrow();
   });
+
+  it('hands on progress reports as they arrive, without their frame type', async () => {
+    const { sock, client } = await setup();
+    const seen: unknown[] = [];
+    sock.progress.subscribe((r) => seen.push(r));
+    const result = sock.run(run, NO_SERVERS);
+    client.write(encodeFrame({ t: 'progress', progress: 1 }));
+    client.write(encodeFrame({ t: 'progress', progress: 2.5, total: 10, message: 'files' }));
+    client.write(encodeFrame({ t: 'result', ok: true, valueTruncated: false }));
+    await result;
+    expect(seen).toEqual([{ progress: 1 }, { progress: 2.5, total: 10, message: 'files' }]);
+    await sock.close();
+  });
+
+  it('ends the run on a progress report out of bounds', async () => {
+    const bad = [
+      { t: 'progress', progress: '1' },
+      { t: 'progress', progress: 1, total: 0 },
+      { t: 'progress', progress: 1, message: 'x'.repeat(201) },
+      { t: 'progress', progress: 1, extra: true },
+    ];
+    for (const frame of bad) {
+      const { sock, client } = await setup({ maxFrameBytes: 4096 });
+      const result = sock.run(run, NO_SERVERS);
+      client.write(encodeFrame(frame));
+      const error = await result.catch((e: unknown) => e);
+      expect(isProtocolViolation(error), JSON.stringify(frame)).toBe(true);
+      await sock.close();
+    }
+  });
+
+  it('ends the run when progress reports come faster than the runtime ever sends them', async () => {
+    const { sock, client } = await setup();
+    let seen = 0;
+    sock.progress.subscribe(() => seen++);
+    const result = sock.run(run, NO_SERVERS);
+    for (let i = 0; i < 40; i++) client.write(encodeFrame({ t: 'progress', progress: i }));
+    const error = await result.catch((e: unknown) => e);
+    expect(isProtocolViolation(error)).toBe(true);
+    expect(String(error)).toContain('faster than 10 a second');
+    expect(seen).toBe(20);
+    await sock.close();
+  });
 });

@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { createEventStream, type EventStream } from '../core/index.js';
 import { FramedLink, ProtocolViolation, type LinkLimits } from './link.js';
 import {
   CallMessageSchema,
@@ -8,6 +9,7 @@ import {
   SOCKET_NAME,
   type CallMessage,
   type ContainerMessage,
+  type ProgressMessage,
   type ReplyMessage,
   type ResultMessage,
   type RunMessage,
@@ -19,6 +21,13 @@ export interface CallHandler {
   /** `signal` fires when the execution ends (its result arrived or its link closed): stop working for it then. */
   handle(msg: CallMessage, signal: AbortSignal): Promise<ReplyMessage>;
 }
+
+/** What the code reported through progress(), checked and rate-capped. */
+export type ProgressReport = Omit<ProgressMessage, 't'>;
+
+/** progress frames beyond this burst, refilled at PROGRESS_PER_SECOND, end the run: the runtime sends 4 a second */
+const PROGRESS_BURST = 20;
+const PROGRESS_PER_SECOND = 10;
 
 export interface ExecutionSocket {
   /** host directory to bind-mount at /run/conductor */
@@ -32,6 +41,8 @@ export interface ExecutionSocket {
    * `onValuePart` (at most message.retainBytes in all). Rejects on a protocol violation or a closed link.
    */
   run(message: RunMessage, calls: CallHandler, onValuePart?: (text: string) => void): Promise<ResultMessage>;
+  /** the code's progress reports during the run, as they arrive */
+  readonly progress: EventStream<ProgressReport>;
   close(): Promise<void>;
 }
 
@@ -89,6 +100,7 @@ interface Run {
 class ExecutionSession implements ExecutionSocket {
   readonly dir: string;
   readonly ready: Promise<void>;
+  readonly progress = createEventStream<ProgressReport>();
   #resolveReady!: () => void;
   #rejectReady!: (e: Error) => void;
   #link: FramedLink | undefined;
@@ -97,6 +109,8 @@ class ExecutionSession implements ExecutionSocket {
   #ended: Error | undefined;
   #run: Run | undefined;
   #closed = false;
+  #progressTokens = PROGRESS_BURST;
+  #progressRefilledAt = performance.now();
 
   constructor(
     dir: string,
@@ -172,9 +186,33 @@ class ExecutionSession implements ExecutionSocket {
       if (run.partBudget < 0)
         return this.#end(new ProtocolViolation('the return value went past its retention limit'));
       run.onValuePart?.(msg.text);
+    } else if (msg.t === 'progress') {
+      this.#onProgress(msg);
     } else {
       this.#end(new ProtocolViolation('unexpected hello'));
     }
+  }
+
+  /**
+   * Progress frames count against the message budget like any frame (prepareSandbox allows for one per
+   * PROGRESS_MIN_INTERVAL_MS through the longest run) and against a rate: faster than the runtime ever sends them,
+   * they are hostile and end the run.
+   */
+  #onProgress(msg: ProgressMessage): void {
+    const now = performance.now();
+    const refill = ((now - this.#progressRefilledAt) / 1000) * PROGRESS_PER_SECOND;
+    this.#progressTokens = Math.min(PROGRESS_BURST, this.#progressTokens + refill);
+    this.#progressRefilledAt = now;
+    if (this.#progressTokens < 1) {
+      return this.#end(
+        new ProtocolViolation(
+          `the sandbox runtime sent progress reports faster than ${PROGRESS_PER_SECOND} a second`,
+        ),
+      );
+    }
+    this.#progressTokens -= 1;
+    const { t: _t, ...report } = msg;
+    this.progress.emit(report);
   }
 
   /** A malformed call still gets an answer when it carries a usable id; anything else ends the link. */

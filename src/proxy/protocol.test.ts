@@ -6,6 +6,8 @@ import { FRAME_HEADER_BYTES } from './frames.js';
 import {
   CALL_OPS,
   endMarker,
+  MAX_PROGRESS_MESSAGE_CHARS,
+  PROGRESS_MIN_INTERVAL_MS,
   PROTOCOL_VERSION,
   SOCKET_PATH_IN_CONTAINER,
   VALUE_PART_CHARS,
@@ -34,6 +36,8 @@ describe('wire protocol', () => {
       CODE_FILE_NAME: USER_CODE_FILENAME,
       VALUE_PART_CHARS,
       CALL_OPS: [...CALL_OPS],
+      MAX_PROGRESS_MESSAGE_CHARS,
+      PROGRESS_MIN_INTERVAL_MS,
       endMarker: endMarker('NONCE'),
     });
   });

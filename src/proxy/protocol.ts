@@ -14,6 +14,7 @@
  *   host → container  {t:'reply', id, ok, result | error}      one reply per call, in any order
  *   container → host  {t:'value_part', text}                   the whole rendered return value, in pieces, when
  *                                                              it is past maxReturnBytes and retainBytes > 0
+ *   container → host  {t:'progress', progress, total?, message?}  zero or more reports from the code's progress()
  *   container → host  {t:'result', ...}                        once, after the user's code settled
  * Before sending `result`, the runtime writes the marker `\x1e<nonce>\x1e` to stdout and then to stderr, so the host
  * knows it has received every byte of output the code produced up to that point. Only the first connection to a
@@ -105,11 +106,29 @@ export const ValuePartMessageSchema = z
   .object({ t: z.literal('value_part'), text: z.string().max(VALUE_PART_CHARS) })
   .strict();
 
+/** The longest `message` a `progress` frame may carry; the runtime's progress() cuts longer ones. */
+export const MAX_PROGRESS_MESSAGE_CHARS = 200;
+/** The runtime sends at most one `progress` frame per this many milliseconds (the latest report wins). */
+export const PROGRESS_MIN_INTERVAL_MS = 250;
+
+/** A report from the code's progress(value, total?, message?): bounded here, rate-capped by the session. */
+export const ProgressMessageSchema = z
+  .object({
+    t: z.literal('progress'),
+    /** finite (zod refuses NaN and Infinity) */
+    progress: z.number(),
+    total: z.number().positive().optional(),
+    message: z.string().max(MAX_PROGRESS_MESSAGE_CHARS).optional(),
+  })
+  .strict();
+export type ProgressMessage = z.infer<typeof ProgressMessageSchema>;
+
 export const ContainerMessageSchema = z.union([
   HelloMessageSchema,
   ResultMessageSchema,
   CallMessageSchema,
   ValuePartMessageSchema,
+  ProgressMessageSchema,
 ]);
 export type ContainerMessage = z.infer<typeof ContainerMessageSchema>;
 export type ResultMessage = z.infer<typeof ResultMessageSchema>;

@@ -293,6 +293,9 @@ class SandboxExecutor implements Executor {
         emit({ type: 'output', ...ids, executionId, stream, text }),
       );
       const kept = keepOutputs(this.#deps.retention, sandbox, profile.tenant, executionId);
+      const stopProgress = sandbox.socket.progress.subscribe((report) =>
+        emit({ type: 'progress', ...ids, executionId, ...report }),
+      );
       const dispatcher = directory.dispatcher();
       const calls = observedCalls(dispatcher, (call) =>
         emit({ type: 'mcp_call', ...ids, executionId, ...call }),
@@ -306,6 +309,7 @@ class SandboxExecutor implements Executor {
         result = await runInSandbox(docker, sandbox, run);
       } finally {
         stopOutput();
+        stopProgress();
         // Requests still in flight end here; their events come before `finished`.
         await sandbox.egress?.close();
       }

@@ -6,7 +6,13 @@ import { CancelledError, DockerUnavailableError, SandboxError } from '../core/in
 import { containerLabels, createDemuxer, type DockerPort } from '../docker/index.js';
 import { createEgressGateway, EGRESS_SOCKET_NAME, type EgressGateway } from '../egress/index.js';
 import type { Logger } from '../obs/index.js';
-import { createExecutionSocket, endMarker, VALUE_PART_CHARS, type ExecutionSocket } from '../proxy/index.js';
+import {
+  createExecutionSocket,
+  endMarker,
+  PROGRESS_MIN_INTERVAL_MS,
+  VALUE_PART_CHARS,
+  type ExecutionSocket,
+} from '../proxy/index.js';
 import { containerSpec, SANDBOX_UID } from './container-spec.js';
 import type { ContainerLease } from './limiter.js';
 import { createOutputCollector, type OutputCollector } from './output.js';
@@ -143,9 +149,14 @@ export async function prepareSandbox(
       maxFrameBytes: frameLimit(profile),
       helloTimeoutMs: deps.startupTimeoutMs,
       sandboxUid: SANDBOX_UID,
-      // Every message counts: the policy's calls plus headroom for list/load and refused ones, and the pieces of
-      // a return value past its cap (64 Ki characters each, so at most one per 64 KiB kept).
-      maxMessages: limits.maxMcpCalls * 2 + 1000 + Math.ceil(limits.maxRetainedBytes / VALUE_PART_CHARS),
+      // Every message counts: the policy's calls plus headroom for list/load and refused ones, the pieces of a
+      // return value past its cap (64 Ki characters each, so at most one per 64 KiB kept), and the progress reports
+      // the runtime may send through the longest run.
+      maxMessages:
+        limits.maxMcpCalls * 2 +
+        1000 +
+        Math.ceil(limits.maxRetainedBytes / VALUE_PART_CHARS) +
+        Math.ceil(limits.maxTimeoutMs / PROGRESS_MIN_INTERVAL_MS),
     });
   } catch (error) {
     lease?.release();

@@ -1,6 +1,7 @@
 /**
  * The sandbox's main module. It connects to the conductor's socket, says hello, receives the code, installs
- * `mcpFactory`, runs the code as a module and reports its outcome (see src/proxy/protocol.ts for the sequence).
+ * `mcpFactory` and `progress`, runs the code as a module and reports its outcome (see src/proxy/protocol.ts for the
+ * sequence).
  *
  * Exit codes: 0 once the result frame is written, whatever the user's code did (its failure is in the frame);
  * 70 when the runtime itself cannot do its job (no socket, protocol violation, the host went away).
@@ -15,6 +16,7 @@ import { FrameReader, FrameWriter } from './frames.ts';
 import { egressFromArgs, installEgress } from './egress.ts';
 import { McpConnection } from './mcp-connection.ts';
 import { createMcpFactory } from './mcp-factory.ts';
+import { createProgress } from './progress.ts';
 import { renderValue, utf8Prefix } from './render.ts';
 import { type Cleaner, createCleaner, type ErrorInfo, toErrorInfo, toLoadErrorInfo } from './errors.ts';
 
@@ -175,6 +177,12 @@ async function main(): Promise<void> {
   );
   P.ObjectDefineProperty(P.globalThis, 'mcpFactory', {
     value: createMcpFactory(connection),
+    writable: false,
+    configurable: false,
+    enumerable: false,
+  });
+  P.ObjectDefineProperty(P.globalThis, 'progress', {
+    value: createProgress((message) => writer.send(message)),
     writable: false,
     configurable: false,
     enumerable: false,

@@ -126,6 +126,7 @@ export const P = Object.freeze({
   DateNow: Date.now,
   setTimeout: globalThis.setTimeout,
   clearTimeout: globalThis.clearTimeout,
+  unrefTimer: Deno.unrefTimer,
   addEventListener: globalThis.addEventListener.bind(globalThis),
   globalThis,
   /** UTF-8 bytes of a string. */

@@ -23,6 +23,10 @@ export const CALL_OPS = [
   'getPrompt',
 ] as const;
 export type Op = (typeof CALL_OPS)[number];
+/** The longest `message` a `progress` frame may carry; progress() cuts longer ones. */
+export const MAX_PROGRESS_MESSAGE_CHARS = 200;
+/** progress() sends at most one frame per this many milliseconds (the latest report wins). */
+export const PROGRESS_MIN_INTERVAL_MS = 250;
 
 /** Written to stdout and stderr after the code settled, so the host knows it has every byte of output before it. */
 export function endMarker(nonce: string): string {
