@@ -211,8 +211,11 @@ class ExecutionSession implements ExecutionSocket {
       );
     }
     this.#progressTokens -= 1;
-    const { t: _t, ...report } = msg;
-    this.progress.emit(report);
+    this.progress.emit({
+      progress: msg.progress,
+      ...(msg.total === undefined ? {} : { total: msg.total }),
+      ...(msg.message === undefined ? {} : { message: msg.message }),
+    });
   }
 
   /** A malformed call still gets an answer when it carries a usable id; anything else ends the link. */
