@@ -11,7 +11,7 @@ import {
   type TenantEndpoint,
   type TenantsAuthentication,
 } from '../http/index.js';
-import { createServer } from '../mcp/index.js';
+import { createServer, createTaskRegistry } from '../mcp/index.js';
 import { countExecutions, createMetrics, type Logger } from '../obs/index.js';
 import { observeExecutions } from './observe.js';
 import { conductorPaths, version } from './paths.js';
@@ -67,8 +67,10 @@ async function metricsAuthFrom(
   return (authorization) => resolve(authorization) === true;
 }
 
+/** One per tenant: its sessions share its context and its tasks. */
 function endpoint(ctx: TenantContext, maxSessions: number, logger: Logger): TenantEndpoint {
-  return { id: ctx.id, maxSessions, createServer: () => createServer({ ...ctx, logger, version }) };
+  const tasks = createTaskRegistry({ ttlMs: ctx.profile.policy.limits.taskTtlMs });
+  return { id: ctx.id, maxSessions, createServer: () => createServer({ ...ctx, tasks, logger, version }) };
 }
 
 /** `mcp-conductor serve`: the hosting face — tenants, web safety, metrics, audit, graceful shutdown. */

@@ -1,6 +1,6 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { startConductor } from '../conductor/index.js';
-import { createServer } from '../mcp/index.js';
+import { createServer, createTaskRegistry } from '../mcp/index.js';
 import { observeExecutions } from './observe.js';
 import { conductorPaths, version } from './paths.js';
 import { basics } from './runtime.js';
@@ -30,7 +30,8 @@ export async function runStdio(): Promise<void> {
     await observers.close();
     throw error;
   });
-  const server = createServer({ ...local, logger, version });
+  const tasks = createTaskRegistry({ ttlMs: local.profile.policy.limits.taskTtlMs });
+  const server = createServer({ ...local, tasks, logger, version });
   onShutdown(
     logger,
     async () => {

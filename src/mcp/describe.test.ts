@@ -62,6 +62,12 @@ describe('describeTool', () => {
     expect(text).not.toContain('No MCP servers');
   });
 
+  it('teaches the progress() global', () => {
+    const text = describeTool(input({}));
+    expect(text).toContain('the global `progress(value, total?, message?)`');
+    expect(text).toContain('at most 4 times a second');
+  });
+
   it('states the permissions, files and limits in force', () => {
     const none = describeTool(input({ policy: { workspace: { mode: 'none' } } }));
     expect(none).toContain('Permissions: none (no file, network, environment or subprocess access)');

@@ -109,6 +109,8 @@ export function describeTool(input: DescribeInput): string {
     '',
     ...mcpText(input.directory),
     '',
+    'During a long run, the global `progress(value, total?, message?)` (no import needed) tells the user how far the code got, e.g. `progress(i, files.length, "parsing")`; call it as often as you like, it is sent at most 4 times a second. console.log lines also reach the client as they are printed (the result still carries the output).',
+    '',
     ...egressText(input),
     ...accessText(input),
     '',

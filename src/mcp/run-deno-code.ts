@@ -1,16 +1,37 @@
+import type { CreateTaskRequestHandlerExtra } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { ExecutionResultSchema } from '../core/index.js';
+import type { ExecutionRequest } from '../sandbox/index.js';
 import type { ServerContext } from './context.js';
 import { describeTool } from './describe.js';
 import { errorText } from './errors.js';
 import { formatResultText } from './format.js';
+import { followCall, type LiveRun } from './live.js';
+import type { LogLevelFilter } from './log-level.js';
+import { createRunTask } from './tasks.js';
 import { traceContextOf } from './trace-meta.js';
 
-/** `run_deno_code`: the code runs in the tenant's executor; what it did comes back as text and structuredContent. */
-export function registerRunDenoCode(server: McpServer, ctx: ServerContext): void {
+/**
+ * `run_deno_code`: the code runs in the tenant's executor; what it did comes back as text and structuredContent.
+ * The call's signal (notifications/cancelled, the session's end) stops it wherever it is; while it runs the client
+ * hears its progress and output (live.ts). Task-augmented calls run as tasks (tasks.ts).
+ */
+export function registerRunDenoCode(server: McpServer, ctx: ServerContext, logLevel: LogLevelFilter): void {
   const { limits } = ctx.profile.policy;
-  server.registerTool(
+  const follow = (extra: CreateTaskRequestHandlerExtra, taskId: string | undefined): LiveRun =>
+    followCall({
+      progressToken: extra._meta?.progressToken,
+      // A plain call's notifications go with its request; a task's outlive it, so they go to the session.
+      notify:
+        taskId === undefined
+          ? (n) => extra.sendNotification(n)
+          : (n) => server.server.notification(n, { relatedTask: { taskId } }),
+      logs: (level) => logLevel.allows(level),
+      maxStreamedLines: limits.maxStreamedLines,
+    });
+  server.experimental.tasks.registerToolTask(
     'run_deno_code',
     {
       title: 'Run TypeScript in a sandbox',
@@ -32,35 +53,55 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext): void
       },
       outputSchema: ExecutionResultSchema.shape,
       annotations: { openWorldHint: true },
+      execution: { taskSupport: 'optional' },
     },
-    async ({ deno_code, timeout, check }, extra) => {
-      try {
+    {
+      createTask: ({ deno_code, timeout, check }, extra) => {
         const trace = traceContextOf(extra._meta);
-        const { result } = await ctx.executor.execute({
-          code: deno_code,
-          timeoutMs: timeout,
-          check,
-          ...(trace ? { trace } : {}),
-        });
-        const links = Object.values(result.retained ?? {}).map((r) => ({
-          type: 'resource_link' as const,
-          uri: r.uri,
-          name: r.uri.slice(r.uri.lastIndexOf('/') + 1),
-          mimeType: 'text/plain',
-          description: `the whole ${r.uri.endsWith('/return') ? 'return value (JSON)' : 'output'}: ${r.bytes} bytes${r.complete ? '' : ', cut at the retention limit'}`,
-        }));
-        return {
-          content: [{ type: 'text' as const, text: formatResultText(result, limits) }, ...links],
-          structuredContent: result,
-          isError: result.status !== 'success',
-        };
-      } catch (error) {
-        const text = errorText(error, ctx.logger);
-        return {
-          content: [{ type: 'text', text: `Execution failed\n--- error ---\n${text}` }],
-          isError: true,
-        };
-      }
+        const request = { code: deno_code, timeoutMs: timeout, check, ...(trace ? { trace } : {}) };
+        return createRunTask(
+          ctx.tasks,
+          extra,
+          (signal, taskId) => answer(ctx, request, signal, follow(extra, taskId)),
+          (err) => ctx.logger.debug({ err }, 'a task result was stored, its status notification not sent'),
+        );
+      },
+      getTask: (_args, extra) => extra.taskStore.getTask(extra.taskId),
+      getTaskResult: async (_args, extra) =>
+        (await extra.taskStore.getTaskResult(extra.taskId)) as CallToolResult,
     },
   );
+}
+
+/** Runs one call in the executor and answers it as the tool's result; a refusal or conductor failure is one too. */
+async function answer(
+  ctx: ServerContext,
+  request: ExecutionRequest,
+  signal: AbortSignal,
+  live: LiveRun,
+): Promise<CallToolResult> {
+  const { limits } = ctx.profile.policy;
+  try {
+    const { result } = await ctx.executor.execute(request, { signal, events: live.events });
+    const links = Object.values(result.retained ?? {}).map((r) => ({
+      type: 'resource_link' as const,
+      uri: r.uri,
+      name: r.uri.slice(r.uri.lastIndexOf('/') + 1),
+      mimeType: 'text/plain',
+      description: `the whole ${r.uri.endsWith('/return') ? 'return value (JSON)' : 'output'}: ${r.bytes} bytes${r.complete ? '' : ', cut at the retention limit'}`,
+    }));
+    return {
+      content: [{ type: 'text' as const, text: formatResultText(result, limits) }, ...links],
+      structuredContent: result,
+      isError: result.status !== 'success',
+    };
+  } catch (error) {
+    const text = errorText(error, ctx.logger);
+    return {
+      content: [{ type: 'text', text: `Execution failed\n--- error ---\n${text}` }],
+      isError: true,
+    };
+  } finally {
+    live.stop();
+  }
 }

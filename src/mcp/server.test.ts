@@ -9,6 +9,7 @@ import { EMPTY_DIRECTORY } from '../proxy/index.js';
 import type { Execution, ExecutionRequest, Executor } from '../sandbox/index.js';
 import { createToolTypes } from '../typed/index.js';
 import { createServer } from './server.js';
+import { createTaskRegistry } from './tasks.js';
 
 const ok: ExecutionResult = {
   status: 'success',
@@ -38,6 +39,7 @@ async function connected(executor: Executor) {
     dependencies: [],
     directory: EMPTY_DIRECTORY,
     toolTypes: createToolTypes(EMPTY_DIRECTORY),
+    tasks: createTaskRegistry({ ttlMs: 60_000 }),
     logger: createSilentLogger(),
     version: '0',
   });

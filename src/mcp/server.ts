@@ -1,6 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { registerCompanionTools } from './companions.js';
 import type { ServerContext } from './context.js';
+import { trackLogLevel } from './log-level.js';
 import { registerRetainedResources } from './resources.js';
 import { registerRunDenoCode } from './run-deno-code.js';
 
@@ -9,12 +10,18 @@ export function createServer(ctx: ServerContext): McpServer {
   const server = new McpServer(
     { name: 'mcp-conductor', version: ctx.version },
     {
-      capabilities: { tools: {} },
+      capabilities: {
+        tools: {},
+        // run_deno_code streams each output line as a log message, at the level the session sets.
+        logging: {},
+        tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
+      },
+      taskStore: ctx.tasks,
       instructions:
         'Run TypeScript in a sandbox with run_deno_code; call other MCP servers from that code through mcpFactory.',
     },
   );
-  registerRunDenoCode(server, ctx);
+  registerRunDenoCode(server, ctx, trackLogLevel(server));
   registerCompanionTools(server, ctx);
   if (ctx.retention) registerRetainedResources(server, ctx.retention, ctx.profile.tenant);
   return server;
