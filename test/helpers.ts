@@ -19,6 +19,8 @@ export const socketBaseDir = join(tmpdir(), `mcp-conductor-${process.getuid?.() 
 
 export interface Conductor {
   client: Client;
+  /** the base URL of `serve` (HTTP only) */
+  url?: string;
   stderr: () => string;
   run(code: string, timeout?: number): Promise<{ text: string; result: ExecutionResult; isError: boolean }>;
   close(): Promise<void>;
@@ -99,6 +101,7 @@ export async function startConductor(
 ): Promise<Conductor> {
   const client = new Client({ name: 'conductor-test', version: '1.0.0' });
   let stderr = () => '';
+  let url: string | undefined;
   let stop: () => Promise<unknown> = () => Promise.resolve();
   if (kind === 'stdio') {
     const transport = new StdioClientTransport({
@@ -113,6 +116,7 @@ export async function startConductor(
     await client.connect(transport);
   } else {
     const server = await startHttpServer(env);
+    url = server.url;
     stderr = server.stderr;
     stop = () => server.stop();
     const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
@@ -122,6 +126,7 @@ export async function startConductor(
   }
   return {
     client,
+    url,
     stderr,
     async run(code, timeout) {
       const r = (await client.callTool(
