@@ -3,13 +3,17 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  LoggingMessageNotificationSchema,
+  type CallToolResult,
+  type LoggingMessageNotification,
+} from '@modelcontextprotocol/sdk/types.js';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
-import { createDockerClient, type ManagedContainer } from '../src/docker/index.js';
+import { createDockerClient, LABEL_EXECUTION, type ManagedContainer } from '../src/docker/index.js';
 
 export const repoRoot = new URL('..', import.meta.url).pathname;
 export const cliPath = join(repoRoot, 'dist', 'cli.js');
@@ -40,7 +44,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function baseEnv(env: Record<string, string>): Promise<Record<string, string>> {
+export async function baseEnv(env: Record<string, string>): Promise<Record<string, string>> {
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/root',
@@ -198,4 +202,43 @@ export async function killProcess(child: ChildProcess): Promise<void> {
   const gone = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await gone;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function until(check: () => boolean, ms = 30_000): Promise<void> {
+  for (const end = Date.now() + ms; !check(); await sleep(25))
+    if (Date.now() > end) throw new Error('condition not met in time');
+}
+
+export type Log = LoggingMessageNotification['params'] & { at: number };
+export type Line = { executionId: string; stream?: string; line?: string; notice?: string };
+
+/** Collects the log notifications this client receives, with their arrival time. */
+export function collectLogs(client: Client): Log[] {
+  const logs: Log[] = [];
+  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+    logs.push({ ...n.params, at: performance.now() });
+  });
+  return logs;
+}
+
+export const lineOf = (l: Log) => l.data as Line;
+
+/** The execution id of the run that printed `line`, once its notification arrived. */
+export async function executionPrinting(logs: Log[], line: string): Promise<string> {
+  await until(() => logs.some((l) => lineOf(l).line === line));
+  return lineOf(logs.find((l) => lineOf(l).line === line)!).executionId;
+}
+
+/** Milliseconds until no container carries this execution id any more. */
+export async function goneWithin(executionId: string, maxMs = 10_000): Promise<number> {
+  const t0 = performance.now();
+  await waitForManaged(
+    (all) => !all.some((c) => c.labels[LABEL_EXECUTION] === executionId),
+    Math.ceil(maxMs / 100),
+  );
+  const ms = performance.now() - t0;
+  expect((await createDockerClient().listManaged({ [LABEL_EXECUTION]: executionId })).length).toBe(0);
+  return ms;
 }

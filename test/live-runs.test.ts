@@ -3,67 +3,30 @@
  * container and its place at once, progress keeps a short client timeout alive, output streams line by line.
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import {
-  LoggingMessageNotificationSchema,
-  type CallToolResult,
-  type LoggingMessageNotification,
-  type Progress,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDockerClient, LABEL_EXECUTION } from '../src/docker/index.js';
 import {
+  collectLogs,
+  executionPrinting,
+  goneWithin,
+  lineOf,
+  until,
+  type Log,
   expectNoLeftovers,
   fixturePolicy,
   repoRoot,
   startConductor,
   TRANSPORTS,
-  waitForManaged,
   type Conductor,
 } from './helpers.js';
 
 const docker = inject('docker');
 const engine = createDockerClient();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function until(check: () => boolean, ms = 30_000): Promise<void> {
-  for (const end = Date.now() + ms; !check(); await sleep(25))
-    if (Date.now() > end) throw new Error('condition not met in time');
-}
-
-type Log = LoggingMessageNotification['params'] & { at: number };
-type Line = { executionId: string; stream?: string; line?: string; notice?: string };
-
-/** Collects the log notifications this client receives, with their arrival time. */
-export function collectLogs(client: Client): Log[] {
-  const logs: Log[] = [];
-  client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
-    logs.push({ ...n.params, at: performance.now() });
-  });
-  return logs;
-}
-
-const lineOf = (l: Log) => l.data as Line;
-
-/** The execution id of the run that printed `line`, once its notification arrived. */
-export async function executionPrinting(logs: Log[], line: string): Promise<string> {
-  await until(() => logs.some((l) => lineOf(l).line === line));
-  return lineOf(logs.find((l) => lineOf(l).line === line)!).executionId;
-}
-
-/** Milliseconds until no container carries this execution id any more. */
-export async function goneWithin(executionId: string, maxMs = 10_000): Promise<number> {
-  const t0 = performance.now();
-  await waitForManaged(
-    (all) => !all.some((c) => c.labels[LABEL_EXECUTION] === executionId),
-    Math.ceil(maxMs / 100),
-  );
-  const ms = performance.now() - t0;
-  expect((await engine.listManaged({ [LABEL_EXECUTION]: executionId })).length).toBe(0);
-  return ms;
-}
 
 const callOf = (client: Client, code: string, options: Parameters<Client['callTool']>[2] = {}) =>
   client.callTool({ name: 'run_deno_code', arguments: { deno_code: code, timeout: 60_000 } }, undefined, {

@@ -1,6 +1,10 @@
 import type { CreateTaskRequestHandlerExtra } from '@modelcontextprotocol/sdk/experimental/tasks/interfaces.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  RELATED_TASK_META_KEY,
+  type CallToolResult,
+  type ServerNotification,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { ExecutionResultSchema } from '../core/index.js';
 import type { ExecutionRequest } from '../sandbox/index.js';
@@ -23,11 +27,12 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext, logLe
   const follow = (extra: CreateTaskRequestHandlerExtra, taskId: string | undefined): LiveRun =>
     followCall({
       progressToken: extra._meta?.progressToken,
-      // A plain call's notifications go with its request; a task's outlive it, so they go to the session.
+      // A plain call's notifications go with its request; a task's outlive it, so they go to the session at once
+      // (the SDK's relatedTask option would hold them back for tasks/result), marked with the task they belong to.
       notify:
         taskId === undefined
           ? (n) => extra.sendNotification(n)
-          : (n) => server.server.notification(n, { relatedTask: { taskId } }),
+          : (n) => server.server.notification(ofTask(n, taskId)),
       logs: (level) => logLevel.allows(level),
       maxStreamedLines: limits.maxStreamedLines,
     });
@@ -71,6 +76,11 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext, logLe
         (await extra.taskStore.getTaskResult(extra.taskId)) as CallToolResult,
     },
   );
+}
+
+function ofTask(n: ServerNotification, taskId: string): ServerNotification {
+  const params = { ...n.params, _meta: { ...n.params?._meta, [RELATED_TASK_META_KEY]: { taskId } } };
+  return { ...n, params } as ServerNotification;
 }
 
 /** Runs one call in the executor and answers it as the tool's result; a refusal or conductor failure is one too. */
