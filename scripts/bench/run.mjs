@@ -11,6 +11,7 @@ const scripts = [
   'egress.mjs',
   'tracing.mjs',
   'load-http.mjs',
+  'live.mjs',
 ];
 for (const s of scripts) {
   const r = spawnSync(process.execPath, [new URL(s, import.meta.url).pathname], {

@@ -23,8 +23,8 @@ export interface LiveRunOptions {
 export interface LiveRun {
   /** the call's own event stream: hand it to the executor */
   events: EventStream<ExecutionEvent>;
-  /** Stops the heartbeat (the call is answered); idempotent. */
-  stop(): void;
+  /** Stops the heartbeat and resolves once every notification so far is sent: then the answer may follow. */
+  stop(): Promise<void>;
 }
 
 type CodeReport = { progress: number; total?: number; message?: string };
@@ -42,7 +42,11 @@ function codeText(r: CodeReport): string {
  */
 export function followCall(opts: LiveRunOptions): LiveRun {
   const events = createEventStream<ExecutionEvent>();
-  const send = (n: ServerNotification) => void opts.notify(n).catch(() => undefined);
+  // One notification in flight at a time, in order: a slow reader holds them here, not as a pile of pending writes.
+  let tail = Promise.resolve();
+  const send = (n: ServerNotification) => {
+    tail = tail.then(() => opts.notify(n)).catch(() => undefined);
+  };
   let sent = 0;
   let startedAt = 0;
   let code: CodeReport | undefined;
@@ -84,7 +88,7 @@ export function followCall(opts: LiveRunOptions): LiveRun {
       log(level, { executionId, stream: kind, line: escapeControl(line) });
     }
   };
-  const stop = () => {
+  const stopBeating = () => {
     clearInterval(heartbeat);
     heartbeat = undefined;
   };
@@ -111,7 +115,7 @@ export function followCall(opts: LiveRunOptions): LiveRun {
         executionId = e.executionId;
         return stream(e.stream, splitters[e.stream].push(e.text));
       case 'finished':
-        stop();
+        stopBeating();
         stream('stdout', splitters.stdout.flush());
         stream('stderr', splitters.stderr.flush());
         return;
@@ -119,5 +123,11 @@ export function followCall(opts: LiveRunOptions): LiveRun {
         return;
     }
   });
-  return { events, stop };
+  return {
+    events,
+    stop: () => {
+      stopBeating();
+      return tail;
+    },
+  };
 }

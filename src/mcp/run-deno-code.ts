@@ -112,6 +112,7 @@ async function answer(
       isError: true,
     };
   } finally {
-    live.stop();
+    // The client hears every line and report before the answer.
+    await live.stop();
   }
 }
