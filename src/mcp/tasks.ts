@@ -13,6 +13,13 @@ const MAX_KEPT = 100;
 const PAGE_SIZE = 50;
 /** What tasks/get suggests between polls; tasks/result also waits this long between looks. */
 const POLL_INTERVAL_MS = 500;
+/** The shortest ttl a task gets, whatever it asks for. */
+const MIN_TTL_MS = 1000;
+
+/** A TaskStore method answers with a promise: what goes wrong rejects it, never throws at the caller. */
+function attempt<T>(fn: () => T): Promise<T> {
+  return new Promise<T>((resolve) => resolve(fn()));
+}
 
 const isTerminal = (s: Task['status']) => s === 'completed' || s === 'failed' || s === 'cancelled';
 
@@ -97,39 +104,41 @@ export function createTaskRegistry(opts: TaskRegistryOptions): TaskRegistry {
   };
 
   return {
-    createTask(params: CreateTaskOptions, _requestId: RequestId, request: Request) {
-      const augmented = (request.params as { task?: unknown } | undefined)?.task !== undefined;
-      if (augmented) makeRoom();
-      const createdAt = now();
-      const task: Task = {
-        taskId: randomUUID(),
-        status: 'working',
-        ttl: Math.min(params.ttl ?? opts.ttlMs, opts.ttlMs),
-        createdAt,
-        lastUpdatedAt: createdAt,
-        pollInterval: POLL_INTERVAL_MS,
-      };
-      let settle!: () => void;
-      const settled = new Promise<void>((resolve) => (settle = resolve));
-      const e: Entry = { task, augmented, stop: new AbortController(), settled, settle };
-      entries.set(task.taskId, e);
-      expireLater(task.taskId, e);
-      return Promise.resolve({ ...task });
-    },
-    getTask(taskId) {
-      const e = visible(taskId);
-      return Promise.resolve(e ? { ...e.task } : null);
-    },
-    storeTaskResult(taskId, status, result) {
-      const e = find(taskId);
-      e.result ??= result;
-      // A cancelled task stays cancelled (spec), but keeps what the stopped run answered.
-      if (e.task.status !== 'cancelled')
-        touch(e, status, status === 'failed' ? failureText(result) : undefined);
-      e.settle();
-      expireLater(taskId, e);
-      return Promise.resolve();
-    },
+    createTask: (params: CreateTaskOptions, _requestId: RequestId, request: Request) =>
+      attempt(() => {
+        const augmented = (request.params as { task?: unknown } | undefined)?.task !== undefined;
+        if (augmented) makeRoom();
+        const createdAt = now();
+        const task: Task = {
+          taskId: randomUUID(),
+          status: 'working',
+          ttl: Math.max(MIN_TTL_MS, Math.min(params.ttl ?? opts.ttlMs, opts.ttlMs)),
+          createdAt,
+          lastUpdatedAt: createdAt,
+          pollInterval: POLL_INTERVAL_MS,
+        };
+        let settle!: () => void;
+        const settled = new Promise<void>((resolve) => (settle = resolve));
+        const e: Entry = { task, augmented, stop: new AbortController(), settled, settle };
+        entries.set(task.taskId, e);
+        expireLater(task.taskId, e);
+        return { ...task };
+      }),
+    getTask: (taskId) =>
+      attempt(() => {
+        const e = visible(taskId);
+        return e ? { ...e.task } : null;
+      }),
+    storeTaskResult: (taskId, status, result) =>
+      attempt(() => {
+        const e = find(taskId);
+        e.result ??= result;
+        // A cancelled task stays cancelled (spec), but keeps what the stopped run answered.
+        if (e.task.status !== 'cancelled')
+          touch(e, status, status === 'failed' ? failureText(result) : undefined);
+        e.settle();
+        expireLater(taskId, e);
+      }),
     async getTaskResult(taskId) {
       const e = find(taskId);
       // Terminal by now (the SDK asks only then): a cancelled run's answer is on its way.
@@ -140,30 +149,31 @@ export function createTaskRegistry(opts: TaskRegistryOptions): TaskRegistry {
       }
       return e.result!;
     },
-    updateTaskStatus(taskId, status, statusMessage) {
-      const e = find(taskId);
-      if (isTerminal(e.task.status))
-        throw new Error(`Cannot update task ${taskId}: it is already ${e.task.status}`);
-      touch(e, status, statusMessage);
-      if (status === 'cancelled') e.stop.abort(new CancelledError('The task was cancelled.'));
-      if (isTerminal(status)) expireLater(taskId, e);
-      return Promise.resolve();
-    },
-    listTasks(cursor) {
-      const ids = [...entries.keys()].filter((id) => visible(id));
-      let start = 0;
-      if (cursor !== undefined) {
-        const at = ids.indexOf(cursor);
-        if (at < 0) throw new Error('Invalid cursor');
-        start = at + 1;
-      }
-      const page = ids.slice(start, start + PAGE_SIZE);
-      const more = start + PAGE_SIZE < ids.length;
-      return Promise.resolve({
-        tasks: page.map((id) => ({ ...entries.get(id)!.task })),
-        ...(more ? { nextCursor: page.at(-1) } : {}),
-      });
-    },
+    updateTaskStatus: (taskId, status, statusMessage) =>
+      attempt(() => {
+        const e = find(taskId);
+        if (isTerminal(e.task.status))
+          throw new Error(`Cannot update task ${taskId}: it is already ${e.task.status}`);
+        touch(e, status, statusMessage);
+        if (status === 'cancelled') e.stop.abort(new CancelledError('The task was cancelled.'));
+        if (isTerminal(status)) expireLater(taskId, e);
+      }),
+    listTasks: (cursor) =>
+      attempt(() => {
+        const ids = [...entries.keys()].filter((id) => visible(id));
+        let start = 0;
+        if (cursor !== undefined) {
+          const at = ids.indexOf(cursor);
+          if (at < 0) throw new Error('Invalid cursor');
+          start = at + 1;
+        }
+        const page = ids.slice(start, start + PAGE_SIZE);
+        const more = start + PAGE_SIZE < ids.length;
+        return {
+          tasks: page.map((id) => ({ ...entries.get(id)!.task })),
+          ...(more ? { nextCursor: page.at(-1) } : {}),
+        };
+      }),
     isAugmented: (taskId) => entries.get(taskId)?.augmented === true,
     stopSignal: (taskId) => find(taskId).stop.signal,
   };
