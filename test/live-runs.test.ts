@@ -168,4 +168,15 @@ describe.skipIf(!docker).each(TRANSPORTS)('live runs over %s', (kind) => {
     expect(logs.length).toBe(quiet);
     await c.client.setLoggingLevel('info');
   });
+
+  it('streams nothing past what the result keeps (limits.maxOutputBytes)', async () => {
+    const from = logs.length;
+    const r = await callOf(c.client, `for (const c of 'ABC') console.log(c.repeat(600)); 1`);
+    const stdout = (r.structuredContent as { stdout: string }).stdout;
+    expect(stdout.length).toBe(1024);
+    const streamed = logs.slice(from).map((l) => lineOf(l).line ?? '');
+    // The first line whole, the second as far as it was kept, the third not at all.
+    expect(streamed.map((l) => `${l[0]}${l.length}`)).toEqual(['A600', 'B423']);
+    expect(streamed.join('\n')).toBe(stdout);
+  });
 });

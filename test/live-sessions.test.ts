@@ -6,6 +6,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { spawn } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDockerClient, LABEL_EXECUTION } from '../src/docker/index.js';
 import {
@@ -59,6 +62,7 @@ async function readEvents(res: Response, done: (m: Message[]) => boolean): Promi
 describe.skipIf(!docker)('live runs and HTTP sessions', () => {
   let server: Awaited<ReturnType<typeof startHttpServer>>;
   let session: string;
+  let audit: string;
   const post = (body: unknown, signal?: AbortSignal) =>
     fetch(`${server.url}/mcp`, {
       method: 'POST',
@@ -72,7 +76,8 @@ describe.skipIf(!docker)('live runs and HTTP sessions', () => {
     });
 
   beforeAll(async () => {
-    server = await startHttpServer({ MCP_CONDUCTOR_POOL_SIZE: '0' });
+    audit = join(await mkdtemp(join(tmpdir(), 'mcpc-live-audit-')), 'audit.jsonl');
+    server = await startHttpServer({ MCP_CONDUCTOR_POOL_SIZE: '0' }, ['--audit-log', audit]);
     const init = await post(initialize);
     session = init.headers.get('mcp-session-id') ?? '';
     await init.text();
@@ -136,6 +141,17 @@ describe.skipIf(!docker)('live runs and HTTP sessions', () => {
     expect(await pending).toBeInstanceOf(Error);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toContain('mcp_conductor_executions_total{tenant="local",status="cancelled"} 1');
+    const audited = async () =>
+      (await readFile(audit, 'utf8').catch(() => ''))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { executionId?: string; status: string });
+    let records = await audited();
+    for (let i = 0; i < 50 && !records.some((r) => r.executionId === executionId); i++) {
+      await sleep(100);
+      records = await audited();
+    }
+    expect(records.find((r) => r.executionId === executionId)?.status).toBe('cancelled');
   });
 });
 
