@@ -179,5 +179,7 @@ describe('formatResultText', () => {
     // JSON already wrote C0 as \u00XX; DEL and C1 it leaves raw, so they are escaped the same way.
     expect(text).toContain('Return value: "a\\u001b]52;c;ZXZpbA==\\u0007b\\u009b2Jc\\r\\u007fd\\te\\nf"');
     expect(escapeControlChars('plain\ttext\n')).toBe('plain\ttext\n');
+    expect(escapeControlChars('evil\u202etxt.exe \u2066x\u2069')).toBe('evil\\u202etxt.exe \\u2066x\\u2069');
+    expect(escapeControlChars('héllo ✓ 日本')).toBe('héllo ✓ 日本');
   });
 });

@@ -16,14 +16,15 @@ function truncationNote(what: string, limitBytes: number, kept: RetainedRef | un
   return `[${what} truncated: ${shown}; ${where} (resources/read, for an hour)]`;
 }
 
-// C0 controls but \t and \n, DEL, and C1 (0x9b alone is a CSI on some terminals).
+// C0 controls but \t and \n, DEL, C1 (0x9b alone is a CSI on some terminals), and the bidirectional overrides and
+// isolates (they reorder what a client shows around the text).
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Text a model or a terminal shows, with every control character but newline and tab written as `\u001b`: the code's
  * output could otherwise carry terminal escapes (a colour is harmless; OSC 52 writes the clipboard, others retitle a
- * window or hide text). structuredContent keeps the exact characters, as JSON strings.
+ * window or hide text; a bidi override makes `evil\u202etxt.exe` read as `evilexe.txt`). structuredContent keeps the exact characters, as JSON strings.
  */
 export function escapeControlChars(text: string): string {
   return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

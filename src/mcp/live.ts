@@ -1,6 +1,7 @@
 import type { LoggingLevel, ProgressToken, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import { createEventStream, type EventStream, type ExecutionEvent } from '../core/index.js';
-import { createLineSplitter, escapeControl, type LineSplitter } from './lines.js';
+import { escapeControlChars } from './format.js';
+import { createLineSplitter, type LineSplitter } from './lines.js';
 
 /** How often a running call with a progress token hears from the conductor (DESIGN: at least every 2 s). */
 const HEARTBEAT_MS = 1000;
@@ -31,7 +32,7 @@ type CodeReport = { progress: number; total?: number; message?: string };
 
 function codeText(r: CodeReport): string {
   const amount = r.total === undefined ? `${r.progress}` : `${r.progress}/${r.total}`;
-  return r.message === undefined ? amount : `${amount} ${escapeControl(r.message)}`;
+  return r.message === undefined ? amount : `${amount} ${escapeControlChars(r.message)}`;
 }
 
 /**
@@ -85,7 +86,7 @@ export function followCall(opts: LiveRunOptions): LiveRun {
         return;
       }
       lines++;
-      log(level, { executionId, stream: kind, line: escapeControl(line) });
+      log(level, { executionId, stream: kind, line: escapeControlChars(line) });
     }
   };
   const stopBeating = () => {
