@@ -38,7 +38,7 @@ export function createEgressGateway(setup: EgressSetup, options: GatewayOptions 
   const agentOptions = { keepAlive: true, maxSockets: 8, maxTotalSockets: 16 };
   const agents = {
     http: new HttpAgent(agentOptions),
-    https: new HttpsAgent({ ...agentOptions, minVersion: 'TLSv1.2', ...(setup.ca ? { ca: setup.ca } : {}) }),
+    https: new HttpsAgent({ ...agentOptions, secureContext: setup.tls }),
   };
   const ended = new AbortController();
   let onRecord: ((record: EgressRequest) => void) | undefined;
