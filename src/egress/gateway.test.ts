@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   makeCertificates,
   startTarget,
@@ -30,14 +30,17 @@ interface Answer {
 function send(
   socketPath: string,
   url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  opts: { method?: string; headers?: Record<string, string>; body?: string; onData?: () => void } = {},
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       { socketPath, path: url, method: opts.method ?? 'GET', headers: opts.headers ?? {}, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('data', (c: Buffer) => {
+          chunks.push(c);
+          opts.onData?.();
+        });
         const answer = (broken?: string) => ({
           status: res.statusCode ?? 0,
           headers: res.headers,
@@ -358,15 +361,30 @@ describe('egress gateway: caps', () => {
   });
 
   it('ends a request at timeoutMs, before or during the answer', async () => {
-    // Long enough for the answer to start even on a loaded machine.
     const g = await gateway({ allow: [`127.0.0.1:${tls.port}`], timeoutMs: 1000 });
-    const slow = await g.send(`https://127.0.0.1:${tls.port}/slow?ms=5000`);
-    expect(slow.status).toBe(504);
-    expect(slow.body).toContain("took longer than the policy's egress.timeoutMs (1000 ms)");
-    const hang = await g.send(`https://127.0.0.1:${tls.port}/hang`);
-    expect(hang).toMatchObject({ status: 200, body: 'started' });
-    expect(hang.broken).toBeDefined();
-    expect(g.records.map((r) => r.outcome)).toEqual(['timeout', 'timeout']);
+    // The deadline runs on the test's clock, moved on once the request is where each case needs it: however slow
+    // the machine, the first times out before its answer and the second after its answer began.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const seen = tls.requests.length;
+      const slow = g.send(`https://127.0.0.1:${tls.port}/slow?ms=5000`);
+      await tls.received(seen + 1);
+      vi.advanceTimersByTime(1000);
+      expect(await slow).toMatchObject({ status: 504 });
+      expect((await slow).body).toContain("took longer than the policy's egress.timeoutMs (1000 ms)");
+      let begun!: () => void;
+      const answering = new Promise<void>((resolve) => (begun = resolve));
+      const hang = g.send(`https://127.0.0.1:${tls.port}/hang`, { onData: () => begun() });
+      await answering;
+      vi.advanceTimersByTime(1000);
+      expect(await hang).toMatchObject({ status: 200, body: 'started' });
+      expect((await hang).broken).toBeDefined();
+      expect(g.records.map((r) => r.outcome)).toEqual(['timeout', 'timeout']);
+      // The target's own wait for /slow ends too.
+      vi.runOnlyPendingTimers();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('serves nobody before the execution opens it or after it closes', async () => {
