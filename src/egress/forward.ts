@@ -6,116 +6,15 @@ import {
 } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import type { EgressOutcome } from '../core/index.js';
+import { responseHeaders } from './headers.js';
 import { createRedactor } from './redact-stream.js';
+import { EgressFailure } from './refusal.js';
 import { pinnedLookup, type ResolvedAddress } from './resolve.js';
 import type { HeaderPair, SecretSet } from './secrets.js';
 import type { Target } from './target.js';
-
-/** The marker header on every answer the gateway itself gives (never on an upstream's): the runtime reads it. */
-export const EGRESS_HEADER = 'x-mcp-conductor-egress';
-
-export class EgressFailure extends Error {
-  /** response bytes delivered before it failed */
-  bytes = 0;
-
-  constructor(
-    readonly outcome: Exclude<EgressOutcome, 'ok'>,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const STATUS: Record<Exclude<EgressOutcome, 'ok'>, number> = {
-  denied: 403,
-  limit: 429,
-  too_large: 502,
-  timeout: 504,
-  unreachable: 502,
-  bad_request: 400,
-  aborted: 502,
-};
-
-/** Answers a request the gateway will not (or could not) forward: the marker says so, the body says why. */
-export function refuse(res: ServerResponse, failure: EgressFailure): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = Buffer.from(`egress: ${failure.message}`);
-  res.writeHead(STATUS[failure.outcome], {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': body.length,
-    [EGRESS_HEADER]: failure.outcome,
-  });
-  res.end(body);
-}
-
-// Hop-by-hop headers (RFC 9110 7.6.1) and what the gateway sets itself; the sandbox's values never go through.
-const DROPPED_REQUEST = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'expect',
-  'accept-encoding',
-]);
-const DROPPED_RESPONSE = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-  'content-encoding',
-]);
-
-const isOurs = (name: string) => name.startsWith('x-mcp-conductor');
-
-/** The sandbox's headers as pairs, without hop-by-hop ones (also those its Connection header names). */
-export function requestHeaderPairs(rawHeaders: readonly string[]): HeaderPair[] {
-  const pairs: HeaderPair[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i]!, rawHeaders[i + 1]!]);
-  const named = new Set(
-    pairs
-      .filter(([n]) => n.toLowerCase() === 'connection')
-      .flatMap(([, v]) => v.split(',').map((t) => t.trim().toLowerCase())),
-  );
-  return pairs.filter(([n]) => {
-    const lower = n.toLowerCase();
-    return !DROPPED_REQUEST.has(lower) && !named.has(lower) && !isOurs(lower);
-  });
-}
-
-function decoderFor(encoding: string): Transform | null | undefined {
-  switch (encoding) {
-    case '':
-    case 'identity':
-      return null;
-    case 'gzip':
-    case 'x-gzip':
-      return createGunzip();
-    case 'deflate':
-      return createInflate();
-    case 'br':
-      return createBrotliDecompress();
-    default:
-      return undefined;
-  }
-}
 
 export interface ForwardContext {
   target: Target;
@@ -144,20 +43,32 @@ export async function forward(
   res: ServerResponse,
   ctx: ForwardContext,
 ): Promise<Forwarded> {
+  const upRes = await sendUpstream(req, ctx);
+  const relay = new Relay(res, ctx);
+  try {
+    return await relay.deliver(upRes);
+  } catch (error) {
+    upRes.destroy();
+    throw relay.failure(error);
+  }
+}
+
+/** Sends the request with the sandbox's body and waits for the answer's head. */
+async function sendUpstream(req: IncomingMessage, ctx: ForwardContext): Promise<IncomingMessage> {
   const { target, signal } = ctx;
   const headers: Record<string, string[]> = {};
   for (const [name, value] of ctx.headers) (headers[name.toLowerCase()] ??= []).push(value);
   headers['accept-encoding'] = ['gzip, deflate, br'];
-  const send = target.scheme === 'https' ? httpsRequest : httpRequest;
-  const upstream = send({
+  const https = target.scheme === 'https';
+  const upstream = (https ? httpsRequest : httpRequest)({
     host: target.host,
     port: target.port,
     method: req.method,
     path: target.pathAndQuery,
     headers,
-    agent: target.scheme === 'https' ? ctx.agents.https : ctx.agents.http,
+    agent: https ? ctx.agents.https : ctx.agents.http,
     lookup: pinnedLookup(ctx.address),
-    ...(target.scheme === 'https' && isIP(target.host) === 0 ? { servername: target.host } : {}),
+    ...(https && isIP(target.host) === 0 ? { servername: target.host } : {}),
     signal,
   });
   const answered = new Promise<IncomingMessage>((resolve, reject) => {
@@ -166,18 +77,29 @@ export async function forward(
   });
   // Awaited below, once the body is sent; an early failure must not count as unhandled meanwhile.
   answered.catch(() => undefined);
-  let upRes: IncomingMessage;
   try {
     await pipeline(req, upstream, { signal });
-    upRes = await answered;
+    return await answered;
   } catch (error) {
     upstream.destroy();
     throw failureOf(error, target, signal);
   }
-  let bytes = 0;
-  // pipeline() may report the iterator's AbortError instead of what the last stage threw: keep it here.
-  let cut: EgressFailure | undefined;
-  try {
+}
+
+/** One answer on its way back to the sandbox: what it has delivered, and why it stopped if it did. */
+class Relay {
+  /** response bytes delivered (decoded) */
+  #bytes = 0;
+  /** pipeline() may report the iterator's AbortError instead of what the last stage threw: kept here */
+  #cut: EgressFailure | undefined;
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly ctx: ForwardContext,
+  ) {}
+
+  async deliver(upRes: IncomingMessage): Promise<Forwarded> {
+    const { target, maxResponseBytes, signal } = this.ctx;
     const encoding = (upRes.headers['content-encoding'] ?? '').trim().toLowerCase();
     const decoder = decoderFor(encoding);
     if (decoder === undefined) {
@@ -187,54 +109,68 @@ export async function forward(
       );
     }
     const declared = Number(upRes.headers['content-length'] ?? NaN);
-    if (decoder === null && declared > ctx.maxResponseBytes) {
-      throw new EgressFailure('too_large', tooLarge(target, ctx.maxResponseBytes, declared));
+    if (decoder === null && declared > maxResponseBytes) {
+      throw new EgressFailure('too_large', tooLarge(target, maxResponseBytes, declared));
     }
-    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, responseHeaders(upRes, ctx.secrets));
-    const redactor = createRedactor(ctx.secrets.patterns);
-    const deliver = async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) {
-        const room = ctx.maxResponseBytes - bytes;
-        if (chunk.length > room) {
-          // Exactly the cap goes through, then the connection breaks: the runtime tells the cut by the count.
-          bytes = ctx.maxResponseBytes;
-          await new Promise<void>((resolve) => res.write(chunk.subarray(0, room), () => resolve()));
-          throw (cut = new EgressFailure('too_large', tooLarge(target, ctx.maxResponseBytes)));
-        }
-        bytes += chunk.length;
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
-      }
-    };
+    this.res.writeHead(
+      upRes.statusCode ?? 502,
+      upRes.statusMessage,
+      responseHeaders(upRes, this.ctx.secrets),
+    );
+    const redactor = createRedactor(this.ctx.secrets.patterns);
+    const write = (source: AsyncIterable<Buffer>) => this.#write(source);
     await (decoder
-      ? pipeline(upRes, decoder, redactor, deliver, { signal })
-      : pipeline(upRes, redactor, deliver, { signal }));
-    res.end();
-    return { status: upRes.statusCode ?? 502, bytes };
-  } catch (error) {
-    upRes.destroy();
-    const failure = cut ?? failureOf(error, target, signal);
-    failure.bytes = bytes;
-    throw failure;
+      ? pipeline(upRes, decoder, redactor, write, { signal })
+      : pipeline(upRes, redactor, write, { signal }));
+    this.res.end();
+    return { status: upRes.statusCode ?? 502, bytes: this.#bytes };
+  }
+
+  /** What the sandbox is told about `error`, with the bytes it got before. */
+  failure(error: unknown): EgressFailure {
+    const failure = this.#cut ?? failureOf(error, this.ctx.target, this.ctx.signal);
+    failure.bytes = this.#bytes;
+    return failure;
+  }
+
+  async #write(source: AsyncIterable<Buffer>): Promise<void> {
+    const { res } = this;
+    const max = this.ctx.maxResponseBytes;
+    for await (const chunk of source) {
+      const room = max - this.#bytes;
+      if (chunk.length > room) {
+        // Exactly the cap goes through, then the connection breaks: the runtime tells the cut by the count.
+        this.#bytes = max;
+        await new Promise<void>((resolve) => res.write(chunk.subarray(0, room), () => resolve()));
+        throw (this.#cut = new EgressFailure('too_large', tooLarge(this.ctx.target, max)));
+      }
+      this.#bytes += chunk.length;
+      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+    }
+  }
+}
+
+/** The decoder for a content-encoding: null for none, undefined for one the gateway cannot decode. */
+function decoderFor(encoding: string): Transform | null | undefined {
+  switch (encoding) {
+    case '':
+    case 'identity':
+      return null;
+    case 'gzip':
+    case 'x-gzip':
+      return createGunzip();
+    case 'deflate':
+      return createInflate();
+    case 'br':
+      return createBrotliDecompress();
+    default:
+      return undefined;
   }
 }
 
 function tooLarge(target: Target, max: number, declared?: number): string {
   const size = declared === undefined ? 'more' : `${declared} bytes`;
   return `the response from ${target.authority} has ${size}: the policy's egress.maxResponseBytes is ${max} bytes`;
-}
-
-function responseHeaders(upRes: IncomingMessage, secrets: SecretSet): Record<string, string | string[]> {
-  const named = new Set(
-    String(upRes.headers.connection ?? '')
-      .split(',')
-      .map((t) => t.trim().toLowerCase()),
-  );
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(upRes.headers)) {
-    if (value === undefined || DROPPED_RESPONSE.has(name) || named.has(name) || isOurs(name)) continue;
-    out[name] = Array.isArray(value) ? value.map((v) => secrets.redact(v)) : secrets.redact(value);
-  }
-  return out;
 }
 
 /** Turns whatever broke into the failure the sandbox is told about (never a stack, never a header value). */

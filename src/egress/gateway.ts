@@ -3,7 +3,9 @@ import { Agent as HttpAgent, createServer, type IncomingMessage, type ServerResp
 import { Agent as HttpsAgent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { EgressOutcome, EgressRequest } from '../core/index.js';
-import { EGRESS_HEADER, EgressFailure, forward, refuse, requestHeaderPairs } from './forward.js';
+import { forward } from './forward.js';
+import { requestHeaderPairs } from './headers.js';
+import { EgressFailure, rawRefusal, refuse } from './refusal.js';
 import { AddressRefusal, pickAddress, systemResolveAll, type ResolveAll } from './resolve.js';
 import { createSecretSet } from './secrets.js';
 import type { EgressSetup } from './setup.js';
@@ -152,10 +154,7 @@ export function createEgressGateway(setup: EgressSetup, options: GatewayOptions 
 
   const refuseRaw = (socket: Duplex, req: IncomingMessage, why: string) => {
     const failure = admit() ?? new EgressFailure('denied', why);
-    const body = `egress: ${failure.message}`;
-    socket.end(
-      `HTTP/1.1 ${failure.outcome === 'limit' ? '429 Too Many Requests' : '403 Forbidden'}\r\n${EGRESS_HEADER}: ${failure.outcome}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    socket.end(rawRefusal(failure));
     if (failure.outcome !== 'limit' || !overLimitRecorded) {
       overLimitRecorded ||= failure.outcome === 'limit';
       report({
