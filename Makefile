@@ -20,10 +20,10 @@ deps: node_modules/.installed ## install dependencies (npm ci) when missing or s
 
 build: dist/.built ## compile TypeScript to dist/
 
-docker: ## make sure a Docker engine answers (as root, installs and starts one: scripts/docker-setup.sh)
+docker: ## make sure a Docker engine answers (as root with none configured, installs and starts one: scripts/docker-setup.sh)
 	@docker info >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then scripts/docker-setup.sh >/dev/null; \
-	  else echo "No Docker engine answers. Start one (as root: scripts/docker-setup.sh) or set DOCKER_HOST." >&2; exit 1; fi; }
+	  else echo "No Docker engine answers$${DOCKER_HOST:+ at $$DOCKER_HOST}. Start one (as root: scripts/docker-setup.sh) or fix DOCKER_HOST." >&2; exit 1; fi; }
 
 image: build docker ## build the sandbox image from images/deno/deno.lock (a no-op when its inputs are unchanged)
 	node dist/cli.js image
