@@ -31,3 +31,13 @@ describe('metrics from execution events', () => {
     ]);
   });
 });
+
+describe('metrics', () => {
+  it('names every metric once under mcp_conductor_, the Node process ones included', async () => {
+    const names = (await createMetrics().registry.getMetricsAsJSON()).map((m) => m.name);
+    expect(names.every((n) => n.startsWith('mcp_conductor_'))).toBe(true);
+    expect(names.filter((n) => /process_process|nodejs_nodejs/.test(n))).toEqual([]);
+    expect(names).toContain('mcp_conductor_process_resident_memory_bytes');
+    expect(names).toContain('mcp_conductor_nodejs_eventloop_lag_seconds');
+  });
+});

@@ -4,7 +4,7 @@ import type { EventStream, ExecutionEvent } from '../core/index.js';
 /** The Prometheus metrics of one conductor process (a registry per process, no global default). */
 export function createMetrics(gauges: { activeExecutions?: () => number; openSessions?: () => number } = {}) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'mcp_conductor_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'mcp_conductor_' });
   return {
     registry,
     executions: new Counter({
