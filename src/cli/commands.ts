@@ -49,13 +49,14 @@ const DOCTOR_FETCH_TIMEOUT_MS = 3_000;
 
 /** `mcp-conductor doctor`: one line per check; exit 1 when any failed. */
 export async function runDoctorCommand(opts: { imageDir?: string } = {}): Promise<void> {
-  const { docker, settings, env } = basics();
+  const { docker, settings, env, logger } = basics();
   const checks = await runDoctor(
     docker,
     settings,
     { imageDir: opts.imageDir ?? imageDir, policiesDir },
     env,
     (issuer) => describeIssuer(issuer, { timeoutMs: DOCTOR_FETCH_TIMEOUT_MS }),
+    logger.child({ check: 'upstream' }),
   );
   for (const c of checks)
     process.stdout.write(

@@ -94,7 +94,9 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   const { docker, settings, inputs, paths, logger } = opts;
   // The admin's own input first: a bad RUN_ARGS, mcp.json or policy is reported as such, whatever Docker's state.
   const runArgs = inputs.runArgs();
-  await inputs.mcpConfig('local');
+  const mcpConfig = await inputs.mcpConfig('local');
+  for (const warning of mcpConfig?.warnings ?? [])
+    logger.warn({ mcpConfig: settings.mcpConfigPath }, `MCP config: ${warning}`);
   await inputs.policy(settings.policy);
   // Its secrets and CA file too: a missing one stops the conductor here, naming the policy and the secret.
   await inputs.egress(settings.policy);

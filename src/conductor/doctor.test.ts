@@ -362,4 +362,51 @@ describe('doctor: the identity provider of the tenants file', () => {
     ]);
     await idp.close();
   });
+
+  it('starts each upstream server and fails one whose command does not exist; warns about the VS Code shape', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
+    const file = join(dir, 'mcp.json');
+    const everything = new URL(
+      '../../node_modules/@modelcontextprotocol/server-everything/dist/index.js',
+      import.meta.url,
+    ).pathname;
+    await writeFile(
+      file,
+      JSON.stringify({
+        servers: {
+          everything: { type: 'stdio', command: process.execPath, args: [everything, 'stdio'] },
+          gh: { command: 'mcp-server-that-is-not-installed', args: [] },
+        },
+      }),
+    );
+    const checks = await runDoctor(
+      fakeDocker([], { down: true }),
+      settings({ MCP_CONDUCTOR_MCP_CONFIG: file }),
+      paths,
+      {
+        PATH: process.env.PATH,
+      },
+    );
+    expect(byName(checks, 'mcp config')).toEqual({
+      name: 'mcp config',
+      ok: true,
+      warning: true,
+      detail:
+        '2 upstream server(s): everything, gh; it uses VS Code\'s "servers" key: read as "mcpServers" (the Claude Desktop name)',
+    });
+    expect(checks.filter((c) => c.name === 'upstream')).toEqual([
+      {
+        name: 'upstream',
+        ok: true,
+        detail: expect.stringMatching(/^"everything" answers: \d+ tool\(s\) \(started with /) as string,
+      },
+      {
+        name: 'upstream',
+        ok: false,
+        detail:
+          'could not start MCP server "gh": command not found (or its working directory does not exist)',
+      },
+    ]);
+    expect(doctorExitCode(checks)).toBe(1);
+  }, 30_000);
 });

@@ -4,11 +4,14 @@ import { loadImageConfig } from '../config/image-config.js';
 import type { IssuerConfig } from '../config/oauth.js';
 import { describePermissions } from '../config/deno-flags.js';
 import { listPolicyNames } from '../config/load-policy.js';
+import { PolicySchema } from '../config/policy.js';
 import { isAppError } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
+import { createSilentLogger, type Logger } from '../obs/index.js';
 import { bomOfLabels, DENO_IN_IMAGE, lookUpImage, summarizeBom } from '../image/index.js';
 import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
 import { describeEgress, uselessGrants } from './doctor-egress.js';
+import { upstreamChecks } from './doctor-upstreams.js';
 import { checkQuotaHost, describeQuotaWorkspace, quotaWorkspaces } from './quota-check.js';
 
 export interface Check {
@@ -76,7 +79,8 @@ async function imageState(
 
 /**
  * Checks everything the conductor needs, in the order a person would fix it; never throws. The admin's own
- * files (policy, RUN_ARGS, mcp.json) are checked whether or not Docker answers.
+ * files (policy, RUN_ARGS, mcp.json) are checked whether or not Docker answers; each upstream server is started
+ * (and its stderr logged to `logger`) and asked for its tools.
  */
 export async function runDoctor(
   docker: DoctorDocker,
@@ -84,6 +88,7 @@ export async function runDoctor(
   paths: { imageDir: string; policiesDir: string },
   env: Record<string, string | undefined>,
   probeIssuer?: IssuerProbe,
+  logger: Logger = createSilentLogger(),
 ): Promise<Check[]> {
   const checks: Check[] = [];
   // The same reader as the conductor's, so the doctor applies the same rules; each file is read once.
@@ -183,12 +188,25 @@ export async function runDoctor(
       return `${hostOk ? '' : 'not usable on this host (see above); '}${lines.join('; ')}`;
     });
   }
-  await check('mcp config', async () => {
-    const config = await inputs.mcpConfig('local');
-    if (!config) return settings.mcpConfigPath ? 'none (no upstream MCP servers)' : 'none';
-    const names = Object.keys(config.mcpServers);
-    return `${names.length} upstream server(s): ${names.join(', ') || '-'}`;
+  const config = await inputs.mcpConfig('local').catch((error: unknown) => {
+    checks.push({ name: 'mcp config', ok: false, detail: reason(error) });
+    return null;
   });
+  if (config === null) return checks;
+  if (!config) {
+    checks.push({ name: 'mcp config', ok: true, detail: 'none (no upstream MCP servers)' });
+    return checks;
+  }
+  const names = Object.keys(config.mcpServers);
+  checks.push({
+    name: 'mcp config',
+    ok: true,
+    detail: [`${names.length} upstream server(s): ${names.join(', ') || '-'}`, ...config.warnings].join('; '),
+    ...(config.warnings.length > 0 && { warning: true }),
+  });
+  // A broken policy is the policy check's to report; the upstreams are then checked with the default limit.
+  const { limits } = await inputs.policy(settings.policy).catch(() => PolicySchema.parse({}));
+  checks.push(...(await upstreamChecks(config.mcpServers, logger, limits.maxMcpReplyBytes)));
   return checks;
 }
 

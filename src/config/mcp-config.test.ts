@@ -37,4 +37,51 @@ describe('mcp.json', () => {
     expect(err).toContain('MISSING is not set');
     expect(err).not.toContain('secret-value');
   });
+
+  it('says which key a server is missing, and the near miss that was meant', async () => {
+    const message = (json: unknown) =>
+      load(json).then(
+        () => 'accepted',
+        (e: Error) => e.message,
+      );
+    expect(await message({ mcpServers: { gh: { comand: 'npx', args: [] } } })).toBe(
+      'the MCP config mcp.json is invalid:\n- mcpServers.gh: a server needs "command" (one the conductor starts) or "url" (an HTTP server); unknown key "comand" (did you mean "command"?)',
+    );
+    expect(await message({ mcpServers: { gh: { command: 'npx', agrs: [] } } })).toContain(
+      'mcpServers.gh: unknown key "agrs" (did you mean "args"?)',
+    );
+    expect(await message({ mcpServers: { gh: { Url: 'https://x.example' } } })).toContain(
+      'unknown key "Url" (did you mean "url"?)',
+    );
+    expect(await message({ mcpServers: { gh: { command: 'x', url: 'https://x.example' } } })).toContain(
+      'not both',
+    );
+    // Only the form that was meant is checked: one line, at the key that is wrong.
+    expect(await message({ mcpServers: { gh: { command: 7 } } })).toBe(
+      'the MCP config mcp.json is invalid:\n- mcpServers.gh.command: Invalid input: expected string, received number',
+    );
+    expect(await message({ mcpServers: { gh: { command: 'x', id: 1 } } })).toContain(
+      'Unrecognized key: "id"',
+    );
+  });
+
+  it('reads VS Code\'s "servers" shape, and warns about the shape it read', async () => {
+    const vscode = await load({
+      servers: { mem: { type: 'stdio', command: 'npx', args: ['m'] } },
+      inputs: [],
+    });
+    expect(Object.keys(vscode.mcpServers)).toEqual(['mem']);
+    expect(vscode.warnings).toEqual([
+      'it uses VS Code\'s "servers" key: read as "mcpServers" (the Claude Desktop name)',
+    ]);
+    const both = await load({ mcpServers: { a: { command: 'a' } }, servers: { b: { command: 'b' } } });
+    expect(Object.keys(both.mcpServers)).toEqual(['a']);
+    expect(both.warnings[0]).toContain('only "mcpServers" is used');
+    const neither = await load({ globalShortcut: 'x' });
+    expect(neither.mcpServers).toEqual({});
+    expect(neither.warnings).toEqual([
+      'it has no "mcpServers" (nor VS Code\'s "servers"): no upstream servers',
+    ]);
+    expect((await load({ mcpServers: {} })).warnings).toEqual([]);
+  });
 });

@@ -8,7 +8,7 @@ import {
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import type { McpConfig, UpstreamServer } from '../config/mcp-config.js';
+import type { McpServers, UpstreamServer } from '../config/mcp-config.js';
 import { UpstreamError } from '../core/index.js';
 import type { Logger } from '../obs/index.js';
 import { cappedFetch, ReplyTooLargeError } from './reply-cap.js';
@@ -28,7 +28,7 @@ export interface UpstreamPool {
 }
 
 export interface UpstreamPoolOptions {
-  servers: McpConfig['mcpServers'];
+  servers: McpServers;
   logger: Logger;
   connectTimeoutMs?: number;
   /** the client version upstream servers are told (the conductor's) */
