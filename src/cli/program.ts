@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { ENV_HELP, type EnvVariable } from '../config/env.js';
 import { runDoctorCommand, runImage, runReap, type ImageOptions } from './commands.js';
 import { parseCount, parseDurationMs, parsePort, SERVE_DEFAULTS } from './options.js';
 import { version } from './paths.js';
@@ -12,6 +13,21 @@ function cliArg<T>(parse: () => T): T {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
+}
+
+/** The `--help` section listing the variables a command reads: nearly all configuration is there, not in flags. */
+function environmentHelp(names: EnvVariable[] = Object.keys(ENV_HELP) as EnvVariable[]): string {
+  const width = Math.max(...names.map((n) => n.length));
+  const lines = names.map((n) => `  ${n.padEnd(width)}  ${ENV_HELP[n]}`);
+  return `\nEnvironment (read once at start-up; the README's "Environment" says more):\n${lines.join('\n')}\n`;
+}
+
+/** A mistake on the command line is one line on stderr and exit 1 (`--help` shows the whole text). */
+function oneLineErrors(command: Command): void {
+  command.configureOutput({
+    outputError: (text, write) => write(`mcp-conductor: ${text.replace(/^error: /, '')}`),
+  });
+  for (const sub of command.commands) oneLineErrors(sub);
 }
 
 interface ServeFlags {
@@ -77,6 +93,7 @@ function serveCommand(): Command {
       SERVE_DEFAULTS.maxSessions,
     )
     .option('--insecure-no-auth', 'allow binding a non-loopback address without a tenants file')
+    .addHelpText('after', environmentHelp())
     .action(async ({ grace, sessionIdleTimeout, ...rest }: ServeFlags) =>
       runServe({ ...rest, graceMs: grace, sessionIdleTimeoutMs: sessionIdleTimeout }),
     );
@@ -88,12 +105,13 @@ export function buildProgram(): Command {
     .name('mcp-conductor')
     .description('Runs model-written TypeScript in a throwaway, locked-down Docker container per execution.')
     .version(version)
-    .showHelpAfterError();
+    .addHelpText('after', environmentHelp());
   program
     .command('stdio')
     .description(
       'serve MCP over stdio (Claude Desktop, Cursor); only JSON-RPC on stdout, JSON logs on stderr',
     )
+    .addHelpText('after', environmentHelp())
     .action(runStdio);
   program.addCommand(serveCommand());
   program
@@ -119,6 +137,7 @@ export function buildProgram(): Command {
       '--image-dir <dir>',
       'the image folder (image.json, deno.lock, runtime/) to use instead of images/deno',
     )
+    .addHelpText('after', environmentHelp(['NPM_CONFIG_REGISTRY', 'JSR_URL', 'DOCKER_HOST']))
     .action((opts: ImageOptions) => runImage(opts));
   program
     .command('doctor')
@@ -129,6 +148,7 @@ export function buildProgram(): Command {
       '--image-dir <dir>',
       'the image folder (image.json, deno.lock, runtime/) to use instead of images/deno',
     )
+    .addHelpText('after', environmentHelp())
     .action((opts: { imageDir?: string }) => runDoctorCommand(opts));
   program
     .command('reap')
@@ -136,6 +156,8 @@ export function buildProgram(): Command {
       'remove containers and socket directories left by a conductor that died, and unmount its workspace quota images',
     )
     .option('--all', 'also remove the containers of conductors that are still running')
+    .addHelpText('after', environmentHelp(['DOCKER_HOST']))
     .action((opts: { all?: boolean }) => runReap(opts));
+  oneLineErrors(program);
   return program;
 }

@@ -58,6 +58,38 @@ const EnvSchema = z.object({
   JSR_URL: z.string().url().optional(),
 });
 
+export type EnvVariable = keyof z.infer<typeof EnvSchema> | 'DOCKER_HOST';
+
+/** What each variable does, for `--help` (the README's Environment table says the same at more length). */
+export const ENV_HELP: Record<EnvVariable, string> = {
+  MCP_CONDUCTOR_WORKSPACE: 'host directory mounted at /workspace (default ~/.mcp-conductor/workspace)',
+  MCP_CONDUCTOR_RUN_ARGS:
+    'Deno permissions, e.g. allow-read=/workspace,allow-write=/workspace,allow-net=api.github.com (default: none)',
+  MCP_CONDUCTOR_MCP_CONFIG:
+    'mcp.json of upstream servers for mcpFactory (default ~/.mcp-conductor/mcp.json if it exists)',
+  MCP_CONDUCTOR_POLICY: 'a policy name in policies/ or a path to one (default: default)',
+  MCP_CONDUCTOR_TENANTS:
+    'the tenants file of serve: tokens or an identity provider -> tenant, policy, servers',
+  MCP_CONDUCTOR_POOL_SIZE:
+    'pre-started containers per sandbox configuration, 0-64; 0 disables (default 2 stdio, 4 serve)',
+  MCP_CONDUCTOR_MAX_CONCURRENCY: 'executions running at once (default 4)',
+  MCP_CONDUCTOR_MAX_QUEUED: 'executions waiting for a slot before calls are refused (default 64)',
+  MCP_CONDUCTOR_RETAINED_DIR:
+    'where output past the caps is kept for resources/read (default ~/.mcp-conductor/retained)',
+  MCP_CONDUCTOR_LOG_LEVEL:
+    'fatal, error, warn, info, debug, trace or silent; JSON lines on stderr (default info)',
+  MCP_CONDUCTOR_AUDIT_LOG: 'append one JSON line per run_deno_code call to this file (stdio and serve)',
+  MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE:
+    'executions that may start in any minute (single tenant; default: no limit)',
+  MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE:
+    'mcpFactory calls that may reach an upstream in any minute (single tenant; default: no limit)',
+  MCP_CONDUCTOR_WORKSPACE_QUOTA_MB:
+    'hard size limit of the workspace, 16-1048576 (single tenant; default: none)',
+  NPM_CONFIG_REGISTRY: 'npm registry mirror for pre-caching the image',
+  JSR_URL: 'JSR mirror for pre-caching the image',
+  DOCKER_HOST: 'the Docker engine (default /var/run/docker.sock)',
+};
+
 export function readSettings(env: Record<string, string | undefined>): ConductorSettings {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
