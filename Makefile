@@ -1,5 +1,6 @@
 # MCP Conductor. `make help` lists the targets; each installs and builds what it needs first.
 SHELL := /bin/bash
+MAKEFLAGS += --no-print-directory
 .DEFAULT_GOAL := help
 SOURCES := $(shell find src -name '*.ts' -not -name '*.test.ts' 2>/dev/null)
 
@@ -34,8 +35,11 @@ image-lock: build docker ## resolve the image dependencies anew, rewrite images/
 serve: build docker ## serve MCP over Streamable HTTP (HOST, PORT)
 	node dist/cli.js serve --host $${HOST:-127.0.0.1} --port $${PORT:-8787}
 
-stdio: build docker ## serve MCP over stdio
-	node dist/cli.js stdio
+# A client reads this target's stdout as JSON-RPC: nothing else may reach it (no echoed command, no "Entering
+# directory" under -C, no npm or tsc output from a first build), so the set-up runs with its output on stderr.
+stdio: ## serve MCP over stdio (only JSON-RPC on stdout: installing, building and set-up print on stderr)
+	@$(MAKE) --no-print-directory build docker >&2
+	@exec node dist/cli.js stdio
 
 doctor: build ## check Docker, runtimes, the image, config and policies
 	node dist/cli.js doctor
