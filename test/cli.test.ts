@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ENV_HELP } from '../src/config/env.js';
-import { cliPath, repoRoot } from './helpers.js';
+import { cliPath, freePort, repoRoot } from './helpers.js';
 
 /** Runs the built CLI to its end (no Docker needed for these) and gives what a person would see. */
 function cli(args: string[], env: Record<string, string> = {}) {
@@ -52,6 +54,24 @@ describe('what a person reads from the command line', () => {
     for (const [args, line] of cases) {
       const { code, stdout, stderr } = await cli(args);
       expect({ args, code, stdout, stderr }).toEqual({ args, code: 1, stdout: '', stderr: line });
+    }
+  });
+
+  it('a port in use is one line and exit 1, before anything starts', async () => {
+    const port = await freePort();
+    const taken = createServer().listen(port, '127.0.0.1');
+    await once(taken, 'listening');
+    try {
+      const { code, stdout, stderr } = await cli(['serve', '--port', String(port)], {
+        MCP_CONDUCTOR_LOG_LEVEL: 'info',
+      });
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr).toBe(
+        `mcp-conductor: 127.0.0.1:${port} is already in use (another conductor or server?): stop it, or pass another --port\n`,
+      );
+    } finally {
+      taken.close();
     }
   });
 });

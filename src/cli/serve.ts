@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { startConductor, type TenantContext } from '../conductor/index.js';
+import { startConductor, type Conductor, type TenantContext } from '../conductor/index.js';
+import type { TenantsFile } from '../config/tenants.js';
 import { ConfigError } from '../core/index.js';
 import {
   createHttpApp,
@@ -13,7 +14,7 @@ import {
 } from '../http/index.js';
 import { createServer, createTaskRegistry } from '../mcp/index.js';
 import { countExecutions, createMetrics, type Logger } from '../obs/index.js';
-import { observeExecutions } from './observe.js';
+import { observeExecutions, type Observers } from './observe.js';
 import { conductorPaths, version } from './paths.js';
 import { basics } from './runtime.js';
 import { onShutdown } from './shutdown.js';
@@ -73,6 +74,28 @@ function endpoint(ctx: TenantContext, maxSessions: number, logger: Logger): Tena
   return { id: ctx.id, maxSessions, createServer: () => createServer({ ...ctx, tasks, logger, version }) };
 }
 
+/** Who may call: the tenants file's tenants (tokens, an identity provider), or the one local tenant. */
+async function authentication(
+  conductor: Conductor,
+  tenantsFile: TenantsFile | undefined,
+  options: ServeOptions,
+  logger: Logger,
+  known: (ctx: TenantContext) => TenantContext,
+): Promise<TenantsAuthentication> {
+  if (!tenantsFile)
+    return {
+      authenticate: localAuthenticator(endpoint(known(await conductor.local()), options.maxSessions, logger)),
+    };
+  const endpoints = new Map(
+    await Promise.all(
+      tenantsFile.tenants.map(
+        async (t) => [t.id, endpoint(known(await conductor.tenant(t)), t.maxSessions, logger)] as const,
+      ),
+    ),
+  );
+  return createTenantsAuthentication(tenantsFile, endpoints);
+}
+
 /** `mcp-conductor serve`: the hosting face — tenants, web safety, metrics, audit, graceful shutdown. */
 export async function runServe(options: ServeOptions): Promise<void> {
   const b = basics();
@@ -89,87 +112,79 @@ export async function runServe(options: ServeOptions): Promise<void> {
       { host: options.host },
       '/metrics names every tenant and is open to whoever reaches this address: consider --metrics-token-file',
     );
-  let openSessions = () => 0;
-  const conductor = await startConductor({
-    docker,
-    settings,
-    inputs,
-    paths: conductorPaths(),
-    logger,
-    bus,
-    defaultPoolSize: SERVE_POOL_SIZE,
-    version,
-  });
-  const metrics = createMetrics({
-    activeExecutions: () => conductor.activeExecutions(),
-    openSessions: () => openSessions(),
-  });
-  // The servers each tenant may use are the only server names that become metric labels.
-  const contexts = new Map<string, TenantContext>();
-  const known = (ctx: TenantContext) => (contexts.set(ctx.id, ctx), ctx);
-  countExecutions(bus, metrics, (tenant) => contexts.get(tenant)?.directory.servers() ?? []);
-  const observers = await observeExecutions(b, options.auditLog);
-
-  let auth: TenantsAuthentication;
-  // A context the policy refuses (a network that is Docker's own, say) must not leave the pool and workers running.
+  // The port first: one that is taken is a one-line error before anything starts or "conductor ready" is said.
+  // Until the app is in place every request gets 503, as /readyz would say.
+  const bound = await listen(options.host, options.port);
+  let conductor: Conductor | undefined;
+  let observers: Observers | undefined;
   try {
-    if (tenantsFile) {
-      const endpoints = new Map(
-        await Promise.all(
-          tenantsFile.tenants.map(
-            async (t) => [t.id, endpoint(known(await conductor.tenant(t)), t.maxSessions, logger)] as const,
-          ),
-        ),
-      );
-      auth = createTenantsAuthentication(tenantsFile, endpoints);
-    } else {
-      auth = {
-        authenticate: localAuthenticator(
-          endpoint(known(await conductor.local()), options.maxSessions, logger),
-        ),
-      };
-    }
+    conductor = await startConductor({
+      docker,
+      settings,
+      inputs,
+      paths: conductorPaths(),
+      logger,
+      bus,
+      defaultPoolSize: SERVE_POOL_SIZE,
+      version,
+    });
+    const running = conductor;
+    let openSessions = () => 0;
+    const metrics = createMetrics({
+      activeExecutions: () => running.activeExecutions(),
+      openSessions: () => openSessions(),
+    });
+    // The servers each tenant may use are the only server names that become metric labels.
+    const contexts = new Map<string, TenantContext>();
+    const known = (ctx: TenantContext) => (contexts.set(ctx.id, ctx), ctx);
+    countExecutions(bus, metrics, (tenant) => contexts.get(tenant)?.directory.servers() ?? []);
+    observers = await observeExecutions(b, options.auditLog);
+    const observing = observers;
+
+    const http = createHttpApp({
+      // A context the policy refuses (a network that is Docker's own, say) throws here and closes what started.
+      ...(await authentication(running, tenantsFile, options, logger, known)),
+      ready: () => running.readiness(),
+      metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
+      ...(metricsAuth ? { metricsAuth } : {}),
+      allowedHosts: allowedHosts(options),
+      allowedOrigins: options.allowedOrigin,
+      maxBodyBytes: MAX_BODY_BYTES,
+      stateless: options.stateless === true,
+      maxSessions: options.maxSessions,
+      sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
+      logger,
+    });
+    openSessions = () => http.sessionCount();
+    bound.serve(http.app);
+    logger.info(
+      {
+        address: bound.address,
+        port: bound.port,
+        tenants: tenantsFile?.tenants.length ?? 0,
+        issuers: tenantsFile?.oauth?.issuers.map((i) => i.issuer),
+      },
+      'listening on /mcp',
+    );
+    onShutdown(
+      logger,
+      async () => {
+        // Refuse new work first (503 on /mcp and /readyz; queued executions fail without a container), keep the
+        // port open so refusals are clear, let running executions finish within the grace period, then remove
+        // everything.
+        http.stopAccepting();
+        await running.close(options.graceMs);
+        await http.close();
+        await bound.listener.close();
+        await observing.close();
+      },
+      false,
+    );
   } catch (error) {
-    await conductor.close();
-    await observers.close();
+    // Nothing may outlive a failed start: no pooled container, no open port, no unflushed audit line.
+    await conductor?.close();
+    await observers?.close();
+    await bound.listener.close();
     throw error;
   }
-
-  const http = createHttpApp({
-    ...auth,
-    ready: () => conductor.readiness(),
-    metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
-    ...(metricsAuth ? { metricsAuth } : {}),
-    allowedHosts: allowedHosts(options),
-    allowedOrigins: options.allowedOrigin,
-    maxBodyBytes: MAX_BODY_BYTES,
-    stateless: options.stateless === true,
-    maxSessions: options.maxSessions,
-    sessionIdleTimeoutMs: options.sessionIdleTimeoutMs,
-    logger,
-  });
-  openSessions = () => http.sessionCount();
-  const { listener, address, port } = await listen(http.app, options.host, options.port);
-  logger.info(
-    {
-      address,
-      port,
-      tenants: tenantsFile?.tenants.length ?? 0,
-      issuers: tenantsFile?.oauth?.issuers.map((i) => i.issuer),
-    },
-    'listening on /mcp',
-  );
-  onShutdown(
-    logger,
-    async () => {
-      // Refuse new work first (503 on /mcp and /readyz; queued executions fail without a container), keep the port
-      // open so refusals are clear, let running executions finish within the grace period, then remove everything.
-      http.stopAccepting();
-      await conductor.close(options.graceMs);
-      await http.close();
-      await listener.close();
-      await observers.close();
-    },
-    false,
-  );
 }
