@@ -313,17 +313,39 @@ const mem = await mcpFactory.load('memory');
     await acme.end();
   });
 
-  it('caps the sessions of one tenant without locking out the others', async () => {
+  it("makes room at a tenant's session cap by closing its least recently used idle session, never a busy one", async () => {
+    // One-shot clients leave without DELETE; initech's cap is 2.
     const first = await connect(server.url, 'initech-token');
     const second = await connect(server.url, 'initech-token');
-    const third = await connect(server.url, 'initech-token').catch((e: unknown) => e as Error);
-    expect(third).toBeInstanceOf(Error);
-    expect((third as Error).message).toMatch(/429|initech has 2 open sessions/);
+    // first is the least recently used (its call started before second's ping) but has a call running.
+    const slow = first.run('await new Promise((r) => setTimeout(r, 4000)); "first done"');
+    await sleep(300);
+    await second.client.ping();
+    const third = await connect(server.url, 'initech-token');
+    // second was the least recently used idle one: closed, its id now 404s; first's call goes on.
+    await expect(second.client.ping()).rejects.toThrow(/unknown or expired session/);
+    expect((await third.client.listTools()).tools.length).toBeGreaterThan(0);
+
+    // Both sessions busy: nothing may be closed, so a new one is refused; the other tenants are not affected.
+    const slowToo = third.run('await new Promise((r) => setTimeout(r, 2000)); "third done"');
+    await sleep(300);
+    const refused = await connect(server.url, 'initech-token').catch((e: unknown) => e as Error);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toMatch(
+      /initech has 2 open sessions, its limit, each with a request in progress/,
+    );
     const other = await connect(server.url, 'acme-token');
     expect((await other.client.listTools()).tools.length).toBeGreaterThan(0);
-    await first.end();
-    const again = await connect(server.url, 'initech-token');
-    await Promise.all([second.end(), other.end(), again.end()]);
+    expect((await slow).returnValue).toBe('first done');
+    expect((await slowToo).returnValue).toBe('third done');
+
+    // Idle again: a new session closes the least recently used one (third was just used).
+    await third.client.ping();
+    const fourth = await connect(server.url, 'initech-token');
+    await expect(first.client.ping()).rejects.toThrow(/unknown or expired session/);
+    await third.client.ping();
+    await fourth.client.ping();
+    await Promise.all([first.end(), second.end(), third.end(), fourth.end(), other.end()]);
   });
 
   it('counts executions and MCP calls in metrics, and audits every call with its id and resources', async () => {
@@ -439,23 +461,30 @@ describe.skipIf(!docker)('serve without a tenants file', () => {
     await expectNoLeftovers();
   });
 
-  it('closes idle sessions and caps open sessions across the server', async () => {
+  it('without a tenants file --max-sessions is the cap: the idle session makes room, a busy one does not; idle ones expire', async () => {
     const server = await startHttpServer({ MCP_CONDUCTOR_POOL_SIZE: '0' }, [
       '--session-idle-timeout',
-      '1s',
+      '3s',
       '--max-sessions',
       '1',
     ]);
     try {
       const first = await connect(server.url, undefined);
-      await expect(connect(server.url, undefined)).rejects.toThrow(/503|too many open sessions/);
-      expect((await first.client.listTools()).tools.map((t) => t.name)).toContain('run_deno_code');
-      await sleep(2000);
-      await expect(first.client.listTools()).rejects.toThrow(/404|unknown or expired session/);
-      expect(metricValue(await metricsText(server.url), 'mcp_conductor_open_sessions')).toBe(0);
+      const slow = first.run('await new Promise((r) => setTimeout(r, 1500)); "done"');
+      await sleep(300);
+      await expect(connect(server.url, undefined)).rejects.toThrow(
+        /tenant local has 1 open sessions, its limit, each with a request in progress/,
+      );
+      expect((await slow).returnValue).toBe('done');
       const second = await connect(server.url, undefined);
-      await second.end();
-      await first.client.close();
+      await expect(first.client.listTools()).rejects.toThrow(/404|unknown or expired session/);
+      expect((await second.client.listTools()).tools.map((t) => t.name)).toContain('run_deno_code');
+      await sleep(4500);
+      await expect(second.client.listTools()).rejects.toThrow(/404|unknown or expired session/);
+      expect(metricValue(await metricsText(server.url), 'mcp_conductor_open_sessions')).toBe(0);
+      const third = await connect(server.url, undefined);
+      await third.end();
+      await Promise.all([first.client.close(), second.client.close()]);
     } finally {
       expect(await server.stop()).toBe(0);
     }

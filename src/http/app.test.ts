@@ -13,6 +13,25 @@ function tenant(id: string): TenantEndpoint {
   return { id, maxSessions: 2, createServer: () => new McpServer({ name: 'test', version: '1' }) };
 }
 
+/** A tenant whose tool `hold` answers only once `release()` is called: its sessions stay busy until then. */
+function holdingTenant(id: string) {
+  let release = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  const endpoint: TenantEndpoint = {
+    id,
+    maxSessions: 2,
+    createServer: () => {
+      const server = new McpServer({ name: 'test', version: '1' });
+      server.registerTool('hold', { description: 'waits' }, async () => {
+        await held;
+        return { content: [{ type: 'text', text: 'done' }] };
+      });
+      return server;
+    },
+  };
+  return { endpoint, release: () => release() };
+}
+
 function app(over: Partial<HttpOptions> = {}) {
   return createHttpApp({
     authenticate: localAuthenticator(tenant('local')),
@@ -181,6 +200,56 @@ describe('HTTP face (no ports)', () => {
     expect(h.sessionCount()).toBe(0);
   });
 
+  it('makes room for a new session by closing the least recently used idle one of its tenant, never a busy one', async () => {
+    const { endpoint, release } = holdingTenant('local');
+    const h = app({ authenticate: localAuthenticator(endpoint) });
+    const open = async () => {
+      const r = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
+      await r.text();
+      expect(r.status).toBe(200);
+      return r.headers.get('mcp-session-id')!;
+    };
+    const post = (id: string, body: object) =>
+      h.app.request('/mcp', {
+        method: 'POST',
+        headers: { ...mcpHeaders, 'mcp-session-id': id },
+        body: JSON.stringify({ jsonrpc: '2.0', ...body }),
+      });
+    const pause = () => new Promise((r) => setTimeout(r, 5));
+    // One-shot clients: each opens a session and leaves without DELETE.
+    const first = await open();
+    await pause();
+    const second = await open();
+    await pause();
+    await (await post(first, { id: 2, method: 'ping' })).text(); // first is now the more recently used
+    await pause();
+    const third = await open();
+    expect(h.sessionCount()).toBe(2);
+    expect((await post(second, { id: 3, method: 'ping' })).status).toBe(404);
+    const stillThere = await post(first, { id: 4, method: 'ping' });
+    expect(stillThere.status).toBe(200);
+    await stillThere.text();
+
+    // Two calls in progress: neither session is idle, so a new one is refused as before.
+    const call = (id: string) =>
+      post(id, { id: 5, method: 'tools/call', params: { name: 'hold', arguments: {} } });
+    const calls = await Promise.all([call(first), call(third)]);
+    const refused = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual(
+      rpcError(
+        expect.stringContaining(
+          'tenant local has 2 open sessions, its limit, each with a request in progress',
+        ) as string,
+      ),
+    );
+    release();
+    for (const c of calls) expect(await c.text()).toContain('done');
+    await open();
+    expect(h.sessionCount()).toBe(2);
+    await h.close();
+  });
+
   it('caps bodies with 413 and, once stopping, answers 503 on /mcp and /readyz', async () => {
     const h = app();
     const big = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: 'x'.repeat(2048) });
@@ -205,19 +274,13 @@ describe('HTTP face (no ports)', () => {
     const get = await h.app.request('/mcp', { method: 'GET', headers: mcpHeaders });
     expect(get.status).toBe(400);
     expect(await get.json()).toEqual(rpcError('a new session starts with an initialize POST'));
-    const opened = await Promise.all(
-      [1, 2].map(async () => {
-        const r = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
-        await r.text();
-        return r.status;
-      }),
-    );
-    expect(opened).toEqual([200, 200]);
-    const third = await h.app.request('/mcp', { method: 'POST', headers: mcpHeaders, body: initialize });
-    expect(third.status).toBe(429);
-    expect(await third.json()).toEqual(
-      rpcError(expect.stringContaining('tenant local has 2 open sessions') as string),
-    );
+    const third = await h.app.request('/mcp', {
+      method: 'POST',
+      headers: { ...mcpHeaders, 'mcp-session-id': 'nope' },
+      body: '{}',
+    });
+    expect(third.status).toBe(404);
+    expect(await third.json()).toEqual(rpcError('unknown or expired session', -32001));
     const elsewhere = await h.app.request('/nowhere', { headers: { host: '127.0.0.1:8787' } });
     expect(elsewhere.status).toBe(404);
     expect(await elsewhere.json()).toEqual({ error: 'not found' });

@@ -61,8 +61,13 @@ export function mcpHandler(opts: McpRouteOptions): (c: Context<AppEnv>) => Promi
 
   const openSession = async (caller: Caller, request: Request): Promise<Response> => {
     const tenant = caller.endpoint;
-    const refusal = sessions.refusal(tenant.id, tenant.maxSessions);
+    const { refusal, evicted } = sessions.admit(tenant.id, tenant.maxSessions);
     if (refusal) throw new HTTPException(refusal.status, { message: refusal.message });
+    if (evicted)
+      opts.logger.info(
+        { tenant: tenant.id, maxSessions: tenant.maxSessions, idleMs: evicted.idleMs },
+        'closed the least recently used idle session of the tenant to open a new one',
+      );
     const release = sessions.reserve(tenant.id);
     // One server and transport per session, so responses cannot cross between clients using equal JSON-RPC ids.
     const server = tenant.createServer();

@@ -13,20 +13,38 @@ function session(tenant: string) {
 }
 
 describe('session store', () => {
-  it('refuses a tenant at its own cap and everyone at the global cap; reservations count', () => {
-    const store = createSessionStore({ maxSessions: 3, idleTimeoutMs: 60_000 });
+  it("at a tenant's cap closes its least recently used idle session; refuses when all are busy or the server is full", () => {
+    let now = 1_000;
+    const store = createSessionStore({ maxSessions: 3, idleTimeoutMs: 60_000, now: () => now });
     store.add('a1', session('a'));
+    now = 1_100;
+    store.add('a2', session('a'));
+    now = 1_200;
+    store.touch(store.get('a1')!);
+    now = 1_500;
+    // a2 was used last at 1100, a1 at 1200: a2 goes.
+    expect(store.admit('a', 2)).toEqual({ evicted: { idleMs: 400 } });
+    expect(store.get('a2')).toBeUndefined();
+    expect(store.get('a1')).toBeDefined();
+    // Busy sessions and reservations are never evicted.
+    store.get('a1')!.busy = 1;
     const release = store.reserve('a');
-    expect(store.refusal('a', 2)).toMatchObject({ status: 429 });
-    expect(store.refusal('b', 2)).toBeUndefined();
+    expect(store.admit('a', 2)).toMatchObject({ refusal: { status: 429 } });
+    expect(store.get('a1')).toBeDefined();
+    expect(store.admit('b', 2)).toEqual({ evicted: undefined });
     release();
     release(); // idempotent
-    expect(store.refusal('a', 2)).toBeUndefined();
+    expect(store.admit('a', 2)).toEqual({ evicted: undefined });
+    // The global cap is not a tenant's to make room in: another tenant's idle sessions stay.
     store.add('b1', session('b'));
     store.add('b2', session('b'));
-    expect(store.refusal('c', 2)).toEqual({ status: 503, message: 'too many open sessions on this server' });
+    expect(store.admit('c', 2)).toEqual({
+      refusal: { status: 503, message: 'too many open sessions on this server' },
+    });
+    expect(store.size).toBe(3);
     store.remove('b1');
-    expect(store.refusal('c', 2)).toBeUndefined();
+    expect(store.admit('c', 2)).toEqual({ evicted: undefined });
+    return store.closeAll(0);
   });
 
   it('closes sessions idle for longer than the timeout, but not one with a response in progress', () => {

@@ -20,12 +20,19 @@ export interface SessionStoreOptions {
   now?: () => number;
 }
 
-/** Why a new session cannot be opened now, if it cannot. */
-export type OpenRefusal = { status: 429 | 503; message: string } | undefined;
+/**
+ * Whether a new session may be opened now: a refusal, or room (made, at the tenant's cap, by closing that tenant's
+ * least recently used idle session: `evicted` says how long it had been idle).
+ */
+export type Admission =
+  | { refusal: { status: 429 | 503; message: string }; evicted?: undefined }
+  | { refusal?: undefined; evicted?: { idleMs: number } };
 
 /**
  * The open Streamable HTTP sessions: per-tenant and global caps, and an idle sweep so abandoned sessions (a client
- * that vanished without DELETE) do not hold their tenant's places for ever.
+ * that vanished without DELETE) do not hold their tenant's places for ever. One-shot clients (an Inspector CLI)
+ * leave a session behind on every call, so a tenant at its cap gives up its least recently used idle session
+ * rather than refuse the next one; a session with a request in progress is never closed for another.
  */
 export function createSessionStore(opts: SessionStoreOptions) {
   const now = opts.now ?? Date.now;
@@ -61,15 +68,30 @@ export function createSessionStore(opts: SessionStoreOptions) {
     get(id: string) {
       return sessions.get(id);
     },
-    refusal(tenant: string, tenantMax: number): OpenRefusal {
+    admit(tenant: string, tenantMax: number): Admission {
+      let evicted: { idleMs: number } | undefined;
+      if (countFor(tenant) >= tenantMax) {
+        let lru: [string, Session] | undefined;
+        for (const entry of sessions)
+          if (
+            entry[1].tenant === tenant &&
+            entry[1].busy === 0 &&
+            (!lru || entry[1].lastSeenMs < lru[1].lastSeenMs)
+          )
+            lru = entry;
+        if (!lru)
+          return {
+            refusal: {
+              status: 429,
+              message: `tenant ${tenant} has ${tenantMax} open sessions, its limit, each with a request in progress: end one (DELETE /mcp) or wait for one to finish`,
+            },
+          };
+        drop(lru[0]);
+        evicted = { idleMs: now() - lru[1].lastSeenMs };
+      }
       if (sessions.size + totalOpening() >= opts.maxSessions)
-        return { status: 503, message: 'too many open sessions on this server' };
-      if (countFor(tenant) >= tenantMax)
-        return {
-          status: 429,
-          message: `tenant ${tenant} has ${tenantMax} open sessions, its limit: end one (DELETE /mcp) or wait for idle ones to expire`,
-        };
-      return undefined;
+        return { refusal: { status: 503, message: 'too many open sessions on this server' } };
+      return { evicted };
     },
     /** Reserves a place while the initialize request runs; the returned function releases it. */
     reserve(tenant: string): () => void {
