@@ -12,10 +12,10 @@ dist/.built: node_modules/.installed $(SOURCES) tsconfig.json tsconfig.build.jso
 	npm run build
 	@touch $@
 
-.PHONY: help deps build docker image image-lock serve stdio doctor reap test test-unit lint bench clean
+.PHONY: help deps build docker image image-lock conductor-image serve stdio doctor reap test test-unit lint bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 deps: node_modules/.installed ## install dependencies (npm ci) when missing or stale
 
@@ -31,6 +31,9 @@ image: build docker ## build the sandbox image from images/deno/deno.lock (a no-
 
 image-lock: build docker ## resolve the image dependencies anew, rewrite images/deno/deno.lock, build
 	node dist/cli.js image --update-lock
+
+conductor-image: image ## build the conductor as the image mcp-conductor:<version> and :latest (NODE=…, DOCKER_GID=…)
+	node scripts/deploy/conductor-image.mjs $${NODE:+--node "$$NODE"} $${DOCKER_GID:+--docker-gid "$$DOCKER_GID"}
 
 serve: build docker ## serve MCP over Streamable HTTP (HOST, PORT)
 	node dist/cli.js serve --host $${HOST:-127.0.0.1} --port $${PORT:-8787}

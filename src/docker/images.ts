@@ -26,7 +26,8 @@ export function imageCalls(docker: Docker): ImageCalls {
     buildImage: (context, tag, labels, onProgress, options = {}) =>
       guard('build the image', async () => {
         const stream = await docker.buildImage(context, {
-          t: tag,
+          // The API takes `t` once per name; docker-modem repeats an array's items (the typings allow one).
+          t: tag as string,
           labels,
           rm: true,
           forcerm: true,

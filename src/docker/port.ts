@@ -72,7 +72,8 @@ export interface DockerPort {
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
   buildImage(
     context: Readable,
-    tag: string,
+    /** one name, or several for the same image (`repo:1.2.0` and `repo:latest`) */
+    tag: string | string[],
     labels: Record<string, string>,
     onProgress: (p: BuildProgress) => void,
     options?: { nocache?: boolean },

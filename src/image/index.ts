@@ -1,9 +1,11 @@
-// image: the sandbox image — build context as a tar stream, content-hash tags, the lock and frozen pre-caching,
-// JSR vendoring, the bill of materials, lookup.
+// image: the sandbox image, and the conductor's own — build contexts as tar streams, content-hash tags, the lock and
+// frozen pre-caching, JSR vendoring, the bill of materials, lookup.
 export * from './bom.js';
 export * from './build.js';
+export * from './conductor-image.js';
 export * from './context.js';
 export * from './deno-binary.js';
+export * from './host-files.js';
 export * from './inventory.js';
 export * from './jsr-vendor.js';
 export * from './libs.js';
