@@ -1,8 +1,9 @@
 import { doctorExitCode, reapWorkspaceMounts, runDoctor } from '../conductor/index.js';
+import { findOwnContainer } from '../docker/index.js';
 import { describeIssuer } from '../http/index.js';
 import { ensureImage, exportImageFile, formatBom, importImageFile, readImageBom } from '../image/index.js';
 import { reap } from '../sandbox/index.js';
-import { imageDir, policiesDir, socketBaseDir } from './paths.js';
+import { imageDir, policiesDir } from './paths.js';
 import { basics } from './runtime.js';
 
 export interface ImageOptions {
@@ -55,7 +56,7 @@ export async function runDoctorCommand(opts: { imageDir?: string } = {}): Promis
     settings,
     { imageDir: opts.imageDir ?? imageDir, policiesDir },
     env,
-    (issuer) => describeIssuer(issuer, { timeoutMs: DOCTOR_FETCH_TIMEOUT_MS }),
+    { issuer: (issuer) => describeIssuer(issuer, { timeoutMs: DOCTOR_FETCH_TIMEOUT_MS }) },
     logger.child({ check: 'upstream' }),
   );
   for (const c of checks)
@@ -68,7 +69,12 @@ export async function runDoctorCommand(opts: { imageDir?: string } = {}): Promis
 /** `mcp-conductor reap`: remove what a conductor that died left behind (`all`: containers of live ones too). */
 export async function runReap(opts: { all?: boolean }): Promise<void> {
   const { docker, settings, logger } = basics();
-  const removed = await reap(docker, { onlyDead: !opts.all, socketBaseDir: socketBaseDir(), logger });
+  const removed = await reap(docker, {
+    onlyDead: !opts.all,
+    socketBaseDir: settings.socketDir,
+    ownContainerId: (await findOwnContainer(docker))?.id,
+    logger,
+  });
   process.stderr.write(`removed ${removed} container(s)\n`);
   // Only a dead conductor's images, even with --all: unmounting a live one's would leave its next container the
   // bare directory, without the quota.

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConductorPaths } from '../conductor/index.js';
+import type { ConductorSettings } from '../config/env.js';
 
 /** The package's own files: dist/cli.js sits one level below the package root, as src/cli.ts does. */
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -13,12 +13,9 @@ export const version = (
   JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }
 ).version;
 
-export function socketBaseDir(): string {
-  return join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
-}
-
-export const conductorPaths = (): ConductorPaths => ({
+/** The socket base directory is a setting (MCP_CONDUCTOR_SOCKET_DIR): in a container it must be a host path. */
+export const conductorPaths = (settings: ConductorSettings): ConductorPaths => ({
   imageDir,
   policiesDir,
-  socketBaseDir: socketBaseDir(),
+  socketBaseDir: settings.socketDir,
 });

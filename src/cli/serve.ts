@@ -122,7 +122,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
       docker,
       settings,
       inputs,
-      paths: conductorPaths(),
+      paths: conductorPaths(settings),
       logger,
       bus,
       defaultPoolSize: SERVE_POOL_SIZE,

@@ -18,7 +18,7 @@ export async function runStdio(): Promise<void> {
     docker,
     settings,
     inputs,
-    paths: conductorPaths(),
+    paths: conductorPaths(settings),
     logger,
     bus,
     defaultPoolSize: STDIO_POOL_SIZE,

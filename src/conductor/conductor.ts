@@ -4,9 +4,22 @@ import { resolve, sep } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
 import type { DenoPermissions } from '../config/permissions.js';
 import type { Tenant } from '../config/tenants.js';
-import { ConfigError, OverloadedError, type EventStream, type ExecutionEvent } from '../core/index.js';
-import { LABEL_HOST, LABEL_OWNER, LABEL_PID, type DockerPort } from '../docker/index.js';
-import { findImage, importableSpecifiers } from '../image/index.js';
+import {
+  ConfigError,
+  ImageMissingError,
+  OverloadedError,
+  type EventStream,
+  type ExecutionEvent,
+} from '../core/index.js';
+import {
+  assertSameHostPaths,
+  findOwnContainer,
+  LABEL_HOST,
+  LABEL_OWNER,
+  LABEL_PID,
+  type DockerPort,
+} from '../docker/index.js';
+import { findImage, importableSpecifiers, IN_CONTAINER_IMAGE_HINT } from '../image/index.js';
 import { openRetentionStore, type RetentionStore } from '../retention/index.js';
 import type { Logger } from '../obs/index.js';
 import type { UpstreamPool } from '../proxy/index.js';
@@ -102,11 +115,22 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   await inputs.egress(settings.policy);
 
   await docker.ping();
+  // In a container, the engine resolves the sandboxes' bind mounts on the host: the paths must be the same there.
+  const own = await findOwnContainer(docker);
+  if (own) assertSameHostPaths(own, [{ what: 'MCP_CONDUCTOR_SOCKET_DIR', path: paths.socketBaseDir }]);
   // The image this host's inputs give, or one of the same recipe built elsewhere and imported.
-  const plan = await findImage({ docker, imageDir: paths.imageDir });
+  const plan = await findImage({ docker, imageDir: paths.imageDir }).catch((error: unknown) => {
+    if (!own || !(error instanceof ImageMissingError)) throw error;
+    throw new ImageMissingError(`${error.message} ${IN_CONTAINER_IMAGE_HINT}`, { cause: error });
+  });
   const instanceId = randomUUID();
   await prepareSocketBaseDir(paths.socketBaseDir);
-  const reaped = await reap(docker, { onlyDead: true, socketBaseDir: paths.socketBaseDir, logger });
+  const reaped = await reap(docker, {
+    onlyDead: true,
+    socketBaseDir: paths.socketBaseDir,
+    ownContainerId: own?.id,
+    logger,
+  });
   const retention = await openRetention(settings, instanceId);
   if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
   // Their containers are gone now, so nothing holds a dead conductor's workspace images: unmount them (the tenants
@@ -122,6 +146,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     socketBaseDir: paths.socketBaseDir,
     startupTimeoutMs: opts.startupTimeoutMs ?? 30_000,
     ownerToken: owner,
+    ownContainerId: own?.id,
   };
   const poolSize = settings.poolSize ?? opts.defaultPoolSize;
   // Every container, whatever its state, holds a place: at most this many exist at once (README, warm pool).
@@ -165,6 +190,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     retention,
     wrap: (code) => wrapPool.wrap(code),
     version: opts.version,
+    ownContainer: own,
   };
   logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
   return new RunningConductor(deps, {

@@ -3,9 +3,16 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hostname } from 'node:os';
 import { readSettings } from '../config/env.js';
 import { DockerUnavailableError } from '../core/index.js';
-import { LABEL_IMAGE_BOM, LABEL_IMAGE_RECIPE, type ImageInfo, type ListedImage } from '../docker/index.js';
+import {
+  LABEL_IMAGE_BOM,
+  LABEL_IMAGE_RECIPE,
+  type ContainerMount,
+  type ImageInfo,
+  type ListedImage,
+} from '../docker/index.js';
 import { freePort } from '../../test/helpers.js';
 import { startTestIssuer } from '../../test/fixtures/token-issuer.js';
 import type { IssuerConfig } from '../config/oauth.js';
@@ -20,7 +27,10 @@ const paths = {
 const architecture = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 
 /** A fake engine for this pure logic: fixed info and a fixed list of sandbox images. */
-function fakeDocker(images: ListedImage[], opts: { down?: boolean; runtimes?: string[] } = {}): DoctorDocker {
+function fakeDocker(
+  images: ListedImage[],
+  opts: { down?: boolean; runtimes?: string[]; containers?: Record<string, ContainerMount[]> } = {},
+): DoctorDocker {
   return {
     info: () =>
       opts.down
@@ -35,6 +45,10 @@ function fakeDocker(images: ListedImage[], opts: { down?: boolean; runtimes?: st
       return Promise.resolve(i && { id: i.id, labels: i.labels, sizeBytes: i.sizeBytes });
     },
     listImages: () => Promise.resolve(images),
+    containerMounts: (id: string) => {
+      const mounts = opts.containers?.[id];
+      return Promise.resolve(mounts && { hostname: hostname(), mounts });
+    },
   };
 }
 
@@ -311,6 +325,55 @@ describe('doctor', () => {
       byName(await runDoctor(fakeDocker([], { down: true }), settings(), paths, {}), 'grants'),
     ).toBeUndefined();
   });
+
+  describe('in a container', () => {
+    const id = 'c0ffee'.padEnd(64, '0');
+    // What /proc/self/mountinfo shows in a Docker container: the engine's own files for it, bind-mounted.
+    const proc = (containerId: string) => (path: string) =>
+      path.endsWith('mountinfo')
+        ? Promise.resolve(
+            `95 76 254:0 /var/lib/docker/containers/${containerId}/hostname /etc/hostname rw,relatime - ext4 /dev/vda rw\n`,
+          )
+        : Promise.resolve('0::/\n');
+    const env = { MCP_CONDUCTOR_SOCKET_DIR: '/srv/mcpc/sockets', MCP_CONDUCTOR_WORKSPACE: '/srv/mcpc/ws' };
+    const doctor = (mounts: ContainerMount[], containerId = id) =>
+      runDoctor(
+        fakeDocker([], { containers: { [id]: mounts } }),
+        settings(env),
+        paths,
+        {},
+        { readProc: proc(containerId) },
+      );
+
+    it('passes when the engine mounts both at the same paths on the host', async () => {
+      const checks = await doctor([{ type: 'bind', source: '/srv/mcpc', destination: '/srv/mcpc' }]);
+      expect(byName(checks, 'container')).toEqual({
+        name: 'container',
+        ok: true,
+        detail: `in container ${id.slice(0, 12)}: MCP_CONDUCTOR_SOCKET_DIR /srv/mcpc/sockets and MCP_CONDUCTOR_WORKSPACE /srv/mcpc/ws are the same paths on the host`,
+      });
+    });
+
+    it('explains a path the engine would look for elsewhere, and one not mounted at all', async () => {
+      const checks = await doctor([
+        { type: 'volume', source: '/var/lib/docker/volumes/v/_data', destination: '/srv/mcpc/ws' },
+      ]);
+      const detail = byName(checks, 'container')?.detail ?? '';
+      expect(byName(checks, 'container')?.ok).toBe(false);
+      expect(detail).toContain('the engine resolves bind mounts on the host');
+      expect(detail).toContain('MCP_CONDUCTOR_SOCKET_DIR /srv/mcpc/sockets is not mounted from the host');
+      expect(detail).toContain(
+        'MCP_CONDUCTOR_WORKSPACE /srv/mcpc/ws is /var/lib/docker/volumes/v/_data on the host',
+      );
+      expect(doctorExitCode(checks)).toBe(1);
+    });
+
+    it('says it cannot check in a container the engine does not know', async () => {
+      const checks = await doctor([], 'feed'.padEnd(64, '0'));
+      expect(byName(checks, 'container')?.ok).toBe(true);
+      expect(byName(checks, 'container')?.detail).toMatch(/^in a container the engine does not know/);
+    });
+  });
 });
 
 describe('doctor: the identity provider of the tenants file', () => {
@@ -340,7 +403,7 @@ describe('doctor: the identity provider of the tenants file', () => {
       settings({ MCP_CONDUCTOR_TENANTS: file }),
       paths,
       {},
-      probe,
+      { issuer: probe },
     );
     expect(byName(checks, 'tenants')?.detail).toBe(
       '1 tenant(s): acme (policy default, its own permissions, OAuth only)',

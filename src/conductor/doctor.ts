@@ -6,10 +6,17 @@ import { describePermissions } from '../config/deno-flags.js';
 import { listPolicyNames } from '../config/load-policy.js';
 import { PolicySchema } from '../config/policy.js';
 import { isAppError } from '../core/index.js';
-import type { DockerPort } from '../docker/index.js';
+import type { DockerPort, ReadText } from '../docker/index.js';
+import {
+  bomOfLabels,
+  DENO_IN_IMAGE,
+  IN_CONTAINER_IMAGE_HINT,
+  lookUpImage,
+  summarizeBom,
+} from '../image/index.js';
 import { createSilentLogger, type Logger } from '../obs/index.js';
-import { bomOfLabels, DENO_IN_IMAGE, lookUpImage, summarizeBom } from '../image/index.js';
 import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
+import { checkOwnContainer, explainSocketAccess } from './doctor-container.js';
 import { describeEgress, uselessGrants } from './doctor-egress.js';
 import { upstreamChecks } from './doctor-upstreams.js';
 import { checkQuotaHost, describeQuotaWorkspace, quotaWorkspaces } from './quota-check.js';
@@ -22,8 +29,8 @@ export interface Check {
   warning?: boolean;
 }
 
-/** What the doctor asks of Docker: engine info and the images of the sandbox repository. */
-export type DoctorDocker = Pick<DockerPort, 'info' | 'inspectImage' | 'listImages'>;
+/** What the doctor asks of Docker: engine info, the images of the sandbox repository, its own container's mounts. */
+export type DoctorDocker = Pick<DockerPort, 'info' | 'inspectImage' | 'listImages' | 'containerMounts'>;
 
 function reason(error: unknown): string {
   return isAppError(error) || error instanceof Error ? error.message : String(error);
@@ -37,12 +44,21 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
  */
 export type IssuerProbe = (issuer: IssuerConfig) => Promise<string>;
 
+/** What the doctor reaches beyond the engine; each is left out when absent. */
+export interface DoctorProbes {
+  /** each identity provider of the tenants file's `oauth` section */
+  issuer?: IssuerProbe;
+  /** this process's /proc files, to find the container it runs in (the real ones by default) */
+  readProc?: ReadText;
+}
+
+type CheckRunner = (name: string, fn: () => Promise<string> | string) => Promise<boolean>;
+
 /** 0 when every check passed, 1 otherwise (the doctor command's exit status). */
 export function doctorExitCode(checks: Check[]): 0 | 1 {
   return checks.every((c) => c.ok) ? 0 : 1;
 }
 
-/** Whether the image this host's inputs give (or one of the same recipe) is there, and what to do if not. */
 /** The image check's line, and the labels of the image found (they hold its bill of materials). */
 async function imageState(
   docker: DoctorDocker,
@@ -87,7 +103,7 @@ export async function runDoctor(
   settings: ConductorSettings,
   paths: { imageDir: string; policiesDir: string },
   env: Record<string, string | undefined>,
-  probeIssuer?: IssuerProbe,
+  probes: DoctorProbes = {},
   logger: Logger = createSilentLogger(),
 ): Promise<Check[]> {
   const checks: Check[] = [];
@@ -106,7 +122,9 @@ export async function runDoctor(
 
   let runtimes: string[] = [];
   const dockerOk = await check('docker', async () => {
-    const info = await docker.info();
+    const info = await docker.info().catch(async (error: unknown) => {
+      throw await explainSocketAccess(error, env);
+    });
     runtimes = info.runtimes;
     return `engine ${info.serverVersion} (${info.architecture}) reachable`;
   });
@@ -116,40 +134,13 @@ export async function runDoctor(
     policyRuntime = policy.container.runtime;
     return `"${settings.policy}" is valid (runtime ${policy.container.runtime}, network ${policy.container.network}); shipped: ${(await listPolicyNames(paths.policiesDir)).join(', ')}`;
   });
-  if (dockerOk) {
-    await check('runtimes', () => {
-      if (policyRuntime && !runtimes.includes(policyRuntime)) {
-        throw new Error(
-          `the policy needs the ${policyRuntime} runtime but the engine offers only: ${runtimes.join(', ')} (see scripts/docker-setup.sh for runsc)`,
-        );
-      }
-      return `${runtimes.join(', ')}${runtimes.includes('runsc') ? '' : ' (runsc/gVisor not registered: the strict policy will not work)'}`;
-    });
-    let labels: Record<string, string> | undefined;
-    await check('image', async () => {
-      const state = await imageState(docker, paths.imageDir);
-      labels = state.labels;
-      return state.detail;
-    });
-    // What the image holds, read from its own label: the same on a host that only imported it.
-    const found = labels;
-    if (found) {
-      await check('packages', () => {
-        const bom = bomOfLabels(found);
-        if (!bom)
-          throw new Error(
-            'the image carries no readable bill of materials: rebuild it (`mcp-conductor image --force`)',
-          );
-        return summarizeBom(bom);
-      });
-    }
-  } else {
+  if (dockerOk) await engineChecks(check, docker, settings, paths.imageDir, runtimes, policyRuntime, probes);
+  else
     checks.push({
       name: 'image',
       ok: false,
       detail: 'not checked: the Docker engine is unreachable (see above)',
     });
-  }
   await check('permissions', async () => {
     const { permissions, source } = await inputs.localPermissions();
     return `${describePermissions(permissions)} (from ${source})`;
@@ -177,6 +168,7 @@ export async function runDoctor(
       (f) => f?.oauth,
       () => undefined,
     );
+    const { issuer: probeIssuer } = probes;
     if (probeIssuer)
       for (const issuer of oauth?.issuers ?? []) await check('oauth', () => probeIssuer(issuer));
   }
@@ -244,4 +236,61 @@ async function egressChecks(
     // RUN_ARGS or the image config is broken: their own checks say so.
   }
   return checks;
+}
+
+/**
+ * The checks that need the engine, in order: runtimes, the conductor's own container (when it runs in one: the
+ * paths it hands to sandboxes must be the same on the host), the image and what it holds.
+ */
+async function engineChecks(
+  check: CheckRunner,
+  docker: DoctorDocker,
+  settings: ConductorSettings,
+  imageDir: string,
+  runtimes: string[],
+  policyRuntime: string | undefined,
+  probes: DoctorProbes,
+): Promise<void> {
+  await check('runtimes', () => {
+    if (policyRuntime && !runtimes.includes(policyRuntime)) {
+      throw new Error(
+        `the policy needs the ${policyRuntime} runtime but the engine offers only: ${runtimes.join(', ')} (see scripts/docker-setup.sh for runsc)`,
+      );
+    }
+    return `${runtimes.join(', ')}${runtimes.includes('runsc') ? '' : ' (runsc/gVisor not registered: the strict policy will not work)'}`;
+  });
+  const inContainer = await checkOwnContainer(
+    docker,
+    { socketDir: settings.socketDir, workspaceDir: settings.workspaceDir },
+    probes.readProc,
+  ).catch((error: unknown) => error as Error);
+  if (inContainer !== undefined)
+    await check('container', () => {
+      if (typeof inContainer !== 'string') throw inContainer;
+      return inContainer;
+    });
+  let labels: Record<string, string> | undefined;
+  await check('image', async () => {
+    try {
+      const state = await imageState(docker, imageDir);
+      labels = state.labels;
+      return state.detail;
+    } catch (error) {
+      // In a container the conductor cannot build the sandbox image: say where it must come from.
+      if (inContainer === undefined) throw error;
+      throw new Error(`${reason(error)} ${IN_CONTAINER_IMAGE_HINT}`, { cause: error });
+    }
+  });
+  // What the image holds, read from its own label: the same on a host that only imported it.
+  const found = labels;
+  if (found) {
+    await check('packages', () => {
+      const bom = bomOfLabels(found);
+      if (!bom)
+        throw new Error(
+          'the image carries no readable bill of materials: rebuild it (`mcp-conductor image --force`)',
+        );
+      return summarizeBom(bom);
+    });
+  }
 }

@@ -4,7 +4,7 @@ import { effectivePermissions } from '../config/load-policy.js';
 import type { DenoPermissions } from '../config/permissions.js';
 import type { Tenant } from '../config/tenants.js';
 import type { EventStream, ExecutionEvent } from '../core/index.js';
-import type { DockerPort } from '../docker/index.js';
+import { assertSameHostPaths, type DockerPort, type OwnContainer } from '../docker/index.js';
 import type { ImportablePackage } from '../image/index.js';
 import type { Logger } from '../obs/index.js';
 import {
@@ -76,6 +76,8 @@ export interface ContextDeps {
   /** parses user code off the event loop (the conductor's WrapPool) */
   wrap: ExecutorDeps['wrap'];
   version: string;
+  /** the container the conductor runs in, if any: the workspaces it hands to sandboxes must be host paths */
+  ownContainer: OwnContainer | undefined;
 }
 
 export interface TenantSpec {
@@ -99,19 +101,23 @@ export interface TenantSpec {
 export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): Promise<TenantContext> {
   const policy = await deps.inputs.policy(spec.policy);
   const quotaMb = policy.workspace.mode === 'none' ? undefined : spec.workspaceQuotaMb;
-  // Mounted before anything binds the directory (a container made earlier would keep the bare directory), and before
-  // prepareWorkspace opens it: it then opens and chowns the image's root.
-  if (quotaMb !== undefined) {
+  // In a container the engine mounts the workspace from the host: the path must be the same there.
+  const sameOnHost = (path: string) =>
+    deps.ownContainer && assertSameHostPaths(deps.ownContainer, [{ what: 'MCP_CONDUCTOR_WORKSPACE', path }]);
+  let workspaceDir: string | undefined;
+  if (policy.workspace.mode !== 'none') {
     const { workspaceDir: root } = deps.settings;
-    await deps.mounts.ensure(
-      spec.workspaceTenant === undefined ? root : join(root, spec.workspaceTenant),
-      quotaMb,
-    );
+    sameOnHost(root);
+    // Mounted before anything binds the directory (a container made earlier would keep the bare directory), and
+    // before prepareWorkspace opens it: it then opens and chowns the image's root.
+    if (quotaMb !== undefined)
+      await deps.mounts.ensure(
+        spec.workspaceTenant === undefined ? root : join(root, spec.workspaceTenant),
+        quotaMb,
+      );
+    workspaceDir = await prepareWorkspace(root, spec.workspaceTenant, deps.logger);
+    sameOnHost(workspaceDir);
   }
-  const workspaceDir =
-    policy.workspace.mode === 'none'
-      ? undefined
-      : await prepareWorkspace(deps.settings.workspaceDir, spec.workspaceTenant, deps.logger);
   if (policy.container.network !== 'none') await deps.docker.ensureNetwork(policy.container.network);
   const egress = await deps.inputs.egress(spec.policy);
   const profile: SandboxProfile = {

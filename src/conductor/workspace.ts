@@ -7,7 +7,8 @@ import { SANDBOX_UID } from '../sandbox/index.js';
 
 /**
  * The host directory mounted at /workspace: the workspace root (the local context) or a tenant's subdirectory of it,
- * made if missing and handed to the sandbox user when we can. Returns the real path to mount.
+ * made if missing and handed to the sandbox user (or, not as root, its group) when we can. Returns the real path to
+ * mount.
  *
  * Whoever can write the root could put a symbolic link at a tenant's name; following it would chown its target to the
  * sandbox user and mount it read-write into that tenant's containers. So the root is resolved once, the tenant's
@@ -29,15 +30,23 @@ export async function prepareWorkspace(
     });
   const handle = await openNoFollow(dir, tenant);
   try {
-    if (process.getuid?.() !== 0) {
+    const st = await handle.stat();
+    if (process.getuid?.() === 0) {
+      if (st.uid !== SANDBOX_UID || st.gid !== SANDBOX_UID) await handle.chown(SANDBOX_UID, SANDBOX_UID);
+      return dir;
+    }
+    // Not root, but in the sandbox's group (the conductor image's user): the group gets write access instead.
+    const shared =
+      st.gid === SANDBOX_UID &&
+      (await handle.chmod(0o2770).then(
+        () => true,
+        () => false,
+      ));
+    if (!shared)
       logger.warn(
         { tenant },
         'not running as root: the sandbox user (65534) may be unable to write the workspace',
       );
-      return dir;
-    }
-    const st = await handle.stat();
-    if (st.uid !== SANDBOX_UID || st.gid !== SANDBOX_UID) await handle.chown(SANDBOX_UID, SANDBOX_UID);
   } finally {
     await handle.close();
   }

@@ -1,5 +1,5 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/index.js';
 import { readTracingSettings, type TracingSettings } from './otel-env.js';
@@ -8,6 +8,11 @@ import { QUOTA_BOUNDS, type Quotas } from './tenants.js';
 /** The admin's environment, parsed once by cli.ts. The model can change none of it. */
 export interface ConductorSettings {
   workspaceDir: string;
+  /**
+   * Where the per-execution socket directories are made. A conductor in a container needs it at the same path on
+   * the host (the engine resolves bind mounts there), so it is a setting.
+   */
+  socketDir: string;
   runArgs: string | undefined;
   mcpConfigPath: string | undefined;
   /** true when the path was given explicitly (a missing file is then an error) */
@@ -39,8 +44,12 @@ const Int = (name: string, min: number, max: number) =>
 const Quota = (name: string, key: keyof typeof QUOTA_BOUNDS) =>
   Int(name, QUOTA_BOUNDS[key].min, QUOTA_BOUNDS[key].max).optional();
 
+const AbsolutePath = (name: string) =>
+  z.string().refine((p) => isAbsolute(p), `${name} must be an absolute path`);
+
 const EnvSchema = z.object({
   MCP_CONDUCTOR_WORKSPACE: z.string().min(1).optional(),
+  MCP_CONDUCTOR_SOCKET_DIR: AbsolutePath('MCP_CONDUCTOR_SOCKET_DIR').optional(),
   MCP_CONDUCTOR_RUN_ARGS: z.string().optional(),
   MCP_CONDUCTOR_MCP_CONFIG: z.string().min(1).optional(),
   MCP_CONDUCTOR_POLICY: z.string().min(1).optional(),
@@ -76,6 +85,8 @@ export const ENV_HELP: Record<EnvVariable, string> = {
   MCP_CONDUCTOR_MAX_QUEUED: 'executions waiting for a slot before calls are refused (default 64)',
   MCP_CONDUCTOR_RETAINED_DIR:
     'where output past the caps is kept for resources/read (default ~/.mcp-conductor/retained)',
+  MCP_CONDUCTOR_SOCKET_DIR:
+    'absolute directory for the per-execution socket directories; in a container, the same path as on the host',
   MCP_CONDUCTOR_LOG_LEVEL:
     'fatal, error, warn, info, debug, trace or silent; JSON lines on stderr (default info)',
   MCP_CONDUCTOR_AUDIT_LOG: 'append one JSON line per run_deno_code call to this file (stdio and serve)',
@@ -101,6 +112,7 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
   const home = join(homedir(), '.mcp-conductor');
   return {
     workspaceDir: e.MCP_CONDUCTOR_WORKSPACE ?? join(home, 'workspace'),
+    socketDir: e.MCP_CONDUCTOR_SOCKET_DIR ?? join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`),
     runArgs: e.MCP_CONDUCTOR_RUN_ARGS,
     mcpConfigPath: e.MCP_CONDUCTOR_MCP_CONFIG ?? join(home, 'mcp.json'),
     mcpConfigExplicit: e.MCP_CONDUCTOR_MCP_CONFIG !== undefined,

@@ -13,6 +13,7 @@ type ContainerCalls = Pick<
   | 'start'
   | 'wait'
   | 'inspectContainer'
+  | 'containerMounts'
   | 'readUsage'
   | 'readCpuNs'
   | 'kill'
@@ -110,6 +111,22 @@ export function containerCalls(docker: Docker): ContainerCalls {
             exitCode: c.State.Running ? null : c.State.ExitCode,
             oomKilled: c.State.OOMKilled,
           };
+        } catch (error) {
+          if (statusOf(error) === 404) return undefined;
+          throw error;
+        }
+      }),
+
+    containerMounts: (id) =>
+      guard('inspect a container', async () => {
+        try {
+          const c = await docker.getContainer(id).inspect();
+          const mounts = c.Mounts.map((m) => ({
+            type: m.Type,
+            source: m.Source,
+            destination: m.Destination,
+          }));
+          return { hostname: c.Config.Hostname, mounts };
         } catch (error) {
           if (statusOf(error) === 404) return undefined;
           throw error;

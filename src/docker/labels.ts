@@ -13,6 +13,11 @@ export const LABEL_PID = 'mcp-conductor.pid';
  * container is pid 1 again, so the old one's leftovers would look owned forever.
  */
 export const LABEL_OWNER = 'mcp-conductor.owner';
+/**
+ * The id of the container the conductor runs in, when it runs in one on this same engine. Its host name and pid are
+ * the container's own, meaningless elsewhere; the engine can say whether that container still runs.
+ */
+export const LABEL_OWNER_CONTAINER = 'mcp-conductor.owner-container';
 /** On images: the content hash of every build input. */
 export const LABEL_IMAGE_HASH = 'mcp-conductor.image-hash';
 /** On images: the hash of the inputs that do not come from the build host (an imported image is found by it). */
@@ -26,6 +31,8 @@ export interface ContainerIdentity {
   host: string;
   pid: number;
   owner: string;
+  /** the conductor's own container on this engine, if any */
+  ownerContainer?: string;
 }
 
 export function containerLabels(id: ContainerIdentity): Record<string, string> {
@@ -38,6 +45,7 @@ export function containerLabels(id: ContainerIdentity): Record<string, string> {
     [LABEL_HOST]: id.host,
     [LABEL_PID]: String(id.pid),
     [LABEL_OWNER]: id.owner,
+    ...(id.ownerContainer ? { [LABEL_OWNER_CONTAINER]: id.ownerContainer } : {}),
   };
 }
 /** On images: the bill of materials (CycloneDX JSON) of what the image holds, for `doctor`, `image --list` and scanners. */

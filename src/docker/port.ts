@@ -32,6 +32,14 @@ export interface ContainerState {
   oomKilled: boolean;
 }
 
+/** One mount of a container, as the engine records it: `source` is the host path (a volume's mount point). */
+export interface ContainerMount {
+  /** bind, volume, tmpfs, … */
+  type: string;
+  source: string;
+  destination: string;
+}
+
 export interface ManagedContainer {
   id: string;
   labels: Record<string, string>;
@@ -95,6 +103,8 @@ export interface DockerPort {
   /** Resolves with the exit code when the container next exits; call before start. -1 if it vanished. */
   wait(id: string): Promise<number>;
   inspectContainer(id: string): Promise<ContainerState | undefined>;
+  /** A container's host name and mounts (the conductor's own, when it runs in one); undefined when there is none. */
+  containerMounts(id: string): Promise<{ hostname: string; mounts: ContainerMount[] } | undefined>;
   /**
    * Peak memory, CPU time, whether the pids limit was hit and which of `mounts` (tmpfs mount points) are full, read from the
    * container's cgroup and mounts while it is alive (see cgroup.ts); absent what the host cannot see.

@@ -52,6 +52,8 @@ export interface PrepareDeps {
   startupTimeoutMs: number;
   /** what goes into the owner label, so reap can tell a dead conductor from a live one */
   ownerToken: string;
+  /** the container the conductor runs in on this engine, if any (labelled, so reap can ask the engine about it) */
+  ownContainerId?: string;
 }
 
 function frameLimit(profile: SandboxProfile): number {
@@ -179,6 +181,7 @@ export async function prepareSandbox(
       host: hostname(),
       pid: process.pid,
       owner: deps.ownerToken,
+      ownerContainer: deps.ownContainerId,
     });
     throwIfStopped(signal);
     containerId = await deps.docker.createContainer(

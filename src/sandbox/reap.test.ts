@@ -7,6 +7,7 @@ import { buildDeepTree } from '../../test/fixtures/deep-tree.js';
 import {
   LABEL_HOST,
   LABEL_OWNER,
+  LABEL_OWNER_CONTAINER,
   LABEL_PID,
   LABEL_SOCKET_DIR,
   type ManagedContainer,
@@ -46,6 +47,28 @@ describe.skipIf(process.platform !== 'linux')('who owns a container', () => {
     expect(isOwnerAlive(here({ [LABEL_PID]: String(process.pid) }))).toBe(true);
     expect(isOwnerAlive(here({ [LABEL_PID]: String(gone) }))).toBe(false);
   });
+
+  it('asks the engine about a conductor that runs in another container, and judges its own by the token', () => {
+    const [a, b, mine] = ['a', 'b', 'c'].map((c) => c.repeat(64)) as [string, string, string];
+    const owners = { own: mine, running: new Set([a]) };
+    // Its host name and pid are that container's: meaningless here, so the engine's answer decides.
+    const from = (container: string) => ({
+      [LABEL_HOST]: 'f00dfeed1234',
+      [LABEL_OWNER]: token,
+      [LABEL_OWNER_CONTAINER]: container,
+    });
+    expect(isOwnerAlive(from(a), owners)).toBe(true);
+    expect(isOwnerAlive(from(b), owners)).toBe(false);
+    // Without the engine's answer, assume alive.
+    expect(isOwnerAlive(from(b))).toBe(true);
+    // This conductor's own container, restarted: pid 1 again, another start time.
+    const mineBefore = {
+      ...here({ [LABEL_OWNER]: `${boot}:${pid}:${Number(ticks) + 1}` }),
+      [LABEL_OWNER_CONTAINER]: mine,
+    };
+    expect(isOwnerAlive(mineBefore, owners)).toBe(false);
+    expect(isOwnerAlive({ ...mineBefore, [LABEL_OWNER]: token }, owners)).toBe(true);
+  });
 });
 
 describe.skipIf(process.platform !== 'linux')('reaping past a bad entry', () => {
@@ -66,6 +89,7 @@ describe.skipIf(process.platform !== 'linux')('reaping past a bad entry', () => 
     const warnings: string[] = [];
     const docker = {
       listManaged: () => Promise.resolve([dead('refused', dirs[0]!), dead('fine', dirs[1]!)]),
+      inspectContainer: () => Promise.resolve(undefined),
       remove: (id: string) =>
         id === 'refused' ? Promise.reject(new Error('conflict')) : (removed.push(id), Promise.resolve()),
     };

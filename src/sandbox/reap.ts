@@ -6,6 +6,7 @@ import {
   LABEL_HOST,
   LABEL_INSTANCE,
   LABEL_OWNER,
+  LABEL_OWNER_CONTAINER,
   LABEL_PID,
   LABEL_SOCKET_DIR,
   type DockerPort,
@@ -41,13 +42,22 @@ export function ownerToken(pid = process.pid): string {
   return boot && ticks ? `${boot}:${pid}:${ticks}` : '';
 }
 
+/** What the engine says of conductors that run in its containers: this process's own, and those still running. */
+export interface OwnerContainers {
+  own?: string;
+  running: ReadonlySet<string>;
+}
+
 /**
- * Whether the conductor that made a container may still be running. A conductor on another host is assumed alive
- * (conductors sharing an engine must have distinct host names, Docker's default). On this host, the owner token
- * decides: another boot means dead; otherwise the pid must run and have started at the same tick. A conductor
- * restarted in its container is pid 1 again, but not from the same tick.
+ * Whether the conductor that made a container may still be running. One in another container of this engine runs
+ * as long as the engine says that container does. A conductor on another host is assumed alive (conductors sharing
+ * an engine must have distinct host names, Docker's default). On this host, the owner token decides: another boot
+ * means dead; otherwise the pid must run and have started at the same tick. A conductor restarted in its container
+ * is pid 1 again, but not from the same tick.
  */
-export function isOwnerAlive(labels: Record<string, string>): boolean {
+export function isOwnerAlive(labels: Record<string, string>, containers?: OwnerContainers): boolean {
+  const container = labels[LABEL_OWNER_CONTAINER];
+  if (container && container !== containers?.own) return containers?.running.has(container) ?? true;
   if (labels[LABEL_HOST] !== hostname()) return true;
   const alive = isOwnerTokenAlive(labels[LABEL_OWNER]);
   if (alive !== undefined) return alive;
@@ -81,6 +91,8 @@ export interface ReapOptions {
   instanceId?: string;
   /** socket directories are only removed when they sit under this directory */
   socketBaseDir: string;
+  /** the container this conductor runs in, if any (its own leftovers are judged by the owner token) */
+  ownContainerId?: string;
   /**
    * Also remove socket directories no container refers to once they are this old. A live conductor makes the
    * directory just before its container, so a fresh one may simply not have its container yet. Default 60 s.
@@ -101,14 +113,15 @@ function isUnder(dir: string, base: string): boolean {
  * not answer stops it, since then nothing else could be removed either.
  */
 export async function reap(
-  docker: Pick<DockerPort, 'listManaged' | 'remove'>,
+  docker: Pick<DockerPort, 'listManaged' | 'remove' | 'inspectContainer'>,
   opts: ReapOptions,
 ): Promise<number> {
   const filter: Record<string, string> = opts.instanceId ? { [LABEL_INSTANCE]: opts.instanceId } : {};
   const found = await docker.listManaged(filter);
+  const owners = opts.onlyDead ? await ownerContainers(docker, found, opts.ownContainerId) : undefined;
   let removed = 0;
   for (const c of found) {
-    if (opts.onlyDead && isOwnerAlive(c.labels)) continue;
+    if (opts.onlyDead && isOwnerAlive(c.labels, owners)) continue;
     try {
       await docker.remove(c.id);
       removed++;
@@ -133,6 +146,20 @@ async function removeDir(dir: string, logger: ReapOptions['logger']): Promise<vo
   } catch (error) {
     logger?.warn({ err: error, dir }, 'could not remove a leftover socket directory');
   }
+}
+
+/** Asks the engine, once per owner, which conductors' containers (other than this one's) still run. */
+async function ownerContainers(
+  docker: Pick<DockerPort, 'inspectContainer'>,
+  containers: readonly ManagedContainer[],
+  own: string | undefined,
+): Promise<OwnerContainers> {
+  const ids = new Set(
+    containers.map((c) => c.labels[LABEL_OWNER_CONTAINER]).filter((id): id is string => !!id && id !== own),
+  );
+  const running = new Set<string>();
+  for (const id of ids) if ((await docker.inspectContainer(id))?.running) running.add(id);
+  return { own, running };
 }
 
 /** Socket directories whose container is gone (a conductor killed between making the two, or during removal). */
