@@ -5,13 +5,14 @@ import { loadMcpConfig, type McpConfig } from '../config/mcp-config.js';
 import type { DenoPermissions } from '../config/permissions.js';
 import type { Policy } from '../config/policy.js';
 import { parseRunArgs } from '../config/run-args.js';
+import { withSecretFiles } from '../config/secret-files.js';
 import { loadTenantsFile, type Tenant, type TenantsFile } from '../config/tenants.js';
 import { ConfigError } from '../core/index.js';
 import { loadEgressSetup, type EgressSetup } from '../egress/index.js';
 
 /**
  * Everything the admin gives the conductor besides the environment itself: MCP_CONDUCTOR_RUN_ARGS, the policies,
- * mcp.json and the tenants file. One reader for `stdio`, `serve` and `doctor`, so the rules (which file must exist,
+ * mcp.json (with the secret files it may use) and the tenants file. One reader for `stdio`, `serve` and `doctor`, so the rules (which file must exist,
  * which permissions are in force) are written once. Each input is read and validated once; a failure is remembered
  * too, and every caller gets the same ConfigError.
  */
@@ -25,11 +26,15 @@ export interface AdminInputs {
    */
   localPermissions(): Promise<{ permissions: DenoPermissions; source: string }>;
   /**
-   * A policy's egress section made ready: its secrets read from the environment or files, its caFile loaded;
-   * undefined when the policy has none. A missing source is a ConfigError naming the policy and the secret.
+   * A policy's egress section made ready: its secrets read from the environment (or MCP_CONDUCTOR_SECRETS_DIR) or
+   * files, its caFile loaded; undefined when the policy has none. A missing source is a ConfigError naming the
+   * policy and the secret.
    */
   egress(policyName: string): Promise<EgressSetup | undefined>;
-  /** mcp.json, with `${MCP_CONDUCTOR_TENANT}` expanded for this tenant; undefined when there is none */
+  /**
+   * mcp.json, with `${NAME}` filled from the environment and the files of MCP_CONDUCTOR_SECRETS_DIR, and
+   * `${MCP_CONDUCTOR_TENANT}` expanded for this tenant; undefined when there is none
+   */
   mcpConfig(tenant: string): Promise<McpConfig | undefined>;
   /** the tenants of `serve`'s tenants file; undefined without one */
   tenants(): Promise<Tenant[] | undefined>;
@@ -51,6 +56,10 @@ export function createAdminInputs(
     return (tenantsFile ??= path ? loadTenantsFile(path) : Promise.resolve(undefined));
   };
 
+  // Secrets mounted as files (Docker and Kubernetes secrets), read once: an explicit variable wins over a file.
+  let expansion: Promise<Record<string, string | undefined>> | undefined;
+  const expansionEnv = () => (expansion ??= withSecretFiles(env, settings.secretsDir));
+
   const runArgs = () => (settings.runArgs?.trim() ? parseRunArgs(settings.runArgs) : undefined);
 
   const readMcpConfig = async (tenant: string): Promise<McpConfig | undefined> => {
@@ -66,7 +75,7 @@ export function createAdminInputs(
       return undefined;
     }
     // `${MCP_CONDUCTOR_TENANT}` in an upstream's env/headers names the tenant, so file-backed state can be per tenant.
-    return loadMcpConfig(path, { ...env, MCP_CONDUCTOR_TENANT: tenant });
+    return loadMcpConfig(path, { ...(await expansionEnv()), MCP_CONDUCTOR_TENANT: tenant });
   };
 
   return {

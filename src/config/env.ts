@@ -13,6 +13,8 @@ export interface ConductorSettings {
    * the host (the engine resolves bind mounts there), so it is a setting.
    */
   socketDir: string;
+  /** a directory of secret files (Docker secrets) whose contents `${NAME}` in mcp.json may use */
+  secretsDir: string | undefined;
   runArgs: string | undefined;
   mcpConfigPath: string | undefined;
   /** true when the path was given explicitly (a missing file is then an error) */
@@ -50,6 +52,7 @@ const AbsolutePath = (name: string) =>
 const EnvSchema = z.object({
   MCP_CONDUCTOR_WORKSPACE: z.string().min(1).optional(),
   MCP_CONDUCTOR_SOCKET_DIR: AbsolutePath('MCP_CONDUCTOR_SOCKET_DIR').optional(),
+  MCP_CONDUCTOR_SECRETS_DIR: AbsolutePath('MCP_CONDUCTOR_SECRETS_DIR').optional(),
   MCP_CONDUCTOR_RUN_ARGS: z.string().optional(),
   MCP_CONDUCTOR_MCP_CONFIG: z.string().min(1).optional(),
   MCP_CONDUCTOR_POLICY: z.string().min(1).optional(),
@@ -87,6 +90,8 @@ export const ENV_HELP: Record<EnvVariable, string> = {
     'where output past the caps is kept for resources/read (default ~/.mcp-conductor/retained)',
   MCP_CONDUCTOR_SOCKET_DIR:
     'absolute directory for the per-execution socket directories; in a container, the same path as on the host',
+  MCP_CONDUCTOR_SECRETS_DIR:
+    'directory of secret files (Docker/Kubernetes secrets): ${NAME} in mcp.json reads the file NAME when unset',
   MCP_CONDUCTOR_LOG_LEVEL:
     'fatal, error, warn, info, debug, trace or silent; JSON lines on stderr (default info)',
   MCP_CONDUCTOR_AUDIT_LOG: 'append one JSON line per run_deno_code call to this file (stdio and serve)',
@@ -113,6 +118,7 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
   return {
     workspaceDir: e.MCP_CONDUCTOR_WORKSPACE ?? join(home, 'workspace'),
     socketDir: e.MCP_CONDUCTOR_SOCKET_DIR ?? join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`),
+    secretsDir: e.MCP_CONDUCTOR_SECRETS_DIR,
     runArgs: e.MCP_CONDUCTOR_RUN_ARGS,
     mcpConfigPath: e.MCP_CONDUCTOR_MCP_CONFIG ?? join(home, 'mcp.json'),
     mcpConfigExplicit: e.MCP_CONDUCTOR_MCP_CONFIG !== undefined,
