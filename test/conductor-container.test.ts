@@ -1,0 +1,133 @@
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DATA_VOLUME, docker, readyStatus, waitFor } from '../scripts/deploy/swarm-lib.mjs';
+import { createDockerClient, LABEL_OWNER_CONTAINER, type ManagedContainer } from '../src/docker/index.js';
+import { DATA_DIR } from '../src/image/index.js';
+import { connectHttp, ensureConductorImage, tenantsFile } from './deploy-helpers.js';
+import { expectNoLeftovers, freePort, repoRoot } from './helpers.js';
+
+const hasDocker = inject('docker');
+const engine = createDockerClient();
+const { token, tenants } = tenantsFile();
+const names = ['mcpc-test-conductor-a', 'mcpc-test-conductor-b'] as const;
+/** The conductor containers this file started: whatever they left is removed even when a test fails. */
+const started = new Set<string>();
+
+/** What `docker run` of the conductor image needs: the engine socket, the data volume at its host path, the tenants. */
+async function runConductor(name: string, port: number, tenantsPath: string): Promise<string> {
+  const id = await docker([
+    'run',
+    '--detach',
+    '--name',
+    name,
+    '--volume',
+    '/var/run/docker.sock:/var/run/docker.sock',
+    '--volume',
+    `${DATA_VOLUME}:${DATA_DIR}`,
+    '--volume',
+    `${tenantsPath}:/etc/mcp-conductor/tenants.json:ro`,
+    '--volume',
+    `${join(repoRoot, 'scripts/deploy/policies/workspace.json')}:/opt/mcp-conductor/policies/workspace.json:ro`,
+    '--env',
+    'MCP_CONDUCTOR_TENANTS=/etc/mcp-conductor/tenants.json',
+    '--env',
+    'MCP_CONDUCTOR_POOL_SIZE=2',
+    '--publish',
+    `127.0.0.1:${port}:8787`,
+    'mcp-conductor:latest',
+    ...['serve', '--host', '0.0.0.0', '--stateless', '--allowed-host', `127.0.0.1:${port}`],
+  ]);
+  started.add(id);
+  return id;
+}
+
+const ownedBy = (id: string, list: ManagedContainer[]) =>
+  list.filter((c) => c.labels[LABEL_OWNER_CONTAINER] === id);
+
+describe.skipIf(!hasDocker)('the conductor as a container, with the host’s engine', () => {
+  let tenantsPath: string;
+  let hadVolume = false;
+
+  beforeAll(async () => {
+    await ensureConductorImage();
+    hadVolume = (await docker(['volume', 'ls', '-q'])).split('\n').includes(DATA_VOLUME);
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-tenants-'));
+    tenantsPath = join(dir, 'tenants.json');
+    await writeFile(tenantsPath, JSON.stringify(tenants), { mode: 0o644 });
+  });
+
+  afterAll(async () => {
+    for (const name of names) await docker(['rm', '--force', name]).catch(() => undefined);
+    const orphans = (await engine.listManaged()).filter((c) =>
+      started.has(c.labels[LABEL_OWNER_CONTAINER] ?? ''),
+    );
+    for (const c of orphans) await engine.remove(c.id);
+    await expectNoLeftovers();
+    if (!hadVolume) await docker(['volume', 'rm', DATA_VOLUME]);
+  });
+
+  it('runs code, and a successor reaps what a conductor killed outright left', async () => {
+    const port = await freePort();
+    const first = await runConductor(names[0], port, tenantsPath);
+    await waitFor('the conductor in a container to be ready', async () => (await readyStatus(port)) === 200);
+    const client = await connectHttp(`http://127.0.0.1:${port}/mcp`, token);
+    const r = await client.run('await Deno.writeTextFile("/workspace/kept.txt", "from a"); 6 * 7');
+    await client.close();
+    expect(r).toMatchObject({ status: 'success', returnValue: 42 });
+
+    // Its doctor finds its own container on the engine and the paths it hands to sandboxes the same on the host.
+    const doctor = await docker([
+      'exec',
+      names[0],
+      '/usr/local/bin/node',
+      '/opt/mcp-conductor/dist/cli.js',
+      'doctor',
+    ]);
+    expect(doctor).toContain(`ok   container    in container ${first.slice(0, 12)}:`);
+
+    // The tenant's pool refills after its first run; those containers name this conductor's container.
+    const left = await waitFor('the pool to refill', async () => {
+      const mine = ownedBy(first, await engine.listManaged());
+      return mine.length >= 2 && mine;
+    });
+    await docker(['kill', names[0]]);
+    await docker(['rm', names[0]]);
+    expect(ownedBy(first, await engine.listManaged()).length).toBe(left.length);
+
+    // Another container: another host name, pid 1 again. It asks the engine, finds the owner gone, reaps.
+    const second = await runConductor(names[1], port, tenantsPath);
+    await waitFor('the successor to be ready', async () => (await readyStatus(port)) === 200);
+    const ids = new Set((await engine.listManaged()).map((c) => c.id));
+    expect(left.filter((c) => ids.has(c.id))).toEqual([]);
+    const next = await connectHttp(`http://127.0.0.1:${port}/mcp`, token);
+    expect((await next.run('Deno.readTextFileSync("/workspace/kept.txt")')).returnValue).toBe('from a');
+    await next.close();
+
+    // A graceful stop removes its own containers and socket directories.
+    await docker(['stop', '--time', '60', names[1]]);
+    expect(ownedBy(second, await engine.listManaged())).toEqual([]);
+    const mountpoint = await docker(['volume', 'inspect', '--format', '{{.Mountpoint}}', DATA_VOLUME]);
+    expect(mountpoint).toBe(DATA_DIR);
+    expect(await readdir(join(mountpoint, 'sockets'))).toEqual([]);
+  }, 240_000);
+
+  it('refuses paths the engine would look for elsewhere on the host, and its doctor explains them', async () => {
+    const args = ['run', '--rm', '--volume', '/var/run/docker.sock:/var/run/docker.sock'];
+    const outcome = (cmd: string[]) =>
+      docker([...args, 'mcp-conductor:latest', ...cmd]).then(
+        (stdout) => ({ exitCode: 0, stdout, message: '' }),
+        (error: Error & { exitCode: number; stdout: string }) => error,
+      );
+    const doctor = await outcome(['doctor']);
+    expect(doctor.exitCode).toBe(1);
+    expect(doctor.stdout).toMatch(
+      /FAIL container {4}this conductor runs in a container and the engine resolves bind mounts on the host: MCP_CONDUCTOR_SOCKET_DIR \S+ is not mounted from the host/,
+    );
+    const serve = await outcome(['stdio']);
+    expect(serve.exitCode).toBe(1);
+    expect(serve.message).toContain('MCP_CONDUCTOR_SOCKET_DIR');
+    expect(serve.message).toContain('is not mounted from the host');
+  }, 120_000);
+});

@@ -1,0 +1,54 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { createHash, randomBytes } from 'node:crypto';
+import type { ExecutionResult } from '../src/core/index.js';
+import { createDockerClient } from '../src/docker/index.js';
+import { buildConductorImage } from '../src/image/index.js';
+import { repoRoot } from './helpers.js';
+
+/** One tenant whose policy (scripts/deploy/policies/workspace.json) may read and write its workspace. */
+export function tenantsFile(): { token: string; tenants: unknown } {
+  const token = randomBytes(16).toString('hex');
+  const tokenSha256 = createHash('sha256').update(token).digest('hex');
+  return {
+    token,
+    tenants: { tenants: [{ id: 'acme', tokenSha256, policy: 'workspace', maxConcurrent: 4 }] },
+  };
+}
+
+/** mcp-conductor:latest from this checkout's dist/ (a no-op when it is current). */
+export async function ensureConductorImage(): Promise<void> {
+  await buildConductorImage({
+    docker: createDockerClient(),
+    packageRoot: repoRoot,
+    env: process.env,
+    onProgress: (line) => process.stderr.write(`[conductor-image] ${line}\n`),
+  });
+}
+
+export interface HttpConductor {
+  run(code: string, timeoutMs?: number): Promise<ExecutionResult>;
+  close(): Promise<void>;
+}
+
+/** A real SDK client over Streamable HTTP with the tenant's bearer token. */
+export async function connectHttp(url: string, token: string): Promise<HttpConductor> {
+  const client = new Client({ name: 'deploy-test', version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    }),
+  );
+  return {
+    async run(code, timeoutMs = 30_000) {
+      const r = (await client.callTool(
+        { name: 'run_deno_code', arguments: { deno_code: code, timeout: timeoutMs } },
+        undefined,
+        { timeout: timeoutMs + 60_000 },
+      )) as CallToolResult;
+      return r.structuredContent as ExecutionResult;
+    },
+    close: () => client.close(),
+  };
+}
