@@ -106,7 +106,7 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
     await next.close();
 
     // A graceful stop removes its own containers and socket directories.
-    await docker(['stop', '--time', '60', names[1]]);
+    await docker(['stop', '-t', '60', names[1]]);
     expect(ownedBy(second, await engine.listManaged())).toEqual([]);
     const mountpoint = await docker(['volume', 'inspect', '--format', '{{.Mountpoint}}', DATA_VOLUME]);
     expect(mountpoint).toBe(DATA_DIR);
