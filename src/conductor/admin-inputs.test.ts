@@ -50,3 +50,38 @@ describe('admin inputs: mcp.json', () => {
     await expect(inputs.mcpConfig('local')).rejects.toThrow(/MCP_CONDUCTOR_SECRETS_DIR .* cannot be read/);
   });
 });
+
+describe('admin inputs: egress secrets', () => {
+  it('reads an `env` source from MCP_CONDUCTOR_SECRETS_DIR too, the environment winning, and says where it looked', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'inputs-'));
+    const secrets = join(dir, 'secrets');
+    await mkdir(secrets);
+    await writeFile(join(secrets, 'API_TOKEN'), 'token-from-a-file\n');
+    await writeFile(join(secrets, 'OTHER_TOKEN'), 'other-from-a-file\n');
+    const policy = join(dir, 'egress.json');
+    const secret = (env: string) => ({ env, hosts: ['api.example.com'] });
+    await writeFile(
+      policy,
+      JSON.stringify({
+        egress: {
+          allow: ['api.example.com'],
+          secrets: { API: secret('API_TOKEN'), OTHER: secret('OTHER_TOKEN') },
+        },
+      }),
+    );
+    const env = { MCP_CONDUCTOR_SECRETS_DIR: secrets, OTHER_TOKEN: 'other-from-the-environment' };
+    const setup = await createAdminInputs(readSettings(env), env, policiesDir).egress(policy);
+    expect(setup?.secrets.map((s) => [s.name, s.value()])).toEqual([
+      ['API', 'token-from-a-file'],
+      ['OTHER', 'other-from-the-environment'],
+    ]);
+
+    await writeFile(
+      policy,
+      JSON.stringify({ egress: { allow: ['api.example.com'], secrets: { M: secret('MISSING') } } }),
+    );
+    await expect(createAdminInputs(readSettings(env), env, policiesDir).egress(policy)).rejects.toThrow(
+      `policy "${policy}": egress secret M: the environment variable MISSING is not set, nor is there a file MISSING in MCP_CONDUCTOR_SECRETS_DIR ${secrets}`,
+    );
+  });
+});

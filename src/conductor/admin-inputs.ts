@@ -12,9 +12,10 @@ import { loadEgressSetup, type EgressSetup } from '../egress/index.js';
 
 /**
  * Everything the admin gives the conductor besides the environment itself: MCP_CONDUCTOR_RUN_ARGS, the policies,
- * mcp.json (with the secret files it may use) and the tenants file. One reader for `stdio`, `serve` and `doctor`, so the rules (which file must exist,
- * which permissions are in force) are written once. Each input is read and validated once; a failure is remembered
- * too, and every caller gets the same ConfigError.
+ * mcp.json and the policies' egress secrets (with the secret files they may use) and the tenants file. One reader
+ * for `stdio`, `serve` and `doctor`, so the rules (which file must exist, which permissions are in force) are
+ * written once. Each input is read and validated once; a failure is remembered too, and every caller gets the same
+ * ConfigError.
  */
 export interface AdminInputs {
   /** MCP_CONDUCTOR_RUN_ARGS parsed; undefined when it is unset or blank */
@@ -56,7 +57,8 @@ export function createAdminInputs(
     return (tenantsFile ??= path ? loadTenantsFile(path) : Promise.resolve(undefined));
   };
 
-  // Secrets mounted as files (Docker and Kubernetes secrets), read once: an explicit variable wins over a file.
+  // Secrets mounted as files (Docker and Kubernetes secrets), read once, for mcp.json's `${NAME}` and the policies'
+  // egress secrets with an `env` source: an explicit variable wins over a file.
   let expansion: Promise<Record<string, string | undefined>> | undefined;
   const expansionEnv = () => (expansion ??= withSecretFiles(env, settings.secretsDir));
 
@@ -90,8 +92,10 @@ export function createAdminInputs(
     egress(name) {
       let p = egressSetups.get(name);
       if (!p) {
-        p = policy(name).then((pol) =>
-          pol.egress ? loadEgressSetup(`"${name}"`, pol.egress, env) : undefined,
+        p = policy(name).then(async ({ egress }) =>
+          egress
+            ? loadEgressSetup(`"${name}"`, egress, await expansionEnv(), { secretsDir: settings.secretsDir })
+            : undefined,
         );
         egressSetups.set(name, p);
       }

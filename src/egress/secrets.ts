@@ -16,6 +16,16 @@ export interface LoadedSecret {
 const MIN_SECRET_CHARS = 8;
 const MAX_SECRET_CHARS = 8 * 1024;
 
+/** Where secret sources are read besides the environment given. */
+export interface SecretSources {
+  /**
+   * MCP_CONDUCTOR_SECRETS_DIR, when set: the environment given already holds its files (an `env` source may be
+   * one of them); named here so that a missing source says where it was looked for.
+   */
+  secretsDir?: string;
+  readFile?: (path: string) => Promise<string>;
+}
+
 /**
  * Reads every secret of a policy from the conductor's environment or a file. A missing or unusable source is a
  * ConfigError naming the policy and the secret (never the value), so a bad deployment stops at start-up.
@@ -24,7 +34,7 @@ export async function loadSecrets(
   policyLabel: string,
   egress: EgressPolicy,
   env: Record<string, string | undefined>,
-  readFile: (path: string) => Promise<string> = (p) => fsReadFile(p, 'utf8'),
+  { secretsDir, readFile = (p) => fsReadFile(p, 'utf8') }: SecretSources = {},
 ): Promise<LoadedSecret[]> {
   const out: LoadedSecret[] = [];
   for (const [name, spec] of Object.entries(egress.secrets)) {
@@ -33,7 +43,9 @@ export async function loadSecrets(
     if ('env' in spec) {
       const v = env[spec.env];
       if (v === undefined || v === '')
-        throw new ConfigError(`${where}: the environment variable ${spec.env} is not set`);
+        throw new ConfigError(
+          `${where}: the environment variable ${spec.env} is not set${secretsDir ? `, nor is there a file ${spec.env} in MCP_CONDUCTOR_SECRETS_DIR ${secretsDir}` : ''}`,
+        );
       raw = v;
     } else {
       try {

@@ -3,7 +3,7 @@ import { readFile as fsReadFile } from 'node:fs/promises';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import type { EgressPolicy, HostRule } from '../config/egress-policy.js';
 import { ConfigError } from '../core/index.js';
-import { loadSecrets, type LoadedSecret } from './secrets.js';
+import { loadSecrets, type LoadedSecret, type SecretSources } from './secrets.js';
 import { compileRules } from './target.js';
 
 /** A policy's egress section made ready at start-up: rules parsed, secrets read, CA bundle loaded. */
@@ -50,9 +50,10 @@ export async function loadEgressSetup(
   policyLabel: string,
   egress: EgressPolicy,
   env: Record<string, string | undefined>,
-  readFile: (path: string) => Promise<string> = (p) => fsReadFile(p, 'utf8'),
+  sources: SecretSources = {},
 ): Promise<EgressSetup> {
-  const secrets = await loadSecrets(policyLabel, egress, env, readFile);
+  const readFile = sources.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
+  const secrets = await loadSecrets(policyLabel, egress, env, { ...sources, readFile });
   const ca = egress.caFile
     ? [...rootCertificates, ...(await loadCaFile(`policy ${policyLabel}`, egress.caFile, readFile))]
     : undefined;
