@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -11,12 +12,34 @@ import { expectNoLeftovers, freePort, repoRoot } from './helpers.js';
 const hasDocker = inject('docker');
 const engine = createDockerClient();
 const { token, tenants } = tenantsFile();
-const names = ['mcpc-test-conductor-a', 'mcpc-test-conductor-b'] as const;
+const names = ['mcpc-test-conductor-a', 'mcpc-test-conductor-b', 'mcpc-test-conductor-egress'] as const;
+/** An API on a network this file makes, for the conductor's egress gateway to reach (plain HTTP, port 8080). */
+const API = {
+  name: 'mcpc-test-egress-api',
+  network: 'mcpc-test-egress',
+  authority: 'mcpc-test-egress-api:8080',
+};
+// It answers with the Authorization header it got, and its SHA-256: the gateway redacts the one, not the other.
+const API_SCRIPT = `require('node:http').createServer((q, s) => {
+  const a = q.headers.authorization ?? '';
+  const sha256 = require('node:crypto').createHash('sha256').update(a).digest('hex');
+  s.setHeader('content-type', 'application/json');
+  s.end(JSON.stringify({ authorization: a, sha256 }));
+}).listen(8080);`;
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 /** The conductor containers this file started: whatever they left is removed even when a test fails. */
 const started = new Set<string>();
 
-/** What `docker run` of the conductor image needs: the engine socket, the data volume at its host path, the tenants. */
-async function runConductor(name: string, port: number, tenantsPath: string): Promise<string> {
+/**
+ * What `docker run` of the conductor image needs: the engine socket, the data volume at its host path, the tenants
+ * (and `extra` arguments of `docker run`).
+ */
+async function runConductor(
+  name: string,
+  port: number,
+  tenantsPath: string,
+  extra: string[] = [],
+): Promise<string> {
   const id = await docker([
     'run',
     '--detach',
@@ -36,6 +59,7 @@ async function runConductor(name: string, port: number, tenantsPath: string): Pr
     'MCP_CONDUCTOR_POOL_SIZE=2',
     '--publish',
     `127.0.0.1:${port}:8787`,
+    ...extra,
     'mcp-conductor:latest',
     ...['serve', '--host', '0.0.0.0', '--stateless', '--allowed-host', `127.0.0.1:${port}`],
   ]);
@@ -59,7 +83,8 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
   });
 
   afterAll(async () => {
-    for (const name of names) await docker(['rm', '--force', name]).catch(() => undefined);
+    for (const name of [...names, API.name]) await docker(['rm', '--force', name]).catch(() => undefined);
+    await docker(['network', 'rm', API.network]).catch(() => undefined);
     const orphans = (await engine.listManaged()).filter((c) =>
       started.has(c.labels[LABEL_OWNER_CONTAINER] ?? ''),
     );
@@ -112,6 +137,57 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
     expect(mountpoint).toBe(DATA_DIR);
     expect(await readdir(join(mountpoint, 'sockets'))).toEqual([]);
   }, 240_000);
+
+  it('reaches an API through its egress gateway, the secret a file of MCP_CONDUCTOR_SECRETS_DIR', async () => {
+    // Readable by the conductor's user (10001), as Docker secrets are: the directory itself is mounted.
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-egress-'));
+    const secrets = join(dir, 'secrets');
+    await mkdir(secrets);
+    await chmod(dir, 0o755);
+    await chmod(secrets, 0o755);
+    const value = randomBytes(16).toString('hex');
+    await writeFile(join(secrets, 'API_TOKEN'), `${value}\n`, { mode: 0o644 });
+    const policy = join(dir, 'egress.json');
+    const egress = {
+      allow: [API.authority],
+      secrets: { API_TOKEN: { env: 'API_TOKEN', hosts: [API.authority] } },
+    };
+    await writeFile(policy, JSON.stringify({ egress }), { mode: 0o644 });
+    const { token, tenants } = tenantsFile('egress');
+    const tenantsPath = join(dir, 'tenants.json');
+    await writeFile(tenantsPath, JSON.stringify(tenants), { mode: 0o644 });
+
+    await docker(['network', 'create', API.network]);
+    const api = ['--name', API.name, '--network', API.network, '--entrypoint', '/usr/local/bin/node'];
+    await docker(['run', '--detach', ...api, 'mcp-conductor:latest', '-e', API_SCRIPT]);
+    const port = await freePort();
+    const id = await runConductor(names[2], port, tenantsPath, [
+      ...['--network', API.network, '--volume', `${secrets}:/run/secrets:ro`],
+      ...['--env', 'MCP_CONDUCTOR_SECRETS_DIR=/run/secrets'],
+      ...['--volume', `${policy}:/opt/mcp-conductor/policies/egress.json:ro`],
+    ]);
+    await waitFor('the conductor with egress to be ready', async () => (await readyStatus(port)) === 200);
+    const client = await connectHttp(`http://127.0.0.1:${port}/mcp`, token);
+    const r = await client.run(`
+      const placeholder = Deno.env.get('API_TOKEN');
+      const res = await fetch('http://${API.authority}/', { headers: { authorization: 'Bearer ' + placeholder } });
+      const body = await res.json();
+      return { status: res.status, placeholder, echoed: body.authorization, sha256: body.sha256 };
+    `);
+    await client.close();
+    expect(r.status).toBe('success');
+    const v = r.returnValue as { status: number; placeholder: string; echoed: string; sha256: string };
+    expect(v.placeholder).toMatch(/^mcp-conductor-secret-API_TOKEN-[0-9a-f]{32}$/);
+    // The API got the value from the secret file; the code saw only the placeholder, also where it was echoed.
+    expect(v).toMatchObject({
+      status: 200,
+      echoed: `Bearer ${v.placeholder}`,
+      sha256: sha256(`Bearer ${value}`),
+    });
+    expect(JSON.stringify(r)).not.toContain(value);
+    await docker(['stop', '-t', '60', names[2]]);
+    expect(ownedBy(id, await engine.listManaged())).toEqual([]);
+  }, 180_000);
 
   it('refuses paths the engine would look for elsewhere on the host, and its doctor explains them', async () => {
     const args = ['run', '--rm', '--volume', '/var/run/docker.sock:/var/run/docker.sock'];

@@ -7,13 +7,13 @@ import { createDockerClient } from '../src/docker/index.js';
 import { buildConductorImage } from '../src/image/index.js';
 import { repoRoot } from './helpers.js';
 
-/** One tenant whose policy (scripts/deploy/policies/workspace.json) may read and write its workspace. */
-export function tenantsFile(): { token: string; tenants: unknown } {
+/** One tenant, by default with the policy scripts/deploy/policies/workspace.json (read and write its workspace). */
+export function tenantsFile(policy = 'workspace'): { token: string; tenants: unknown } {
   const token = randomBytes(16).toString('hex');
   const tokenSha256 = createHash('sha256').update(token).digest('hex');
   return {
     token,
-    tenants: { tenants: [{ id: 'acme', tokenSha256, policy: 'workspace', maxConcurrent: 4 }] },
+    tenants: { tenants: [{ id: 'acme', tokenSha256, policy, maxConcurrent: 4 }] },
   };
 }
 
