@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDockerClient } from '../../dist/docker/index.js';
 import { buildConductorImage } from '../../dist/image/index.js';
-import { deployStack, readyStatus, waitFor, withSwarm } from '../deploy/swarm-lib.mjs';
+import { deployStack, docker, readyStatus, waitFor, withSwarm } from '../deploy/swarm-lib.mjs';
 import { flags, freePort, percentile } from './lib.mjs';
 
 const { executions: total } = flags({ executions: 100 });
@@ -84,6 +84,8 @@ async function onHost() {
     const rows = [];
     for (const c of CONCURRENCY) rows.push(await measure(`http://127.0.0.1:${port}/mcp`, c));
     return rows;
+  } catch (error) {
+    throw new Error(`serve on the host: ${error.message}`, { cause: error });
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -97,6 +99,10 @@ async function throughStack() {
       const rows = [];
       for (const c of CONCURRENCY) rows.push(await measure('http://127.0.0.1:8787/mcp', c));
       return rows;
+    } catch (error) {
+      // Say why Swarm stopped or replaced the conductor, if it did (an unhealthy task, an exit code).
+      const tasks = await docker(['service', 'ps', '--no-trunc', 'mcpc-bench_conductor']).catch(String);
+      throw new Error(`through the stack: ${error.message}\n${tasks}`, { cause: error });
     } finally {
       await remove();
     }
