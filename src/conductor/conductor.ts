@@ -17,6 +17,7 @@ import {
   LABEL_HOST,
   LABEL_OWNER,
   LABEL_PID,
+  ownContainerCandidates,
   type DockerPort,
 } from '../docker/index.js';
 import { findImage, importableSpecifiers, IN_CONTAINER_IMAGE_HINT } from '../image/index.js';
@@ -184,7 +185,12 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     bus: opts.bus,
     admission: admission.signal,
     termination: termination.signal,
-    mounts: createWorkspaceMounts({ owner, logger }),
+    // In a container the engine knows, or one it does not (a pod): either way no quota mount would reach sandboxes.
+    mounts: createWorkspaceMounts({
+      owner,
+      logger,
+      inContainer: own !== undefined || (await ownContainerCandidates()).length > 0,
+    }),
     upstreamPools,
     checkerDeps,
     retention,

@@ -18,6 +18,7 @@ import { startTestIssuer } from '../../test/fixtures/token-issuer.js';
 import type { IssuerConfig } from '../config/oauth.js';
 import { describeIssuer } from '../http/index.js';
 import { doctorExitCode, runDoctor, type Check, type DoctorDocker } from './doctor.js';
+import { QUOTA_IN_CONTAINER } from './workspace-quota.js';
 import { planImage, toCycloneDx } from '../image/index.js';
 
 const paths = {
@@ -365,6 +366,26 @@ describe('doctor', () => {
       expect(detail).toContain(
         'MCP_CONDUCTOR_WORKSPACE /srv/mcpc/ws is /var/lib/docker/volumes/v/_data on the host',
       );
+      expect(doctorExitCode(checks)).toBe(1);
+    });
+
+    it('refuses workspace quotas in a container, whatever the user: the mount would not reach sandboxes', async () => {
+      const root = await mkdtemp(join(tmpdir(), 'doctor-ws-'));
+      const file = join(root, 'tenants.json');
+      const tokenSha256 = createHash('sha256').update('acme').digest('hex');
+      await writeFile(file, JSON.stringify({ tenants: [{ id: 'acme', tokenSha256, workspaceQuotaMb: 32 }] }));
+      const checks = await runDoctor(
+        fakeDocker([], { containers: { [id]: [] } }),
+        settings({ ...env, MCP_CONDUCTOR_TENANTS: file }),
+        paths,
+        { PATH: process.env.PATH },
+        { readProc: proc(id) },
+      );
+      expect(byName(checks, 'quota host')).toEqual({
+        name: 'quota host',
+        ok: false,
+        detail: QUOTA_IN_CONTAINER,
+      });
       expect(doctorExitCode(checks)).toBe(1);
     });
 

@@ -6,7 +6,7 @@ import { describePermissions } from '../config/deno-flags.js';
 import { listPolicyNames } from '../config/load-policy.js';
 import { PolicySchema } from '../config/policy.js';
 import { isAppError } from '../core/index.js';
-import type { DockerPort, ReadText } from '../docker/index.js';
+import { ownContainerCandidates, type DockerPort, type ReadText } from '../docker/index.js';
 import {
   bomOfLabels,
   DENO_IN_IMAGE,
@@ -174,7 +174,8 @@ export async function runDoctor(
   }
   const quotas = await quotaWorkspaces(inputs, settings).catch(() => []);
   if (quotas.length > 0) {
-    const hostOk = await check('quota host', () => checkQuotaHost(env.PATH ?? ''));
+    const inContainer = (await ownContainerCandidates(probes.readProc)).length > 0;
+    const hostOk = await check('quota host', () => checkQuotaHost(env.PATH ?? '', inContainer));
     await check('quotas', async () => {
       const lines = await Promise.all(quotas.map((q) => describeQuotaWorkspace(q.dir, q.sizeMb)));
       return `${hostOk ? '' : 'not usable on this host (see above); '}${lines.join('; ')}`;

@@ -3,6 +3,7 @@ import { basename, delimiter, dirname, join } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
 import type { AdminInputs } from './admin-inputs.js';
 import { loopBackingFile, mountAt, QUOTA_TOOLS, runTool } from './workspace-image.js';
+import { QUOTA_IN_CONTAINER } from './workspace-quota.js';
 
 /** What `doctor` says about workspace quotas: what the host must offer, and where each quota's image stands. */
 
@@ -17,8 +18,12 @@ async function onPath(tool: string, path: string): Promise<boolean> {
   return false;
 }
 
-/** Root, the e2fsprogs and util-linux commands, and a free loop device; throws naming what is missing. */
-export async function checkQuotaHost(path: string): Promise<string> {
+/**
+ * On the host (not in a container), root, the e2fsprogs and util-linux commands, and a free loop device; throws
+ * naming what is missing.
+ */
+export async function checkQuotaHost(path: string, inContainer: boolean): Promise<string> {
+  if (inContainer) throw new Error(QUOTA_IN_CONTAINER);
   if (process.getuid?.() !== 0) throw new Error('workspace quotas need the conductor to run as root');
   const missing: string[] = [];
   for (const tool of Object.keys(QUOTA_TOOLS)) if (!(await onPath(tool, path))) missing.push(tool);

@@ -163,12 +163,27 @@ async function resolveTarget(dir: string): Promise<string> {
   return join(parent, basename(dir));
 }
 
-export function createWorkspaceMounts(deps: { owner: string; logger: Logger }): WorkspaceMounts {
+/**
+ * Why a conductor in a container cannot give a quota, whatever its user: its mount would be made in the container's
+ * own mount namespace, and the engine, which resolves the sandboxes' bind mounts on the host, would hand them the
+ * bare directory below it, with no limit at all.
+ */
+export const QUOTA_IN_CONTAINER =
+  'workspace quotas need the conductor on the host, not in a container: the ext4 image it loop-mounts on a workspace would be mounted in the container alone, and the engine binds the bare host directory into sandboxes, with no limit (run `mcp-conductor serve` on the host as root for tenants with workspaceQuotaMb, see README "Deploying")';
+
+export function createWorkspaceMounts(deps: {
+  owner: string;
+  logger: Logger;
+  /** the conductor runs in a container (one the engine knows, or any other): no quota can hold */
+  inContainer: boolean;
+}): WorkspaceMounts {
   const mounts = new Map<string, Promise<string>>();
   return {
     ensure(dir, sizeMb) {
       let p = mounts.get(dir);
       if (!p) {
+        if (deps.inContainer)
+          return Promise.reject(new ConfigError(`${QUOTA_IN_CONTAINER}; refused: ${dir}`));
         if (process.getuid?.() !== 0)
           return Promise.reject(
             new ConfigError(
