@@ -16,9 +16,11 @@ import {
   findOwnContainer,
   LABEL_HOST,
   LABEL_OWNER,
+  LABEL_OWNER_CONTAINER,
   LABEL_PID,
   ownContainerCandidates,
   type DockerPort,
+  type OwnContainer,
 } from '../docker/index.js';
 import { findImage, importableSpecifiers, IN_CONTAINER_IMAGE_HINT } from '../image/index.js';
 import { openRetentionStore, type RetentionStore } from '../retention/index.js';
@@ -29,7 +31,7 @@ import {
   createContainerBudget,
   createLimiter,
   createWarmPool,
-  isOwnerAlive,
+  isOwnerAliveOnEngine,
   nestLimiters,
   ownerToken,
   reap,
@@ -90,7 +92,12 @@ async function whileActive(limiter: { readonly active: number }, maxMs: number):
  * The store for output past the caps, under the conductor's own directory and never in a workspace (the code could
  * read it there); directories left by conductors that died are removed first.
  */
-async function openRetention(settings: ConductorSettings, instanceId: string): Promise<RetentionStore> {
+async function openRetention(
+  settings: ConductorSettings,
+  instanceId: string,
+  docker: DockerPort,
+  own: OwnContainer | undefined,
+): Promise<RetentionStore> {
   const inside = (a: string, b: string) => a === b || a.startsWith(`${b}${sep}`);
   const dir = resolve(settings.retainedDir);
   const workspace = resolve(settings.workspaceDir);
@@ -99,8 +106,17 @@ async function openRetention(settings: ConductorSettings, instanceId: string): P
       `MCP_CONDUCTOR_RETAINED_DIR (${dir}) and the workspace (${workspace}) must not contain each other: sandboxed code could read kept outputs`,
     );
   }
-  const owner = { [LABEL_HOST]: hostname(), [LABEL_PID]: String(process.pid), [LABEL_OWNER]: ownerToken() };
-  return openRetentionStore(dir, instanceId, owner, isOwnerAlive);
+  // Judged as reaping judges containers: replicas sharing the directory on one host (each pid 1 in its own
+  // container) keep each other's, and a dead replica's goes once the engine says its container is gone.
+  const owner = {
+    [LABEL_HOST]: hostname(),
+    [LABEL_PID]: String(process.pid),
+    [LABEL_OWNER]: ownerToken(),
+    ...(own ? { [LABEL_OWNER_CONTAINER]: own.id } : {}),
+  };
+  return openRetentionStore(dir, instanceId, owner, (labels) =>
+    isOwnerAliveOnEngine(docker, labels, own?.id),
+  );
 }
 
 /** Checks the admin's inputs, Docker and the image, reaps what a dead conductor left, and wires the execution machinery. */
@@ -132,7 +148,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     ownContainerId: own?.id,
     logger,
   });
-  const retention = await openRetention(settings, instanceId);
+  const retention = await openRetention(settings, instanceId, docker, own);
   if (reaped > 0) logger.info({ reaped }, 'removed containers left by a conductor that died');
   // Their containers are gone now, so nothing holds a dead conductor's workspace images: unmount them (the tenants
   // that still have a quota mount theirs again as their contexts are made).

@@ -91,7 +91,8 @@ describe('retention store', () => {
       await writeFile(join(base, id, 'owner.json'), JSON.stringify({ pid }));
     }
     await mkdir(join(base, ID(3)));
-    const other = await openRetentionStore(base, ID(4), alive, (o) => o.pid === 'alive');
+    // The judge may ask the engine (a replica's container): an async answer is awaited.
+    const other = await openRetentionStore(base, ID(4), alive, (o) => Promise.resolve(o.pid === 'alive'));
     expect((await readdir(base)).sort()).toEqual([ID(2), ID(4), ID(999)]);
     await other.close();
     await store.close();

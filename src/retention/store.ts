@@ -202,7 +202,7 @@ export async function openRetentionStore(
   baseDir: string,
   instanceId: string,
   owner: Record<string, string>,
-  isAlive: (owner: Record<string, string>) => boolean,
+  isAlive: (owner: Record<string, string>) => boolean | Promise<boolean>,
   options: Omit<RetentionOptions, 'dir'> = {},
 ): Promise<RetentionStore> {
   await mkdir(baseDir, { recursive: true, mode: 0o700 });
@@ -211,7 +211,7 @@ export async function openRetentionStore(
     const labels = await readFile(join(baseDir, name, OWNER_FILE), 'utf8')
       .then((t) => JSON.parse(t) as Record<string, string>)
       .catch(() => ({}));
-    if (!isAlive(labels)) await rm(join(baseDir, name), { recursive: true, force: true });
+    if (!(await isAlive(labels))) await rm(join(baseDir, name), { recursive: true, force: true });
   }
   const dir = join(baseDir, instanceId);
   await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -13,7 +13,7 @@ import {
   type ManagedContainer,
 } from '../docker/index.js';
 import { removeSocketDir } from '../proxy/index.js';
-import { isOwnerAlive, ownerToken, reap } from './reap.js';
+import { isOwnerAlive, isOwnerAliveOnEngine, ownerToken, reap } from './reap.js';
 
 const here = (extra: Record<string, string>) => ({ [LABEL_HOST]: hostname(), ...extra });
 
@@ -68,6 +68,31 @@ describe.skipIf(process.platform !== 'linux')('who owns a container', () => {
     };
     expect(isOwnerAlive(mineBefore, owners)).toBe(false);
     expect(isOwnerAlive({ ...mineBefore, [LABEL_OWNER]: token }, owners)).toBe(true);
+  });
+
+  it('judges other owner labels (a retained-output directory) the same way, asking the engine once', async () => {
+    const [live, gone, mine] = ['d', 'e', 'f'].map((c) => c.repeat(64)) as [string, string, string];
+    const asked: string[] = [];
+    const docker = {
+      inspectContainer: (id: string) => {
+        asked.push(id);
+        return Promise.resolve(id === live ? { running: true } : undefined);
+      },
+    } as unknown as Parameters<typeof isOwnerAliveOnEngine>[0];
+    // Replicas sharing a host and a host name (host networking): each is pid 1 of its own container, so the token
+    // names a pid 1 here that started at another tick; only the engine can tell a live replica from a dead one.
+    const [, , initTicks] = ownerToken(1).split(':');
+    const replica = (container: string) =>
+      here({
+        [LABEL_OWNER]: `${boot}:1:${Number(initTicks) + 1}`,
+        [LABEL_PID]: '1',
+        [LABEL_OWNER_CONTAINER]: container,
+      });
+    expect(await isOwnerAliveOnEngine(docker, replica(live), mine)).toBe(true);
+    expect(await isOwnerAliveOnEngine(docker, replica(gone), mine)).toBe(false);
+    // Its own container's earlier process: the token decides, the engine is not asked.
+    expect(await isOwnerAliveOnEngine(docker, replica(mine), mine)).toBe(false);
+    expect(asked).toEqual([live, gone]);
   });
 });
 

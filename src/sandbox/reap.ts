@@ -118,7 +118,13 @@ export async function reap(
 ): Promise<number> {
   const filter: Record<string, string> = opts.instanceId ? { [LABEL_INSTANCE]: opts.instanceId } : {};
   const found = await docker.listManaged(filter);
-  const owners = opts.onlyDead ? await ownerContainers(docker, found, opts.ownContainerId) : undefined;
+  const owners = opts.onlyDead
+    ? await ownerContainers(
+        docker,
+        found.map((c) => c.labels),
+        opts.ownContainerId,
+      )
+    : undefined;
   let removed = 0;
   for (const c of found) {
     if (opts.onlyDead && isOwnerAlive(c.labels, owners)) continue;
@@ -148,14 +154,26 @@ async function removeDir(dir: string, logger: ReapOptions['logger']): Promise<vo
   }
 }
 
+/**
+ * isOwnerAlive for the owner labels of something other than a container (a retained-output directory), asking the
+ * engine about the owner's container as reap does: the same answer for the same owner.
+ */
+export async function isOwnerAliveOnEngine(
+  docker: Pick<DockerPort, 'inspectContainer'>,
+  labels: Record<string, string>,
+  ownContainerId: string | undefined,
+): Promise<boolean> {
+  return isOwnerAlive(labels, await ownerContainers(docker, [labels], ownContainerId));
+}
+
 /** Asks the engine, once per owner, which conductors' containers (other than this one's) still run. */
 async function ownerContainers(
   docker: Pick<DockerPort, 'inspectContainer'>,
-  containers: readonly ManagedContainer[],
+  labelSets: readonly Record<string, string>[],
   own: string | undefined,
 ): Promise<OwnerContainers> {
   const ids = new Set(
-    containers.map((c) => c.labels[LABEL_OWNER_CONTAINER]).filter((id): id is string => !!id && id !== own),
+    labelSets.map((l) => l[LABEL_OWNER_CONTAINER]).filter((id): id is string => !!id && id !== own),
   );
   const running = new Set<string>();
   for (const id of ids) if ((await docker.inspectContainer(id))?.running) running.add(id);
