@@ -32,6 +32,25 @@ const imageHealthcheck = () => {
   return ['CMD', ...(JSON.parse(line.slice(line.indexOf(' CMD ') + 5)) as string[])];
 };
 
+/** The image's ENV variables whose value lies in its data directory (the Docker volume's host path). */
+const imagePathsUnderDataDir = () =>
+  conductorDockerfile()
+    .split('\n')
+    .filter((l) => l.startsWith('ENV '))
+    .map((l) => /^ENV (\w+)=(.*)$/.exec(l)!)
+    .filter(([, , value]) => (JSON.parse(value!) as string).startsWith(`${DATA_DIR}/`))
+    .map(([, name]) => name!);
+
+describe('the image', () => {
+  it('keeps sockets, workspaces and retained outputs on its data volume', () => {
+    expect(imagePathsUnderDataDir().sort()).toEqual([
+      'MCP_CONDUCTOR_RETAINED_DIR',
+      'MCP_CONDUCTOR_SOCKET_DIR',
+      'MCP_CONDUCTOR_WORKSPACE',
+    ]);
+  });
+});
+
 describe.each(['swarm.yaml', 'compose.yaml'])('%s', (file) => {
   it('lets SIGKILL come only after --grace, probes /readyz as the image does, keeps the data at its host path', async () => {
     const conductor = ((await yaml(file)).services as Record<string, ComposeService>).conductor!;
@@ -93,7 +112,7 @@ describe('kubernetes/', () => {
           spec: {
             terminationGracePeriodSeconds: number;
             securityContext: { runAsUser: number };
-            volumes: { name: string; hostPath?: { path: string } }[];
+            volumes: { name: string; hostPath?: { path: string }; emptyDir?: object }[];
             containers: {
               args: string[];
               env: { name: string; value: string }[];
@@ -117,5 +136,10 @@ describe('kubernetes/', () => {
     const data = pod.volumes.find((v) => v.name === 'data')!.hostPath!.path;
     expect(env.MCP_CONDUCTOR_SOCKET_DIR?.startsWith(`${data}/`)).toBe(true);
     expect(env.MCP_CONDUCTOR_WORKSPACE?.startsWith(`${data}/`)).toBe(true);
+    // The root is read-only and the image's data directory is not mounted in the pod: every directory the image
+    // puts there is set again, onto a volume. Kept outputs go with the pod (an emptyDir), never onto the node's.
+    for (const name of imagePathsUnderDataDir()) expect(env[name], name).toBeDefined();
+    const retained = conductor!.volumeMounts.find((m) => env.MCP_CONDUCTOR_RETAINED_DIR === m.mountPath);
+    expect(pod.volumes.find((v) => v.name === retained?.name)?.emptyDir).toBeDefined();
   });
 });

@@ -51,6 +51,9 @@ export function conductorDockerfile(): string {
     PATH: '/usr/local/bin',
     MCP_CONDUCTOR_SOCKET_DIR: `${DATA_DIR}/sockets`,
     MCP_CONDUCTOR_WORKSPACE: `${DATA_DIR}/workspace`,
+    // On the data volume, not the tmpfs HOME: kept outputs take disk, not the container's memory. Replicas sharing
+    // the volume keep each other's (their owner is judged by its container, as in reaping).
+    MCP_CONDUCTOR_RETAINED_DIR: `${DATA_DIR}/retained`,
   };
   return [
     'FROM scratch',
