@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DATA_VOLUME, docker, readyStatus, waitFor } from '../scripts/deploy/swarm-lib.mjs';
 import { createDockerClient, LABEL_OWNER_CONTAINER, type ManagedContainer } from '../src/docker/index.js';
+import { QUOTA_IN_CONTAINER } from '../src/conductor/index.js';
 import { DATA_DIR } from '../src/image/index.js';
 import { connectHttp, ensureConductorImage, tenantsFile } from './deploy-helpers.js';
 import { expectNoLeftovers, freePort, repoRoot } from './helpers.js';
@@ -12,7 +13,12 @@ import { expectNoLeftovers, freePort, repoRoot } from './helpers.js';
 const hasDocker = inject('docker');
 const engine = createDockerClient();
 const { token, tenants } = tenantsFile();
-const names = ['mcpc-test-conductor-a', 'mcpc-test-conductor-b', 'mcpc-test-conductor-egress'] as const;
+const names = [
+  'mcpc-test-conductor-a',
+  'mcpc-test-conductor-b',
+  'mcpc-test-conductor-egress',
+  'mcpc-test-conductor-quota',
+] as const;
 /** An API on a network this file makes, for the conductor's egress gateway to reach (plain HTTP, port 8080). */
 const API = {
   name: 'mcpc-test-egress-api',
@@ -27,6 +33,7 @@ const API_SCRIPT = `require('node:http').createServer((q, s) => {
   s.end(JSON.stringify({ authorization: a, sha256 }));
 }).listen(8080);`;
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const workspacePolicy = join(repoRoot, 'scripts/deploy/policies/workspace.json');
 /** The conductor containers this file started: whatever they left is removed even when a test fails. */
 const started = new Set<string>();
 
@@ -52,7 +59,7 @@ async function runConductor(
     '--volume',
     `${tenantsPath}:/etc/mcp-conductor/tenants.json:ro`,
     '--volume',
-    `${join(repoRoot, 'scripts/deploy/policies/workspace.json')}:/opt/mcp-conductor/policies/workspace.json:ro`,
+    `${workspacePolicy}:/opt/mcp-conductor/policies/workspace.json:ro`,
     '--env',
     'MCP_CONDUCTOR_TENANTS=/etc/mcp-conductor/tenants.json',
     '--env',
@@ -93,14 +100,20 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
     if (!hadVolume) await docker(['volume', 'rm', DATA_VOLUME]);
   });
 
-  it('runs code, and a successor reaps what a conductor killed outright left', async () => {
-    const port = await freePort();
-    const first = await runConductor(names[0], port, tenantsPath);
+  it('runs code, keeps outputs beside a live replica on the same host, and a successor reaps a killed one', async () => {
+    const [port, port2] = [await freePort(), await freePort()];
+    // Two replicas on one host sharing the data volume and, as with host networking, one host name: each is pid 1
+    // of its own container, so only the engine can tell whether the other still runs.
+    const replica = ['--hostname', 'mcpc-test-replica'];
+    const first = await runConductor(names[0], port, tenantsPath, replica);
     await waitFor('the conductor in a container to be ready', async () => (await readyStatus(port)) === 200);
     const client = await connectHttp(`http://127.0.0.1:${port}/mcp`, token);
-    const r = await client.run('await Deno.writeTextFile("/workspace/kept.txt", "from a"); 6 * 7');
-    await client.close();
-    expect(r).toMatchObject({ status: 'success', returnValue: 42 });
+    const r = await client.run(
+      'await Deno.writeTextFile("/workspace/kept.txt", "from a"); console.log("x".repeat(100_000)); 6 * 7',
+    );
+    expect(r).toMatchObject({ status: 'success', returnValue: 42, truncated: { stdout: true } });
+    const kept = r.retained?.stdout?.uri ?? '';
+    expect(kept).toMatch(/^conductor:\/\/executions\/.+\/stdout$/);
 
     // Its doctor finds its own container on the engine and the paths it hands to sandboxes the same on the host.
     const doctor = await docker([
@@ -117,26 +130,47 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
       const mine = ownedBy(first, await engine.listManaged());
       return mine.length >= 2 && mine;
     });
+    const retainedBase = join(DATA_DIR, 'retained');
+    const owners = async () => {
+      const dirs = await readdir(retainedBase);
+      const read = (d: string) => readFile(join(retainedBase, d, 'owner.json'), 'utf8');
+      return Promise.all(
+        dirs.map(async (d) => (JSON.parse(await read(d)) as Record<string, string>)[LABEL_OWNER_CONTAINER]),
+      );
+    };
+
+    // The second replica's start-up judges the first's containers and kept outputs alive: nothing of it goes.
+    const second = await runConductor(names[1], port2, tenantsPath, replica);
+    await waitFor('the second replica to be ready', async () => (await readyStatus(port2)) === 200);
+    const ids = new Set((await engine.listManaged()).map((c) => c.id));
+    expect(left.filter((c) => !ids.has(c.id))).toEqual([]);
+    expect((await owners()).sort()).toEqual([first, second].sort());
+    expect(await client.read(kept)).toBe(`${'x'.repeat(100_000)}\n`);
+    await client.close();
+
     await docker(['kill', names[0]]);
     await docker(['rm', names[0]]);
     expect(ownedBy(first, await engine.listManaged()).length).toBe(left.length);
 
-    // Another container: another host name, pid 1 again. It asks the engine, finds the owner gone, reaps.
-    const second = await runConductor(names[1], port, tenantsPath);
-    await waitFor('the successor to be ready', async () => (await readyStatus(port)) === 200);
-    const ids = new Set((await engine.listManaged()).map((c) => c.id));
-    expect(left.filter((c) => ids.has(c.id))).toEqual([]);
-    const next = await connectHttp(`http://127.0.0.1:${port}/mcp`, token);
+    // The second restarted in place: pid 1 again. It asks the engine, finds the first's container gone, and
+    // removes what it left: its sandboxes and its kept outputs.
+    await docker(['restart', '-t', '60', names[1]]);
+    await waitFor('the restarted replica to be ready', async () => (await readyStatus(port2)) === 200);
+    const after = new Set((await engine.listManaged()).map((c) => c.id));
+    expect(left.filter((c) => after.has(c.id))).toEqual([]);
+    expect(await owners()).toEqual([second]);
+    const next = await connectHttp(`http://127.0.0.1:${port2}/mcp`, token);
     expect((await next.run('Deno.readTextFileSync("/workspace/kept.txt")')).returnValue).toBe('from a');
     await next.close();
 
-    // A graceful stop removes its own containers and socket directories.
+    // A graceful stop removes its own containers, socket directories and kept outputs.
     await docker(['stop', '-t', '60', names[1]]);
     expect(ownedBy(second, await engine.listManaged())).toEqual([]);
     const mountpoint = await docker(['volume', 'inspect', '--format', '{{.Mountpoint}}', DATA_VOLUME]);
     expect(mountpoint).toBe(DATA_DIR);
     expect(await readdir(join(mountpoint, 'sockets'))).toEqual([]);
-  }, 240_000);
+    expect(await readdir(retainedBase)).toEqual([]);
+  }, 300_000);
 
   it('reaches an API through its egress gateway, the secret a file of MCP_CONDUCTOR_SECRETS_DIR', async () => {
     // Readable by the conductor's user (10001), as Docker secrets are: the directory itself is mounted.
@@ -205,5 +239,39 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
     expect(serve.exitCode).toBe(1);
     expect(serve.message).toContain('MCP_CONDUCTOR_SOCKET_DIR');
     expect(serve.message).toContain('is not mounted from the host');
+  }, 120_000);
+
+  it('refuses a workspace quota, at start-up and in its doctor: its mount would not reach the sandboxes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-tenants-'));
+    const quotaTenants = join(dir, 'tenants.json');
+    const {
+      tenants: [acme],
+    } = tenants as { tenants: [Record<string, unknown>] };
+    await writeFile(quotaTenants, JSON.stringify({ tenants: [{ ...acme, workspaceQuotaMb: 64 }] }), {
+      mode: 0o644,
+    });
+    const run = (cmd: string[]) =>
+      docker([
+        ...['run', '--rm', '--name', names[3], '--volume', '/var/run/docker.sock:/var/run/docker.sock'],
+        ...[
+          '--volume',
+          `${DATA_VOLUME}:${DATA_DIR}`,
+          '--volume',
+          `${quotaTenants}:/etc/mcp-conductor/tenants.json:ro`,
+        ],
+        ...['--volume', `${workspacePolicy}:/opt/mcp-conductor/policies/workspace.json:ro`],
+        ...['--env', 'MCP_CONDUCTOR_TENANTS=/etc/mcp-conductor/tenants.json', 'mcp-conductor:latest', ...cmd],
+      ]).then(
+        (stdout) => ({ exitCode: 0, stdout, message: '' }),
+        (error: Error & { exitCode: number; stdout: string }) => error,
+      );
+    const doctor = await run(['doctor']);
+    expect(doctor.exitCode).toBe(1);
+    expect(doctor.stdout).toContain(`FAIL quota host   ${QUOTA_IN_CONTAINER}`);
+    const serve = await run(['serve', '--host', '0.0.0.0']);
+    expect(serve.exitCode).toBe(1);
+    expect(serve.message).toContain(`${QUOTA_IN_CONTAINER}; refused: ${DATA_DIR}/workspace/acme`);
+    // Refused before anything was made: no image beside the workspace.
+    expect(await readdir(join(DATA_DIR, 'workspace')).catch(() => [])).not.toContain('acme.ext4');
   }, 120_000);
 });

@@ -29,6 +29,8 @@ export async function ensureConductorImage(): Promise<void> {
 
 export interface HttpConductor {
   run(code: string, timeoutMs?: number): Promise<ExecutionResult>;
+  /** resources/read of a kept output (conductor://executions/…): its whole text */
+  read(uri: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,10 @@ export async function connectHttp(url: string, token: string): Promise<HttpCondu
         { timeout: timeoutMs + 60_000 },
       )) as CallToolResult;
       return r.structuredContent as ExecutionResult;
+    },
+    async read(uri) {
+      const { contents } = await client.readResource({ uri });
+      return contents.map((c) => ('text' in c ? c.text : '')).join('');
     },
     close: () => client.close(),
   };
