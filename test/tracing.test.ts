@@ -1,5 +1,7 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,7 @@ import { expectNoLeftovers, fixturePolicy, repoRoot, startConductor } from './he
 
 const docker = inject('docker');
 const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const metaServer = join(repoRoot, 'test/fixtures/meta-server.mjs');
 
 interface Export {
   path: string;
@@ -39,6 +42,45 @@ async function startReceiver(): Promise<{ url: string; exports: Export[]; close:
   };
 }
 
+interface UpstreamRequest {
+  method: string;
+  headers: IncomingHttpHeaders;
+  meta?: Record<string, unknown>;
+}
+
+/** A stateless Streamable HTTP MCP server (the real SDK's) on loopback that keeps what each POST carried. */
+async function startHttpUpstream(): Promise<{
+  url: string;
+  requests: UpstreamRequest[];
+  close: () => Promise<void>;
+}> {
+  const requests: UpstreamRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method !== 'POST') return void res.writeHead(405).end();
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as {
+        method: string;
+        params?: { _meta?: Record<string, unknown> };
+      };
+      requests.push({ method: body.method, headers: req.headers, meta: body.params?._meta });
+      const mcp = new McpServer({ name: 'traced-http', version: '1.0.0' });
+      mcp.registerTool('seen', { inputSchema: {} }, () => ({ content: [{ type: 'text', text: 'ok' }] }));
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on('close', () => void transport.close());
+      void mcp.connect(transport).then(() => transport.handleRequest(req, res, body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    requests,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
 type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean };
 interface JsonSpan {
   traceId: string;
@@ -53,6 +95,14 @@ interface JsonExport {
 
 const attrs = (list: JsonSpan['attributes']) =>
   Object.fromEntries(list.map((a) => [a.key, a.value.stringValue ?? a.value.intValue ?? a.value.boolValue]));
+
+/** Every span in the receiver's JSON exports. */
+function jsonSpans(exports: Export[]): JsonSpan[] {
+  return exports
+    .filter((e) => e.contentType.includes('json'))
+    .map((e) => JSON.parse(e.body.toString()) as JsonExport)
+    .flatMap((p) => p.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
+}
 
 const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const CALLER_SPAN = 'b7ad6b7169203331';
@@ -206,5 +256,86 @@ describe.skipIf(!docker)('traces over OTLP/HTTP (real Docker, real exporter, loo
     for (const name of ['run_deno_code', 'sandbox.acquire', 'sandbox.run', 'sandbox.remove', 'mcp-conductor'])
       expect(body.includes(Buffer.from(name))).toBe(true);
     expect(body.toString('latin1')).not.toContain('resourceSpans');
+  });
+
+  it('upstream servers are told the trace: the traceparent header (HTTP) and _meta (both), parented on the mcpFactory span', async () => {
+    receiver.exports.length = 0;
+    const upstream = await startHttpUpstream();
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-trace-up-'));
+    const config = join(dir, 'mcp.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        mcpServers: {
+          web: { url: upstream.url },
+          local: { command: process.execPath, args: [metaServer] },
+        },
+      }),
+    );
+    const code = [
+      "await (await mcpFactory.load('web')).callTool('seen', {});",
+      "return await (await mcpFactory.load('local')).callTool('meta', {});",
+    ].join('\n');
+    let continued: unknown;
+    let fresh: unknown;
+    const c = await startConductor('stdio', {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      MCP_CONDUCTOR_MCP_CONFIG: config,
+      MCP_CONDUCTOR_POLICY: fixturePolicy('small'),
+      MCP_CONDUCTOR_POOL_SIZE: '0',
+    });
+    try {
+      const r = (await c.client.callTool(
+        {
+          name: 'run_deno_code',
+          arguments: { deno_code: code },
+          _meta: { traceparent: `00-${CALLER_TRACE}-${CALLER_SPAN}-01`, tracestate: 'vendor=abc' },
+        },
+        undefined,
+        { timeout: 120_000 },
+      )) as CallToolResult;
+      continued = (r.structuredContent as ExecutionResult).returnValue;
+      fresh = (await c.run(code)).result.returnValue;
+    } finally {
+      await c.close();
+      await upstream.close();
+    }
+
+    const spans = jsonSpans(receiver.exports);
+    const callSpan = (traceId: string, server: string) =>
+      spans.find(
+        (s) =>
+          s.traceId === traceId &&
+          s.name === 'mcpFactory.callTool' &&
+          attrs(s.attributes)['mcp_conductor.mcp.server'] === server,
+      )!;
+    const calls = upstream.requests.filter((q) => q.method === 'tools/call');
+    expect(calls).toHaveLength(2);
+    // The connection's own requests (initialize, its notification) belong to no execution: no trace context.
+    for (const q of upstream.requests.filter((q) => q.method !== 'tools/call'))
+      expect(q.headers.traceparent).toBeUndefined();
+
+    // Continuing the caller's trace: its trace id and tracestate, the conductor's own mcpFactory span as the parent.
+    const web = callSpan(CALLER_TRACE, 'web');
+    const local = callSpan(CALLER_TRACE, 'local');
+    const parent = `00-${CALLER_TRACE}-${web.spanId}-01`;
+    expect(calls[0]!.headers.traceparent).toBe(parent);
+    expect(calls[0]!.headers.tracestate).toBe('vendor=abc');
+    expect(calls[0]!.meta).toEqual({ traceparent: parent, tracestate: 'vendor=abc' });
+    expect(continued).toEqual({
+      traceparent: `00-${CALLER_TRACE}-${local.spanId}-01`,
+      tracestate: 'vendor=abc',
+    });
+    const [run] = spans.filter((s) => s.traceId === CALLER_TRACE && s.name === 'sandbox.run');
+    expect(web.parentSpanId).toBe(run!.spanId);
+
+    // A call without a traceparent: the new trace's id is the one the upstreams were told.
+    const root = spans.find((s) => s.name === 'run_deno_code' && s.traceId !== CALLER_TRACE)!;
+    expect(root.parentSpanId ?? '').toBe('');
+    const freshParent = `00-${root.traceId}-${callSpan(root.traceId, 'web').spanId}-01`;
+    expect(calls[1]!.headers.traceparent).toBe(freshParent);
+    expect(calls[1]!.headers.tracestate).toBeUndefined();
+    expect(fresh).toEqual({ traceparent: `00-${root.traceId}-${callSpan(root.traceId, 'local').spanId}-01` });
   });
 });

@@ -156,6 +156,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     source: deps.source,
     limiter: spec.limiter,
     executionRate: spec.rates.executions,
+    traced: deps.settings.tracing !== undefined,
     profile,
     directory,
     checker,

@@ -57,6 +57,8 @@ export type ExecutionEvent =
       codeBytes: number;
       timeoutMs: number;
       trace?: TraceContext;
+      /** when traces are exported: the trace of this call's spans (the caller's, or a new one) */
+      traceId?: string;
     })
   /** the call has its concurrency place; a sandbox is being taken */
   | (EventBase & { type: 'admitted' })
@@ -72,6 +74,8 @@ export type ExecutionEvent =
       status: McpCallStatus;
       errorCode?: string;
       durationMs: number;
+      /** when traces are exported: the id of this call's span, the parent the upstream server was told */
+      spanId?: string;
     })
   | (ExecutionBase & { type: 'egress' } & EgressRequest)
   /** the code's own progress() report, as the socket checked and rate-capped it (message: hostile text, bounded) */

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './events.js';
 export * from './rate-window.js';
 export * from './result.js';
+export * from './trace-ids.js';

@@ -19,6 +19,11 @@ async function memoryPool(connectMs = 0) {
     content: [{ type: 'text', text }],
   }));
   server.registerTool('secret', { inputSchema: {} }, () => ({ content: [{ type: 'text', text: 'hidden' }] }));
+  const metas: unknown[] = [];
+  server.registerTool('meta', { inputSchema: {} }, (_args, extra) => {
+    metas.push(extra._meta);
+    return { content: [{ type: 'text', text: 'seen' }] };
+  });
   server.registerTool('slow', { inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
     running++;
     started++;
@@ -29,9 +34,10 @@ async function memoryPool(connectMs = 0) {
     return { content: [{ type: 'text', text: 'done' }] };
   });
   for (const name of ['readme', 'secret'])
-    server.registerResource(name, `mem://${name}`, {}, (uri) => ({
-      contents: [{ uri: uri.href, text: 'hello' }],
-    }));
+    server.registerResource(name, `mem://${name}`, {}, (uri, extra) => {
+      metas.push(extra._meta);
+      return { contents: [{ uri: uri.href, text: 'hello' }] };
+    });
   for (const name of ['greet', 'secret'])
     server.registerPrompt(name, {}, () => ({
       messages: [{ role: 'user', content: { type: 'text', text: name } }],
@@ -42,13 +48,14 @@ async function memoryPool(connectMs = 0) {
   await client.connect(b);
   // A lazy connect that takes `connectMs` the first time, like a slow upstream start.
   const connected = new Promise<Client>((r) => setTimeout(() => r(client), connectMs));
+  const traces: unknown[] = [];
   const pool: UpstreamPool = {
     names: () => ['mem', 'other'],
     get: () => connected,
-    use: async (_name, fn, signal) => fn(await abortable(connected, signal)),
+    use: async (_name, fn, signal, trace) => (traces.push(trace), fn(await abortable(connected, signal))),
     close: () => client.close(),
   };
-  return { ...pool, peak: () => peak, started: () => started, cancelled };
+  return { ...pool, peak: () => peak, started: () => started, cancelled, metas, traces };
 }
 
 /** An execution that is still running. */
@@ -305,5 +312,29 @@ describe('call dispatcher', () => {
     );
     expect(reply).toMatchObject({ ok: false, error: { code: 'upstream' } });
     expect(!reply.ok && reply.error.message).toContain('timeout://timed-out');
+  });
+
+  it('passes the call’s trace context on: in each request’s _meta and to the pool (for HTTP headers)', async () => {
+    const pool = await memoryPool();
+    const d = createCallDispatcher({
+      pool,
+      allow: { servers: '*', tools: {}, resources: {}, prompts: {} },
+      limits,
+    });
+    const trace = {
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01',
+      tracestate: 'vendor=1',
+    };
+    expect(await d.handle(call(1, 'callTool', { server: 'mem', name: 'meta' }), live, trace)).toMatchObject({
+      ok: true,
+    });
+    expect(
+      await d.handle(call(2, 'readResource', { server: 'mem', uri: 'mem://readme' }), live, trace),
+    ).toMatchObject({ ok: true });
+    expect(await d.handle(call(3, 'callTool', { server: 'mem', name: 'meta' }), live)).toMatchObject({
+      ok: true,
+    });
+    expect(pool.metas).toEqual([trace, trace, undefined]);
+    expect(pool.traces).toEqual([trace, trace, undefined]);
   });
 });

@@ -101,7 +101,7 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
     get callCount() {
       return calls;
     },
-    async handle(msg, execution) {
+    async handle(msg, execution, trace) {
       // The per-call clock starts now, so waiting for a place or for a lazy connect counts against it.
       const deadline = new AbortController();
       const timer = setTimeout(
@@ -120,7 +120,12 @@ export function createCallDispatcher(opts: DispatcherOptions): CallDispatcher {
         await gate.enter(signal);
         try {
           const o = { signal, timeout: limits.mcpCallTimeoutMs };
-          const result = await pool.use(server, (c) => perform(msg, c, server, allow, o), signal);
+          const result = await pool.use(
+            server,
+            (c) => perform(msg, c, server, allow, o, trace),
+            signal,
+            trace,
+          );
           // The transport bounded the message as it arrived (to within one read); this makes the limit exact.
           if (Buffer.byteLength(JSON.stringify(result) ?? '') > limits.maxMcpReplyBytes)
             throw new ReplyTooLargeError(server, limits.maxMcpReplyBytes, false);

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createEventStream, type EventStream } from '../core/index.js';
+import { createEventStream, type EventStream, type TraceContext } from '../core/index.js';
 import { FramedLink, ProtocolViolation, type LinkLimits } from './link.js';
 import {
   CallMessageSchema,
@@ -18,8 +18,11 @@ import { createSocketDir, handToSandbox, removeSocketDir } from './socket-dir.js
 
 /** Serves the `call` messages of one execution (the mcpFactory proxy). */
 export interface CallHandler {
-  /** `signal` fires when the execution ends (its result arrived or its link closed): stop working for it then. */
-  handle(msg: CallMessage, signal: AbortSignal): Promise<ReplyMessage>;
+  /**
+   * `signal` fires when the execution ends (its result arrived or its link closed): stop working for it then.
+   * `trace` is the W3C context the upstream request carries (its parent is this call's span).
+   */
+  handle(msg: CallMessage, signal: AbortSignal, trace?: TraceContext): Promise<ReplyMessage>;
 }
 
 /** What the code reported through progress(), checked and rate-capped. */

@@ -1,4 +1,5 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { TraceContext } from '../core/index.js';
 import type { Allowlist } from './allowlist.js';
 import type { CallMessage } from './protocol.js';
 
@@ -35,6 +36,8 @@ async function allPages<T>(
 /**
  * One mcpFactory operation on an upstream server's client. The dispatcher's own deadline (via `signal`) started
  * when the call arrived; the SDK's timeout is a backstop. Only the operations the sandbox API offers exist here.
+ * `trace` goes into each request's `_meta` (`traceparent`, `tracestate`: the MCP convention, SEP-414, for every
+ * transport); the sandbox never sets `_meta` itself.
  */
 export async function perform(
   msg: CallMessage,
@@ -42,7 +45,11 @@ export async function perform(
   server: string,
   allow: Allowlist,
   o: { signal: AbortSignal; timeout: number },
+  trace?: TraceContext,
 ): Promise<unknown> {
+  const meta = trace ? { _meta: { ...trace } } : {};
+  const page = (cursor?: string) =>
+    cursor || trace ? { ...(cursor ? { cursor } : {}), ...meta } : undefined;
   switch (msg.op) {
     case 'listTools': {
       const tools = await allPages<{
@@ -50,7 +57,7 @@ export async function perform(
         description?: string;
         inputSchema: unknown;
         outputSchema?: unknown;
-      }>((cursor) => client.listTools(cursor ? { cursor } : undefined, o), 'tools');
+      }>((cursor) => client.listTools(page(cursor), o), 'tools');
       return tools
         .filter((t) => allow.tool(server, t.name))
         .map((t) => ({
@@ -61,19 +68,19 @@ export async function perform(
         }));
     }
     case 'callTool':
-      return client.callTool({ name: msg.name!, arguments: msg.args ?? {} }, undefined, o);
+      return client.callTool({ name: msg.name!, arguments: msg.args ?? {}, ...meta }, undefined, o);
     case 'listResources': {
       const resources = await allPages<{ uri: string }>(
-        (cursor) => client.listResources(cursor ? { cursor } : undefined, o),
+        (cursor) => client.listResources(page(cursor), o),
         'resources',
       );
       return resources.filter((r) => allow.resource(server, r.uri));
     }
     case 'readResource':
-      return client.readResource({ uri: need(msg.uri, 'resource uri') }, o);
+      return client.readResource({ uri: need(msg.uri, 'resource uri'), ...meta }, o);
     case 'listPrompts': {
       const prompts = await allPages<{ name: string }>(
-        (cursor) => client.listPrompts(cursor ? { cursor } : undefined, o),
+        (cursor) => client.listPrompts(page(cursor), o),
         'prompts',
       );
       return prompts.filter((p) => allow.prompt(server, p.name));
@@ -82,7 +89,7 @@ export async function perform(
       const args = Object.fromEntries(
         Object.entries(msg.args ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
       );
-      return client.getPrompt({ name: need(msg.name, 'prompt name'), arguments: args }, o);
+      return client.getPrompt({ name: need(msg.name, 'prompt name'), arguments: args, ...meta }, o);
     }
     case 'list':
     case 'load':

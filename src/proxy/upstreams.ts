@@ -5,11 +5,13 @@ import {
   StreamableHTTPClientTransport,
   StreamableHTTPError,
 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { McpServers, UpstreamServer } from '../config/mcp-config.js';
-import { UpstreamError } from '../core/index.js';
+import { UpstreamError, type TraceContext } from '../core/index.js';
 import type { Logger } from '../obs/index.js';
 import { cappedFetch, ReplyTooLargeError } from './reply-cap.js';
 
@@ -22,8 +24,14 @@ export interface UpstreamPool {
    * Runs `fn` with the server's client. A failure showing the connection is dead drops the client, so the next use
    * reconnects. A request the server refused because it no longer knows the session (it restarted) never ran, so it
    * is retried once on a fresh connection. `signal` stops the wait for a connection, not the shared connect.
+   * `trace` goes with the HTTP requests `fn` makes, as W3C `traceparent`/`tracestate` headers.
    */
-  use<T>(name: string, fn: (client: Client) => Promise<T>, signal?: AbortSignal): Promise<T>;
+  use<T>(
+    name: string,
+    fn: (client: Client) => Promise<T>,
+    signal?: AbortSignal,
+    trace?: TraceContext,
+  ): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -117,6 +125,22 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefine
 }
 
 /**
+ * A fetch that adds the trace context of the request being made. The client is shared by every execution, so the
+ * context cannot be a transport header: it travels with the async context of the `use` that sends the request
+ * (the SDK sends each request synchronously from its caller), and the connect, made outside any `use`, has none.
+ */
+function tracingFetch(base: FetchLike, current: AsyncLocalStorage<TraceContext>): FetchLike {
+  return (url, init) => {
+    const trace = current.getStore();
+    if (!trace) return base(url, init);
+    const headers = new Headers(init?.headers);
+    headers.set('traceparent', trace.traceparent);
+    if (trace.tracestate !== undefined) headers.set('tracestate', trace.tracestate);
+    return base(url, { ...init, headers });
+  };
+}
+
+/**
  * The SDK transport for one configured server: its own minimal environment, its stderr into our log, and no message
  * from it buffered past the reply cap (`onOverflow` is told when the connection has to go for one).
  */
@@ -124,9 +148,10 @@ function transportFor(
   name: string,
   server: UpstreamServer,
   log: Logger,
-  maxReplyBytes: number,
+  opts: { maxReplyBytes: number; trace: AsyncLocalStorage<TraceContext> },
   onOverflow: () => void,
 ): StdioClientTransport | StreamableHTTPClientTransport {
+  const { maxReplyBytes } = opts;
   if ('command' in server) {
     // The upstream gets a minimal environment plus its own entry's, never the conductor's whole environment.
     const stdio = new StdioClientTransport({
@@ -144,7 +169,7 @@ function transportFor(
   }
   return new StreamableHTTPClientTransport(new URL(server.url), {
     requestInit: { headers: server.headers },
-    fetch: cappedFetch(name, maxReplyBytes, onOverflow),
+    fetch: tracingFetch(cappedFetch(name, maxReplyBytes, onOverflow), opts.trace),
   });
 }
 
@@ -165,12 +190,14 @@ async function connectUpstream(
   name: string,
   server: UpstreamServer,
   opts: UpstreamPoolOptions,
+  trace: AsyncLocalStorage<TraceContext>,
   forget: (client: Client) => boolean,
   overflowed: (client: Client) => void,
 ): Promise<Client> {
   const log = opts.logger.child({ upstream: name });
   const client = new Client({ name: 'mcp-conductor', version: opts.version });
-  const transport = transportFor(name, server, log, opts.maxReplyBytes, () => overflowed(client));
+  const { maxReplyBytes } = opts;
+  const transport = transportFor(name, server, log, { maxReplyBytes, trace }, () => overflowed(client));
   if (transport instanceof StdioClientTransport) {
     // The SDK closes the connection itself; the requests it fails are then answered with the reason.
     client.onerror = (error) => {
@@ -211,6 +238,8 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
   const dead = new WeakSet<Client>();
   /** clients dropped for a message over the cap: what fails on them fails for that reason */
   const overflowed = new WeakSet<Client>();
+  /** the trace context of the `use` whose request is being sent */
+  const trace = new AsyncLocalStorage<TraceContext>();
   let closed = false;
 
   /** Forgets this client if it is still the current one, so the next use reconnects; true when it was. */
@@ -226,6 +255,7 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
       name,
       servers.get(name)!,
       opts,
+      trace,
       (client) => forget(name, client),
       (client) => overflowed.add(client),
     );
@@ -253,11 +283,11 @@ export function createUpstreamPool(opts: UpstreamPoolOptions): UpstreamPool {
   return {
     names: () => [...servers.keys()].sort(),
     get,
-    async use(name, fn, signal) {
+    async use(name, fn, signal, context) {
       for (let attempt = 0; ; attempt++) {
         const client = await abortable(get(name), signal);
         try {
-          return await fn(client);
+          return await (context ? trace.run(context, () => fn(client)) : fn(client));
         } catch (error) {
           if (overflowed.has(client) && !(error instanceof ReplyTooLargeError))
             throw new ReplyTooLargeError(name, opts.maxReplyBytes, true);

@@ -7,8 +7,12 @@ import {
   RateLimitError,
   type CallStatus,
   type EventStream,
+  type ExecutionTrace,
   type ExecutionEvent,
   type ExecutionResult,
+  childTraceContext,
+  executionTrace,
+  newSpanId,
   type RateWindow,
   type TraceContext,
 } from '../core/index.js';
@@ -82,6 +86,8 @@ export interface ExecutorDeps {
   retention?: OutputKeeper;
   /** the conductor's bus: metrics, audit and traces subscribe there */
   bus: EventStream<ExecutionEvent>;
+  /** traces are exported: every call gets its trace ids up front, and upstream requests carry them */
+  traced?: boolean;
   /** the tenant's executionsPerMinute, checked before anything else is done with a call */
   executionRate?: RateWindow;
   /** fires when the conductor stops taking work: calls not yet running are refused */
@@ -113,17 +119,29 @@ function failureStatus(error: unknown): CallStatus {
 }
 
 type Emit = (event: ExecutionEvent) => void;
+/** the execution's trace when traces are exported; the caller's context as it came */
+type CallTrace = { execution?: ExecutionTrace; caller?: TraceContext };
 type McpCallFacts = Omit<
   Extract<ExecutionEvent, { type: 'mcp_call' }>,
   'type' | 'callId' | 'tenant' | 'executionId'
 >;
 
-/** The execution's calls, each reported as an `mcp_call` event once it is answered. */
-function observedCalls(inner: CallHandler, report: (call: McpCallFacts) => void): CallHandler {
+/**
+ * The execution's calls, each reported as an `mcp_call` event once it is answered. When traced, each call's span id
+ * is chosen now, so the upstream is told it as the parent of its own spans; untraced, the caller's context (if any)
+ * goes on unchanged, as W3C Trace Context asks of a hop that records nothing.
+ */
+function observedCalls(
+  inner: CallHandler,
+  trace: CallTrace,
+  report: (call: McpCallFacts) => void,
+): CallHandler {
   return {
     async handle(msg, signal) {
       const started = performance.now();
-      const reply = await inner.handle(msg, signal);
+      const spanId = trace.execution ? newSpanId() : undefined;
+      const context = trace.execution ? childTraceContext(trace.execution, spanId!) : trace.caller;
+      const reply = await inner.handle(msg, signal, context);
       report({
         server: msg.server ?? '-',
         op: msg.op,
@@ -131,6 +149,7 @@ function observedCalls(inner: CallHandler, report: (call: McpCallFacts) => void)
         status: callStatus(reply),
         ...(reply.ok ? {} : { errorCode: reply.error.code }),
         durationMs: performance.now() - started,
+        ...(spanId ? { spanId } : {}),
       });
       return reply;
     },
@@ -139,7 +158,7 @@ function observedCalls(inner: CallHandler, report: (call: McpCallFacts) => void)
 
 type Ids = { callId: string; tenant: string };
 /** What a call runs once it has its place. */
-type Job = { code: string; timeoutMs: number; check: boolean };
+type Job = { code: string; timeoutMs: number; check: boolean; trace: CallTrace };
 type Wrapped = Extract<WrapResult, { ok: true }>;
 
 /** One tenant's executor: its profile, its limiter, its upstream servers; every call's events go to the bus too. */
@@ -168,6 +187,7 @@ class SandboxExecutor implements Executor {
     const started = performance.now();
     const timeoutMs = Math.min(request.timeoutMs ?? limits.defaultTimeoutMs, limits.maxTimeoutMs);
     const codeBytes = Buffer.byteLength(request.code, 'utf8');
+    const trace = this.#deps.traced ? executionTrace(request.trace) : undefined;
     emit({
       type: 'queued',
       ...ids,
@@ -175,6 +195,7 @@ class SandboxExecutor implements Executor {
       codeBytes,
       timeoutMs,
       ...(request.trace ? { trace: request.trace } : {}),
+      ...(trace ? { traceId: trace.traceId } : {}),
     });
     try {
       // Admission first: a call over its tenant's rate costs nothing more (no parse, no queue place, no container).
@@ -185,7 +206,12 @@ class SandboxExecutor implements Executor {
         return finish(emit, ids, { result: rejected('CodeTooLargeError', message) });
       }
       const check = request.check ?? profile.policy.deno.check;
-      const job: Job = { code: request.code, timeoutMs, check };
+      const job: Job = {
+        code: request.code,
+        timeoutMs,
+        check,
+        trace: { execution: trace, caller: request.trace },
+      };
       return finish(emit, ids, await this.#queue(job, options.signal, ids, emit));
     } catch (error) {
       emit({
@@ -297,7 +323,7 @@ class SandboxExecutor implements Executor {
         emit({ type: 'progress', ...ids, executionId, ...report }),
       );
       const dispatcher = directory.dispatcher();
-      const calls = observedCalls(dispatcher, (call) =>
+      const calls = observedCalls(dispatcher, job.trace, (call) =>
         emit({ type: 'mcp_call', ...ids, executionId, ...call }),
       );
       log.debug({ step: 'deliver', timeoutMs }, 'delivering code');

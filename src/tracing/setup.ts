@@ -2,6 +2,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { TracingSettings } from '../config/otel-env.js';
 import type { EventStream, ExecutionEvent } from '../core/index.js';
+import { PresetIds } from './preset-ids.js';
 import { traceExecutions } from './spans.js';
 
 export interface Tracing {
@@ -29,14 +30,16 @@ export async function startTracing(
   settings: TracingSettings,
   serviceVersion: string,
 ): Promise<Tracing> {
+  const ids = new PresetIds();
   const provider = new TracerProvider({
+    idGenerator: ids,
     resource: resourceFromAttributes({
       'service.name': settings.serviceName,
       'service.version': serviceVersion,
     }),
     spanProcessors: [new BatchSpanProcessor({ exporter: await createExporter(settings) })],
   });
-  const stop = traceExecutions(bus, provider.getTracer('mcp-conductor', serviceVersion));
+  const stop = traceExecutions(bus, provider.getTracer('mcp-conductor', serviceVersion), ids);
   return {
     async close() {
       stop();

@@ -1,18 +1,26 @@
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
 import { createEventStream, type ExecutionEvent } from '../core/index.js';
+import { PresetIds } from './preset-ids.js';
 import { traceExecutions } from './spans.js';
 
 const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
+/** the span id the executor chose for an mcpFactory call (and told the upstream) */
+const CALL_SPAN = 'b7ad6b7169203331';
+const NEW_TRACE = '0af7651916cd43dd8448eb211c80319c';
 
 function setUp() {
   const exporter = new InMemorySpanExporter();
-  const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const ids = new PresetIds();
+  const provider = new TracerProvider({
+    idGenerator: ids,
+    spanProcessors: [new SimpleSpanProcessor({ exporter })],
+  });
   const bus = createEventStream<ExecutionEvent>((e) => {
     throw e;
   });
-  const stop = traceExecutions(bus, provider.getTracer('test'));
+  const stop = traceExecutions(bus, provider.getTracer('test'), ids);
   const spans = () => exporter.getFinishedSpans();
   const named = (name: string) => spans().find((s) => s.name === name)!;
   return { bus, stop, spans, named };
@@ -43,6 +51,7 @@ describe('traces from execution events', () => {
       name: 'search',
       status: 'ok',
       durationMs: 30,
+      spanId: CALL_SPAN,
     });
     bus.emit({
       type: 'mcp_call',
@@ -124,6 +133,9 @@ describe('traces from execution events', () => {
     });
     expect(named('sandbox.acquire').attributes).toEqual({ 'mcp_conductor.sandbox.source': 'pool' });
     const call = named('mcpFactory.callTool');
+    expect(call.spanContext().spanId).toBe(CALL_SPAN);
+    const spanIds = spans().map((s) => s.spanContext().spanId);
+    expect(new Set(spanIds).size).toBe(spanIds.length);
     expect(call.attributes).toEqual({
       'mcp_conductor.mcp.server': 'github',
       'mcp_conductor.mcp.op': 'callTool',
@@ -151,7 +163,14 @@ describe('traces from execution events', () => {
 
   it('a call refused before it ran is a root and its queue span, both errors, in a trace of its own', () => {
     const { bus, spans, named } = setUp();
-    bus.emit({ type: 'queued', ...ids, codeSha256: 'cd'.repeat(32), codeBytes: 3, timeoutMs: 1000 });
+    bus.emit({
+      type: 'queued',
+      ...ids,
+      codeSha256: 'cd'.repeat(32),
+      codeBytes: 3,
+      timeoutMs: 1000,
+      traceId: NEW_TRACE,
+    });
     bus.emit({
       type: 'finished',
       ...ids,
@@ -166,6 +185,9 @@ describe('traces from execution events', () => {
     ).toEqual(['queue', 'run_deno_code']);
     const root = named('run_deno_code');
     expect(root.parentSpanContext).toBeUndefined();
+    // The trace the executor chose (and would have told upstream servers); the ids it did not choose are random.
+    for (const s of spans()) expect(s.spanContext().traceId).toBe(NEW_TRACE);
+    expect(root.spanContext().spanId).not.toBe(named('queue').spanContext().spanId);
     expect(root.status).toEqual({ code: 2, message: 'rate_limited' });
     expect(root.attributes['error.type']).toBe('rate_limited');
     expect(named('queue').status.code).toBe(2);

@@ -10,13 +10,16 @@ import {
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { EventStream, ExecutionEvent } from '../core/index.js';
+import type { PresetIds } from './preset-ids.js';
 
 /**
  * One trace per `run_deno_code` call, built only from the execution events: a `run_deno_code` span from `queued` to
  * `finished`, its children `queue` (until admitted), `sandbox.acquire` (until a container is assigned: the pool's or
  * a new one), `sandbox.run` (until finished) with a child per `mcpFactory` call and egress request, and
  * `sandbox.remove` (from finished until the container is gone). Attributes carry the tenant, the ids and outcomes;
- * never code, arguments, results, headers or secret values.
+ * never code, arguments, results, headers or secret values. The trace id of a new trace and the span id of each
+ * mcpFactory call are the ones the events carry (`ids` is the provider's id generator), so they match what the
+ * upstream servers were told.
  */
 
 type Ev<T extends ExecutionEvent['type']> = Extract<ExecutionEvent, { type: T }>;
@@ -84,7 +87,11 @@ function finishedAttributes(e: Ev<'finished'>): Attributes {
 }
 
 /** Subscribes to the bus; returns a function that unsubscribes and ends what is still open (at shutdown). */
-export function traceExecutions(bus: EventStream<ExecutionEvent>, tracer: Tracer): () => void {
+export function traceExecutions(
+  bus: EventStream<ExecutionEvent>,
+  tracer: Tracer,
+  ids: PresetIds,
+): () => void {
   const calls = new Map<string, CallSpans>();
   const awaitingRemoval = new Map<string, CallSpans>();
 
@@ -96,10 +103,8 @@ export function traceExecutions(bus: EventStream<ExecutionEvent>, tracer: Tracer
       'mcp_conductor.code.bytes': e.codeBytes,
       'mcp_conductor.timeout_ms': e.timeoutMs,
     };
-    const root = tracer.startSpan(
-      'run_deno_code',
-      { kind: SpanKind.SERVER, attributes },
-      callerContext(e.trace),
+    const root = ids.with({ traceId: e.traceId }, () =>
+      tracer.startSpan('run_deno_code', { kind: SpanKind.SERVER, attributes }, callerContext(e.trace)),
     );
     const rootContext = trace.setSpan(ROOT_CONTEXT, root);
     calls.set(e.callId, { root, rootContext, queue: tracer.startSpan('queue', {}, rootContext) });
@@ -159,13 +164,10 @@ export function traceExecutions(bus: EventStream<ExecutionEvent>, tracer: Tracer
         };
         if (e.name !== undefined) attributes['mcp_conductor.mcp.tool'] = bounded(e.name);
         if (e.errorCode !== undefined) attributes['error.type'] = e.errorCode;
-        pastSpan(
-          tracer,
-          `mcpFactory.${e.op}`,
-          c.runContext ?? c.rootContext,
-          e.durationMs,
-          attributes,
-          e.status === 'ok',
+        const parent = c.runContext ?? c.rootContext;
+        const ok = e.status === 'ok';
+        ids.with({ spanId: e.spanId }, () =>
+          pastSpan(tracer, `mcpFactory.${e.op}`, parent, e.durationMs, attributes, ok),
         );
         return;
       }
