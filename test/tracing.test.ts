@@ -9,38 +9,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
 import { expectNoLeftovers, fixturePolicy, repoRoot, startConductor } from './helpers.js';
+import { attrs, jsonSpans, startReceiver, type JsonExport } from './otlp-receiver.js';
 
 const docker = inject('docker');
 const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const metaServer = join(repoRoot, 'test/fixtures/meta-server.mjs');
-
-interface Export {
-  path: string;
-  contentType: string;
-  body: Buffer;
-}
-
-/** A loopback OTLP/HTTP receiver: keeps every export request, answers as a collector does. */
-async function startReceiver(): Promise<{ url: string; exports: Export[]; close: () => Promise<void> }> {
-  const exports: Export[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const contentType = req.headers['content-type'] ?? '';
-      exports.push({ path: req.url ?? '', contentType, body: Buffer.concat(chunks) });
-      res.writeHead(200, { 'content-type': contentType });
-      res.end(contentType.includes('json') ? '{}' : '');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    exports,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
 
 interface UpstreamRequest {
   method: string;
@@ -79,29 +52,6 @@ async function startHttpUpstream(): Promise<{
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
-}
-
-type AnyValue = { stringValue?: string; intValue?: string | number; boolValue?: boolean };
-interface JsonSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  attributes: { key: string; value: AnyValue }[];
-}
-interface JsonExport {
-  resourceSpans: { resource: { attributes: JsonSpan['attributes'] }; scopeSpans: { spans: JsonSpan[] }[] }[];
-}
-
-const attrs = (list: JsonSpan['attributes']) =>
-  Object.fromEntries(list.map((a) => [a.key, a.value.stringValue ?? a.value.intValue ?? a.value.boolValue]));
-
-/** Every span in the receiver's JSON exports. */
-function jsonSpans(exports: Export[]): JsonSpan[] {
-  return exports
-    .filter((e) => e.contentType.includes('json'))
-    .map((e) => JSON.parse(e.body.toString()) as JsonExport)
-    .flatMap((p) => p.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
 }
 
 const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';

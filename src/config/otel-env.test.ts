@@ -20,6 +20,12 @@ describe('OTEL_* variables → tracing settings', () => {
       url: 'http://collector:4318/v1/traces',
       protocol: 'http/protobuf',
       serviceName: 'mcp-conductor',
+      batch: {
+        scheduledDelayMillis: 5000,
+        maxQueueSize: 2048,
+        maxExportBatchSize: 512,
+        exportTimeoutMillis: 30000,
+      },
     });
     expect(
       readTracingSettings({
@@ -30,7 +36,7 @@ describe('OTEL_* variables → tracing settings', () => {
         OTEL_SERVICE_NAME: 'agents-conductor',
         OTEL_SDK_DISABLED: 'false',
       }),
-    ).toEqual({
+    ).toMatchObject({
       url: 'https://tempo.example.com/otlp/traces',
       protocol: 'http/json',
       serviceName: 'agents-conductor',
@@ -47,5 +53,34 @@ describe('OTEL_* variables → tracing settings', () => {
     expect(() => readTracingSettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toThrow(
       'OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL',
     );
+  });
+
+  it('takes the batch span processor’s OTEL_BSP_* variables, refusing what is not a usable count', () => {
+    const base = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
+    expect(
+      readTracingSettings({
+        ...base,
+        OTEL_BSP_SCHEDULE_DELAY: '0',
+        OTEL_BSP_MAX_QUEUE_SIZE: '100',
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: ' 10 ',
+        OTEL_BSP_EXPORT_TIMEOUT: '2500',
+      })?.batch,
+    ).toEqual({
+      scheduledDelayMillis: 0,
+      maxQueueSize: 100,
+      maxExportBatchSize: 10,
+      exportTimeoutMillis: 2500,
+    });
+    for (const [name, value] of [
+      ['OTEL_BSP_SCHEDULE_DELAY', '-1'],
+      ['OTEL_BSP_SCHEDULE_DELAY', '5s'],
+      ['OTEL_BSP_MAX_QUEUE_SIZE', '0'],
+      ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '1.5'],
+      ['OTEL_BSP_EXPORT_TIMEOUT', '1e3'],
+    ] as const)
+      expect(() => readTracingSettings({ ...base, [name]: value })).toThrow(`${name} must be a whole number`);
+    expect(() =>
+      readTracingSettings({ ...base, OTEL_BSP_MAX_QUEUE_SIZE: '10', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '11' }),
+    ).toThrow('OTEL_BSP_MAX_EXPORT_BATCH_SIZE must not be larger than OTEL_BSP_MAX_QUEUE_SIZE');
   });
 });

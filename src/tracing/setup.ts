@@ -1,6 +1,6 @@
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
-import type { TracingSettings } from '../config/otel-env.js';
+import type { BatchSettings, TracingSettings } from '../config/otel-env.js';
 import type { EventStream, ExecutionEvent } from '../core/index.js';
 import { PresetIds } from './preset-ids.js';
 import { traceExecutions } from './spans.js';
@@ -21,6 +21,11 @@ async function createExporter(settings: TracingSettings): Promise<SpanExporter> 
   return new OTLPTraceExporter({ url });
 }
 
+/** The batch processor with the OTEL_BSP_* settings (the SDK does not read them itself). */
+export function createBatchProcessor(exporter: SpanExporter, batch: BatchSettings): BatchSpanProcessor {
+  return new BatchSpanProcessor({ exporter, ...batch });
+}
+
 /**
  * Exports one trace per execution (spans.ts) in batches. A provider of our own, not the global one: nothing else in
  * the process is instrumented, and tests can run several.
@@ -37,7 +42,7 @@ export async function startTracing(
       'service.name': settings.serviceName,
       'service.version': serviceVersion,
     }),
-    spanProcessors: [new BatchSpanProcessor({ exporter: await createExporter(settings) })],
+    spanProcessors: [createBatchProcessor(await createExporter(settings), settings.batch)],
   });
   const stop = traceExecutions(bus, provider.getTracer('mcp-conductor', serviceVersion), ids);
   return {
