@@ -13,15 +13,23 @@ export interface Observers {
  * flag on the command line is the more specific, so it wins); and traces when an OTLP endpoint is set, loading the
  * OpenTelemetry SDK only then.
  */
-export async function observeExecutions(b: Basics, auditLogFlag?: string): Promise<Observers> {
-  const path = auditLogFlag ?? b.settings.auditLogPath;
+export async function observeExecutions(
+  b: Basics,
+  options: { auditLogFlag?: string; onTraceExportFailure?: (kind: string) => void } = {},
+): Promise<Observers> {
+  const path = options.auditLogFlag ?? b.settings.auditLogPath;
   const audit = path
     ? createAuditLog(path, (err) => b.logger.error({ err }, 'audit log write failed'))
     : undefined;
   if (audit) auditExecutions(b.bus, audit);
   const settings = b.settings.tracing;
   const tracing = settings
-    ? await (await import('../tracing/index.js')).startTracing(b.bus, settings, version)
+    ? await (
+        await import('../tracing/index.js')
+      ).startTracing(b.bus, settings, version, {
+        logger: b.logger,
+        ...(options.onTraceExportFailure ? { onExportFailure: options.onTraceExportFailure } : {}),
+      })
     : undefined;
   if (settings) b.logger.info({ url: settings.url, protocol: settings.protocol }, 'exporting traces');
   return {

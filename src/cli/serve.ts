@@ -138,7 +138,10 @@ export async function runServe(options: ServeOptions): Promise<void> {
     const contexts = new Map<string, TenantContext>();
     const known = (ctx: TenantContext) => (contexts.set(ctx.id, ctx), ctx);
     countExecutions(bus, metrics, (tenant) => contexts.get(tenant)?.directory.servers() ?? []);
-    observers = await observeExecutions(b, options.auditLog);
+    observers = await observeExecutions(b, {
+      auditLogFlag: options.auditLog,
+      onTraceExportFailure: (kind) => metrics.traceExportFailures.inc({ kind }),
+    });
     const observing = observers;
 
     const http = createHttpApp({

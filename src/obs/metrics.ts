@@ -48,6 +48,12 @@ export function createMetrics(gauges: { activeExecutions?: () => number; openSes
       labelNames: ['host'] as const,
       registers: [registry],
     }),
+    traceExportFailures: new Counter({
+      name: 'mcp_conductor_trace_export_failures_total',
+      help: 'Trace exports (batches of spans) that failed and were lost, by kind: http_<status>, unavailable, timeout, network, other',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
     mcpCalls: new Counter({
       name: 'mcp_conductor_mcp_calls_total',
       help: 'mcpFactory calls from sandboxed code by upstream server and status',

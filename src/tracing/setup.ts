@@ -2,12 +2,21 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
 import type { BatchSettings, TracingSettings } from '../config/otel-env.js';
 import type { EventStream, ExecutionEvent } from '../core/index.js';
+import type { Logger } from '../obs/index.js';
+import { watchedExporter, watchExports } from './export-failures.js';
 import { PresetIds } from './preset-ids.js';
 import { traceExecutions } from './spans.js';
 
 export interface Tracing {
-  /** Ends what is still open and exports every span not sent yet. */
+  /** Ends what is still open and exports every span not sent yet (a failure is reported, never thrown). */
   close(): Promise<void>;
+}
+
+export interface TracingOptions {
+  /** export failures go here, the first of each kind */
+  logger: Logger;
+  /** told of every failed export (serve counts them in its metrics) */
+  onExportFailure?: (kind: string) => void;
 }
 
 /** Only the chosen exporter is loaded. Headers and timeouts come from the exporter's own OTEL_* variables. */
@@ -34,7 +43,9 @@ export async function startTracing(
   bus: EventStream<ExecutionEvent>,
   settings: TracingSettings,
   serviceVersion: string,
+  options: TracingOptions,
 ): Promise<Tracing> {
+  const watch = watchExports(options.logger, settings.url, (kind) => options.onExportFailure?.(kind));
   const ids = new PresetIds();
   const provider = new TracerProvider({
     idGenerator: ids,
@@ -42,13 +53,18 @@ export async function startTracing(
       'service.name': settings.serviceName,
       'service.version': serviceVersion,
     }),
-    spanProcessors: [createBatchProcessor(await createExporter(settings), settings.batch)],
+    spanProcessors: [
+      createBatchProcessor(watchedExporter(await createExporter(settings), watch), settings.batch),
+    ],
   });
   const stop = traceExecutions(bus, provider.getTracer('mcp-conductor', serviceVersion), ids);
   return {
     async close() {
       stop();
-      await provider.shutdown();
+      // The processor rejects with the exporter's error (already reported) or its own export timeout.
+      await provider.shutdown().catch((error: unknown) => {
+        if (!watch.seen(error)) watch.failed(error);
+      });
     },
   };
 }
