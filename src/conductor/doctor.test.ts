@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,7 +186,14 @@ describe('doctor', () => {
     expect(byName(checks, 'permissions')).toMatchObject({ ok: false });
     expect(byName(checks, 'permissions')?.detail).toContain('allow-bogus');
     expect(byName(checks, 'image')?.detail).toContain('not checked');
-    expect(checks.map((c) => c.name)).toEqual(['docker', 'policy', 'image', 'permissions', 'mcp config']);
+    expect(checks.map((c) => c.name)).toEqual([
+      'docker',
+      'policy',
+      'image',
+      'permissions',
+      'traces',
+      'mcp config',
+    ]);
     expect(doctorExitCode(checks)).toBe(1);
   });
 
@@ -493,4 +501,47 @@ describe('doctor: the identity provider of the tenants file', () => {
     ]);
     expect(doctorExitCode(checks)).toBe(1);
   }, 30_000);
+
+  it('reports the tracing configuration and whether the endpoint takes a connection', async () => {
+    const traces = async (env: Record<string, string>) =>
+      byName(await runDoctor(fakeDocker([], { down: true }), settings(env), paths, env), 'traces');
+    expect(await traces({})).toEqual({
+      name: 'traces',
+      ok: true,
+      detail: 'off (set OTEL_EXPORTER_OTLP_ENDPOINT to export traces)',
+    });
+    expect(
+      await traces({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1', OTEL_SDK_DISABLED: 'true' }),
+    ).toMatchObject({ ok: true, detail: 'off (OTEL_SDK_DISABLED=true)' });
+
+    const collector = createServer((socket) => socket.end());
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const { port } = collector.address() as AddressInfo;
+    try {
+      expect(
+        await traces({
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+          OTEL_SERVICE_NAME: 'agents',
+          OTEL_BSP_SCHEDULE_DELAY: '1000',
+        }),
+      ).toEqual({
+        name: 'traces',
+        ok: true,
+        detail: `http://127.0.0.1:${port}/v1/traces (http/protobuf, service.name agents) accepts connections; batches every 1000 ms`,
+      });
+    } finally {
+      await new Promise((r) => collector.close(r));
+    }
+    // The same port, now closed: nothing listens there.
+    expect(
+      await traces({
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}/t`,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      }),
+    ).toEqual({
+      name: 'traces',
+      ok: false,
+      detail: `http://127.0.0.1:${port}/t (http/json, service.name mcp-conductor) does not accept a connection (ECONNREFUSED): spans would be lost`,
+    });
+  });
 });

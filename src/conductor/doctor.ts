@@ -19,6 +19,7 @@ import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
 import { checkOwnContainer, explainSocketAccess } from './doctor-container.js';
 import { describeEgress, uselessGrants } from './doctor-egress.js';
 import { upstreamChecks } from './doctor-upstreams.js';
+import { describeTracing } from './doctor-tracing.js';
 import { checkQuotaHost, describeQuotaWorkspace, quotaWorkspaces } from './quota-check.js';
 
 export interface Check {
@@ -181,6 +182,7 @@ export async function runDoctor(
       return `${hostOk ? '' : 'not usable on this host (see above); '}${lines.join('; ')}`;
     });
   }
+  await check('traces', () => describeTracing(settings.tracing, env));
   const config = await inputs.mcpConfig('local').catch((error: unknown) => {
     checks.push({ name: 'mcp config', ok: false, detail: reason(error) });
     return null;
