@@ -1,28 +1,65 @@
 #!/usr/bin/env bash
 # Make a Docker engine with the gVisor runtime available on this machine (Debian, as root).
-# Idempotent: with an engine that answers it only registers runsc when that is missing. It installs docker.io and
-# runsc, writes /etc/docker/daemon.json and starts dockerd only when no engine is configured at all (no DOCKER_HOST,
-# no /var/run/docker.sock): an engine that is configured but does not answer (a DOCKER_HOST typo, a stopped
-# service) is reported, never replaced. Prints "started <pid>" on stdout when it started dockerd itself, so a caller
-# can stop exactly that process later (as .ci/run does).
+# Idempotent: with an engine that answers it only registers runsc when that is missing. When no engine runs on this
+# machine (no dockerd process; DOCKER_HOST unset or naming this machine's own /var/run/docker.sock, which may be a
+# stale socket left by an earlier dockerd) it installs docker.io and runsc, writes /etc/docker/daemon.json and starts
+# dockerd, saying so first. An engine configured elsewhere (DOCKER_HOST or DOCKER_CONTEXT naming another engine, a
+# typo) or a dockerd that runs but does not answer is reported, never replaced. Prints "started <pid>" on stdout when
+# it started dockerd itself, so a caller can stop exactly that process later (as .ci/run does).
 set -euo pipefail
 
 log() { printf 'docker-setup: %s\n' "$*" >&2; }
 
 engine_answers() { docker info >/dev/null 2>&1; }
 
+local_socket=/var/run/docker.sock
+local_host=unix://$local_socket
+
+refuse() {
+  local why
+  why=$(docker info 2>&1 >/dev/null | grep -v '^$' | tail -n 1 || true)
+  log "the Docker engine configured at $1 does not answer: ${why:-docker is not installed}"
+  log "$2; nothing was installed or changed"
+  exit 1
+}
+
+# A dockerd that was just started (by systemd, by another run of this script) may need a few seconds to answer.
+wait_for_running_dockerd() {
+  for _ in $(seq 1 20); do
+    engine_answers && return 0
+    pgrep -x dockerd >/dev/null || return 0
+    sleep 1
+  done
+}
+
 if ! engine_answers; then
-  if [ -n "${DOCKER_HOST:-}" ] || [ -e /var/run/docker.sock ]; then
-    where=${DOCKER_HOST:-unix:///var/run/docker.sock}
-    why=$(docker info 2>&1 >/dev/null | grep -v '^$' | tail -n 1 || true)
-    log "the Docker engine configured at $where does not answer: ${why:-docker is not installed}"
-    log "fix DOCKER_HOST or start that engine (systemctl start docker); nothing was installed or changed"
-    exit 1
+  if [ -n "${DOCKER_CONTEXT:-}" ] && [ "$DOCKER_CONTEXT" != default ]; then
+    refuse "context $DOCKER_CONTEXT" "fix DOCKER_CONTEXT or start that engine"
   fi
-  log "no Docker engine is configured (no DOCKER_HOST, no /var/run/docker.sock); as root this will:"
+  if [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "$local_host" ]; then
+    refuse "$DOCKER_HOST" "fix DOCKER_HOST or start that engine"
+  fi
+  if pgrep -x dockerd >/dev/null; then
+    wait_for_running_dockerd
+    engine_answers || refuse "$local_host" "a dockerd runs here (pid $(pgrep -x dockerd | head -n 1)) but does not answer: see its log or restart it"
+  fi
+fi
+
+if ! engine_answers; then
+  if [ -e "$local_socket" ] && [ ! -S "$local_socket" ]; then
+    # A path that is not a socket (a directory a bind mount left) would stop dockerd from listening.
+    if [ -d "$local_socket" ] && rmdir "$local_socket" 2>/dev/null; then
+      log "removed the empty directory $local_socket (not a socket) so dockerd can listen there"
+    else
+      refuse "$local_host" "$local_socket is not a socket: remove it or point DOCKER_HOST at your engine"
+    fi
+  fi
+  # No dockerd runs (checked above), so a pid file is what a killed one left; a reused pid would stop dockerd.
+  rm -f /var/run/docker.pid
+  log "no Docker engine runs on this machine${DOCKER_HOST:+ (DOCKER_HOST=$DOCKER_HOST)}; as root this will:"
   log "  install docker.io and runsc from Debian's packages if missing, register runsc in /etc/docker/daemon.json,"
   log "  and start dockerd in the background (its log: /var/log/dockerd.log)"
-elif [ -n "${DOCKER_HOST:-}" ]; then
+elif [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "$local_host" ]; then
   # Not this machine's engine: its runtimes are its own admin's business.
   log "using the Docker engine at $DOCKER_HOST"
   exit 0
