@@ -117,6 +117,8 @@ class Relay {
       upRes.statusMessage,
       responseHeaders(upRes, this.ctx.secrets),
     );
+    // The head goes out now, not with the first body byte: a stream (server-sent events) may send none for a while.
+    this.res.flushHeaders();
     const redactor = createRedactor(this.ctx.secrets.patterns);
     const write = (source: AsyncIterable<Buffer>) => this.#write(source);
     await (decoder

@@ -6,9 +6,10 @@ export interface Pattern {
 }
 
 /**
- * Replaces every occurrence of each pattern as bytes stream through, across chunk boundaries: the last
- * `longest - 1` bytes are held back until the next chunk shows whether they start a match. Memory stays bounded by
- * one chunk plus that tail.
+ * Replaces every occurrence of each pattern as bytes stream through, across chunk boundaries: a chunk's tail is held
+ * back until the next chunk only when it is the start of some pattern, so a streamed answer (server-sent events, a
+ * line at a time) is never delayed unless it ends in what could be a secret. Memory stays bounded by one chunk plus
+ * that tail (under the longest pattern).
  */
 export function createRedactor(patterns: readonly Pattern[]): Transform {
   const active = patterns.filter((p) => p.find.length > 0);
@@ -29,8 +30,8 @@ export function createRedactor(patterns: readonly Pattern[]): Transform {
         out.push(buf.subarray(at, best.index), best.pattern.replace);
         at = best.index + best.pattern.find.length;
       }
-      // No match starts before `safe` any more; what follows may be the start of one.
-      const safe = Math.max(at, buf.length - hold);
+      // No match starts before `safe` any more; what follows is the start of one.
+      const safe = buf.length - heldTail(buf, at, active, hold);
       out.push(buf.subarray(at, safe));
       carry = Buffer.from(buf.subarray(safe));
       callback(null, Buffer.concat(out));
@@ -39,4 +40,13 @@ export function createRedactor(patterns: readonly Pattern[]): Transform {
       callback(null, carry);
     },
   });
+}
+
+/** The length of the longest tail of `buf` (after `from`, under `hold` bytes) that some pattern starts with. */
+function heldTail(buf: Buffer, from: number, patterns: readonly Pattern[], hold: number): number {
+  for (let n = Math.min(hold, buf.length - from); n > 0; n--) {
+    const tail = buf.subarray(buf.length - n);
+    if (patterns.some((p) => p.find.subarray(0, n).equals(tail))) return n;
+  }
+  return 0;
 }
