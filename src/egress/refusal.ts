@@ -2,7 +2,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { EgressOutcome } from '../core/index.js';
 
 /** The marker header on every answer the gateway itself gives (never on an upstream's): the runtime reads it. */
-export const EGRESS_HEADER = 'x-mcp-conductor-egress';
+const EGRESS_HEADER = 'x-mcp-conductor-egress';
 
 export class EgressFailure extends Error {
   /** response bytes delivered before it failed */

@@ -7,7 +7,7 @@ import { createLineSplitter, type LineSplitter } from './lines.js';
 const HEARTBEAT_MS = 1000;
 /** A longer line is streamed in pieces of this size (the result keeps it whole). */
 const MAX_LINE_CHARS = 8192;
-export const LOGGER_NAME = 'run_deno_code';
+const LOGGER_NAME = 'run_deno_code';
 
 export interface LiveRunOptions {
   /** the call's `_meta.progressToken`, when its client asked for progress */

@@ -46,7 +46,7 @@ const getter = {
 };
 
 /** The caller's context from a W3C `traceparent` (and `tracestate`); the root context when absent or malformed. */
-export function callerContext(trace?: { traceparent: string; tracestate?: string }): Context {
+function callerContext(trace?: { traceparent: string; tracestate?: string }): Context {
   if (!trace) return ROOT_CONTEXT;
   const carrier: Record<string, string> = { traceparent: trace.traceparent };
   if (trace.tracestate !== undefined) carrier.tracestate = trace.tracestate;
