@@ -34,6 +34,7 @@ import {
   isOwnerAliveOnEngine,
   nestLimiters,
   ownerToken,
+  profileKey,
   reap,
   type Limiter,
   type WarmPool,
@@ -69,10 +70,28 @@ export interface ConductorOptions {
   maxIdleAgeMs?: number;
 }
 
+/** What a reload puts in force (see reload-plan.ts). */
+export interface ReloadPlan {
+  /** the admin inputs read afresh */
+  inputs: AdminInputs;
+  /** serve's tenants; undefined: only the local context */
+  tenants: Tenant[] | undefined;
+  /** the contexts ('local', or tenant ids) whose tenant entry, policy or upstream servers changed */
+  changed: ReadonlySet<string>;
+}
+
 export interface Conductor {
   /** the single-tenant context (stdio, or serve without a tenants file) */
   local(): Promise<TenantContext>;
   tenant(t: Tenant): Promise<TenantContext>;
+  /**
+   * Makes the contexts a reload changes or adds, and only once all of them are made puts them in use (local() and
+   * tenant() give them from then on); a failure leaves everything as it was. A replaced or removed tenant's context
+   * finishes its executions under way before it is closed, and its warm containers are removed.
+   */
+  reload(plan: ReloadPlan): Promise<void>;
+  /** The context in use for 'local' or a tenant once it is made; a reload switches it the moment it succeeds. */
+  current(id: string): TenantContext | undefined;
   /** Problem that makes the conductor unable to run code right now, if any (for /readyz). */
   readiness(): Promise<string | undefined>;
   activeExecutions(): number;
@@ -240,11 +259,14 @@ interface Machinery {
 }
 
 class RunningConductor implements Conductor {
-  readonly #deps: ContextDeps;
+  #deps: ContextDeps;
   readonly #m: Machinery;
   readonly #contexts: Promise<TenantContext>[] = [];
   readonly #tenants = new Map<string, Promise<TenantContext>>();
+  readonly #current = new Map<string, TenantContext>();
   #local: Promise<TenantContext> | undefined;
+  /** contexts a reload replaced, finishing their executions */
+  readonly #retiring = new Set<Promise<void>>();
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(deps: ContextDeps, machinery: Machinery) {
@@ -255,20 +277,22 @@ class RunningConductor implements Conductor {
   }
 
   local(): Promise<TenantContext> {
-    const { settings } = this.#deps;
+    return (this.#local ??= this.#track(this.#makeLocal(this.#deps), 'local'));
+  }
+
+  #makeLocal(deps: ContextDeps): Promise<TenantContext> {
+    const { settings } = deps;
     // Only the single local profile is warmed ahead; a tenant's pool fills after its first execution.
-    return (this.#local ??= this.#track(
-      createTenantContext(this.#deps, {
-        id: 'local',
-        policy: settings.policy,
-        workspaceTenant: undefined,
-        limiter: this.#m.global,
-        servers: '*',
-        rates: createTenantRates(settings.quotas, ''),
-        workspaceQuotaMb: settings.quotas.workspaceQuotaMb,
-        grant: this.#m.runArgs,
-      }).then((ctx) => (this.#m.pool?.warm(ctx.profile), ctx)),
-    ));
+    return createTenantContext(deps, {
+      id: 'local',
+      policy: settings.policy,
+      workspaceTenant: undefined,
+      limiter: this.#m.global,
+      servers: '*',
+      rates: createTenantRates(settings.quotas, ''),
+      workspaceQuotaMb: settings.quotas.workspaceQuotaMb,
+      grant: this.#m.runArgs,
+    }).then((ctx) => (this.#m.pool?.warm(ctx.profile), ctx));
   }
 
   tenant(t: Tenant): Promise<TenantContext> {
@@ -284,22 +308,83 @@ class RunningConductor implements Conductor {
           { tenant: t.id },
           'the quota variables (MCP_CONDUCTOR_*_PER_MINUTE, MCP_CONDUCTOR_WORKSPACE_QUOTA_MB) are for the single-tenant deployment: tenants take theirs from the tenants file',
         );
-      const own = createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`);
-      ctx = this.#track(
-        createTenantContext(this.#deps, {
-          id: t.id,
-          policy: t.policy,
-          workspaceTenant: t.id,
-          limiter: nestLimiters(own, this.#m.global),
-          servers: t.servers,
-          rates: createTenantRates(t, ` for tenant ${t.id}`),
-          workspaceQuotaMb: t.workspaceQuotaMb,
-          grant: undefined,
-        }),
-      );
+      ctx = this.#track(this.#makeTenant(this.#deps, t), t.id);
       this.#tenants.set(t.id, ctx);
     }
     return ctx;
+  }
+
+  #makeTenant(deps: ContextDeps, t: Tenant): Promise<TenantContext> {
+    const own = createLimiter(t.maxConcurrent, t.maxQueued, `executions for tenant ${t.id}`);
+    return createTenantContext(deps, {
+      id: t.id,
+      policy: t.policy,
+      workspaceTenant: t.id,
+      limiter: nestLimiters(own, this.#m.global),
+      servers: t.servers,
+      rates: createTenantRates(t, ` for tenant ${t.id}`),
+      workspaceQuotaMb: t.workspaceQuotaMb,
+      grant: undefined,
+    });
+  }
+
+  async reload(plan: ReloadPlan): Promise<void> {
+    const deps: ContextDeps = { ...this.#deps, inputs: plan.inputs };
+    const made = await this.#makeAll(deps, plan);
+    this.#deps = deps;
+    const replaced: [Promise<TenantContext>, TenantContext | undefined][] = [];
+    for (const [id, ctx] of made) {
+      const old = id === 'local' ? this.#local : this.#tenants.get(id);
+      if (old) replaced.push([old, ctx]);
+      const tracked = this.#track(Promise.resolve(ctx), id);
+      if (id === 'local') this.#local = tracked;
+      else this.#tenants.set(id, tracked);
+      this.#current.set(id, ctx);
+    }
+    const kept = new Set(plan.tenants?.map((t) => t.id) ?? this.#tenants.keys());
+    for (const [id, old] of this.#tenants)
+      if (!kept.has(id)) {
+        replaced.push([old, undefined]);
+        this.#tenants.delete(id);
+        this.#current.delete(id);
+      }
+    for (const [old, next] of replaced) this.#retire(old, next);
+  }
+
+  /** The contexts a reload changes or adds, all of them or none (those made are closed again). */
+  async #makeAll(deps: ContextDeps, plan: ReloadPlan): Promise<Map<string, TenantContext>> {
+    const specs: [string, () => Promise<TenantContext>][] = [];
+    if (this.#local && plan.changed.has('local')) specs.push(['local', () => this.#makeLocal(deps)]);
+    for (const t of plan.tenants ?? [])
+      if (!this.#tenants.has(t.id) || plan.changed.has(t.id))
+        specs.push([t.id, () => this.#makeTenant(deps, t)]);
+    const settled = await Promise.allSettled(specs.map(([, make]) => make()));
+    const failure = settled.find((r) => r.status === 'rejected');
+    const made = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (failure) {
+      await Promise.all(made.map((ctx) => ctx.retire()));
+      throw failure.reason;
+    }
+    return new Map(made.map((ctx) => [ctx.id, ctx]));
+  }
+
+  /** A context out of use: its idle containers go now, the rest once its executions have finished. */
+  #retire(old: Promise<TenantContext>, now: TenantContext | undefined): void {
+    const i = this.#contexts.indexOf(old);
+    if (i >= 0) this.#contexts.splice(i, 1);
+    const done = (async () => {
+      const was = await old;
+      const forget = () => {
+        if (!now || profileKey(now.profile) !== profileKey(was.profile)) this.#m.pool?.forget(was.profile);
+      };
+      forget();
+      await was.retire();
+      forget();
+    })().catch((err: unknown) =>
+      this.#deps.logger.warn({ err }, 'could not close a replaced tenant context'),
+    );
+    this.#retiring.add(done);
+    void done.finally(() => this.#retiring.delete(done));
   }
 
   async readiness(): Promise<string | undefined> {
@@ -325,6 +410,7 @@ class RunningConductor implements Conductor {
     // Past the grace period: stop what still runs (killed at once, answered as stopped) and undo containers still
     // being made; wait for all of it, so the reap below sees every container this instance will ever have.
     termination.abort(new Error('the conductor is shutting down'));
+    await Promise.all([...this.#retiring]);
     const contexts = (await Promise.allSettled(this.#contexts))
       .filter((r) => r.status === 'fulfilled')
       .map((r) => r.value);
@@ -338,8 +424,19 @@ class RunningConductor implements Conductor {
     await this.#deps.retention.close();
   }
 
-  #track(ctx: Promise<TenantContext>): Promise<TenantContext> {
+  current(id: string): TenantContext | undefined {
+    return this.#current.get(id);
+  }
+
+  #track(ctx: Promise<TenantContext>, id: string): Promise<TenantContext> {
     this.#contexts.push(ctx);
+    void ctx.then(
+      (made) => {
+        const inUse = id === 'local' ? this.#local : this.#tenants.get(id);
+        if (inUse === ctx) this.#current.set(id, made);
+      },
+      () => undefined,
+    );
     return ctx;
   }
 }

@@ -75,7 +75,10 @@ describe('createReloader', () => {
     const s = await setup({ pollMs: 30 });
     await writeFile(s.file, '{"v":"two"}');
     await until(() => s.outcomes.length > 0);
-    expect(s.outcomes[0]).toEqual({ result: 'failed', reason: expect.stringContaining('"v" must be a number') });
+    expect(s.outcomes[0]).toEqual({
+      result: 'failed',
+      reason: expect.stringContaining('"v" must be a number'),
+    });
     expect(s.applied).toEqual([]);
     // The poll keeps looking, but the same bad content is not reported again.
     const loads = s.loads();

@@ -52,6 +52,11 @@ export interface TenantContext {
   /** specifiers pre-cached in the image */
   /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
   dependencies: ImportablePackage[];
+  /**
+   * Out of use (a reload replaced it): lets its executions under way finish, then closes its type checker and its
+   * upstream servers. Its warm containers are the conductor's to forget.
+   */
+  retire(): Promise<void>;
 }
 
 /** What every tenant context shares: the engine, the image, the container source and the conductor's signals. */
@@ -131,10 +136,11 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
   };
   const logger = deps.logger.child({ tenant: spec.id });
   let directory = EMPTY_DIRECTORY;
+  let upstreams: UpstreamPool | undefined;
   const mcpConfig = await deps.inputs.mcpConfig(spec.id);
   if (mcpConfig && Object.keys(mcpConfig.mcpServers).length > 0) {
     // Each tenant gets its own upstream processes, so state in one (a memory server, say) never leaks to another.
-    const upstreams = createUpstreamPool({
+    upstreams = createUpstreamPool({
       servers: mcpConfig.mcpServers,
       logger,
       version: deps.version,
@@ -175,5 +181,13 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     checker,
     retention: deps.retention,
     dependencies: deps.image.dependencies,
+    retire: async () => {
+      await executor.drain();
+      await checker.close();
+      if (!upstreams) return;
+      const i = deps.upstreamPools.indexOf(upstreams);
+      if (i >= 0) deps.upstreamPools.splice(i, 1);
+      await upstreams.close();
+    },
   };
 }

@@ -38,6 +38,12 @@ function permissionValueLines(json: unknown): string[] {
   });
 }
 
+/** The file a policy name or path stands for (see loadPolicy); undefined when it is neither. */
+export function policyFile(nameOrPath: string, policiesDir: string): string | undefined {
+  if (POLICY_NAME.test(nameOrPath)) return join(policiesDir, `${nameOrPath}.json`);
+  return nameOrPath.includes('/') || nameOrPath.endsWith('.json') ? resolve(nameOrPath) : undefined;
+}
+
 /**
  * Loads and validates a policy. A bare name (`strict`: lower-case letters, digits, `_` and `-`) means
  * `<policiesDir>/<name>.json`; anything containing `/` or ending in `.json` is a path (relative to the working
@@ -53,12 +59,12 @@ export async function loadPolicy(
     return `available in ${opts.policiesDir}: ${names.join(', ') || 'none'}`;
   };
   const isName = POLICY_NAME.test(nameOrPath);
-  if (!isName && !nameOrPath.includes('/') && !nameOrPath.endsWith('.json')) {
+  const path = policyFile(nameOrPath, opts.policiesDir);
+  if (path === undefined) {
     throw new ConfigError(
       `policy ${JSON.stringify(nameOrPath)} is neither a policy name (lower-case letters, digits, _ and -) nor a path (containing / or ending in .json); ${await available()}`,
     );
   }
-  const path = isName ? join(opts.policiesDir, `${nameOrPath}.json`) : resolve(nameOrPath);
   const label = isName ? `policy "${nameOrPath}" (${path})` : `policy file ${path}`;
 
   const text = await readConfigText(path, `policy file ${path}`, opts.readFile).catch(

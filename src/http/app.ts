@@ -35,6 +35,8 @@ export interface HttpOptions {
 export interface HttpApp {
   app: Hono<AppEnv>;
   sessionCount(): number;
+  /** Closes the sessions of a tenant that is gone: idle ones now, those answering a request once they have. */
+  endTenantSessions(tenant: string): void;
   /** From now on /mcp answers 503 and /readyz reports not ready; responses in progress continue. */
   stopAccepting(): void;
   /** Waits briefly for responses in progress, then closes every session. */
@@ -110,6 +112,7 @@ export function createHttpApp(opts: HttpOptions): HttpApp {
   return {
     app,
     sessionCount: () => sessions.size,
+    endTenantSessions: (tenant) => sessions.endTenant(tenant),
     stopAccepting() {
       closing = true;
     },

@@ -47,6 +47,23 @@ describe('session store', () => {
     return store.closeAll(0);
   });
 
+  it("ends a removed tenant's idle sessions at once and its busy ones when they answer, others untouched", () => {
+    const store = createSessionStore({ maxSessions: 10, idleTimeoutMs: 60_000 });
+    store.add('gone-idle', session('gone'));
+    store.add('gone-busy', session('gone'));
+    store.add('kept', session('kept'));
+    const busy = store.get('gone-busy')!;
+    busy.busy = 1;
+    store.endTenant('gone');
+    expect(store.get('gone-idle')).toBeUndefined();
+    expect(store.get('gone-busy')).toBe(busy);
+    busy.busy = 0;
+    store.touch(busy);
+    expect(store.get('gone-busy')).toBeUndefined();
+    expect(store.get('kept')).toBeDefined();
+    return store.closeAll(0);
+  });
+
   it('closes sessions idle for longer than the timeout, but not one with a response in progress', () => {
     let now = 1_000;
     const store = createSessionStore({ maxSessions: 10, idleTimeoutMs: 500, now: () => now });

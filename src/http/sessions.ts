@@ -37,6 +37,8 @@ export type Admission =
 export function createSessionStore(opts: SessionStoreOptions) {
   const now = opts.now ?? Date.now;
   const sessions = new Map<string, Session>();
+  /** sessions of a tenant that is gone, closed once the request they are busy with has answered */
+  const ending = new WeakSet<Session>();
   /** sessions whose initialize request is being handled, per tenant: they count against the caps */
   const opening = new Map<string, number>();
 
@@ -112,6 +114,14 @@ export function createSessionStore(opts: SessionStoreOptions) {
     remove: drop,
     touch(s: Session) {
       s.lastSeenMs = now();
+      if (ending.has(s) && s.busy === 0) for (const [id, open] of sessions) if (open === s) drop(id);
+    },
+    /** The tenant is gone (a reload removed it): its idle sessions close now, the busy ones once they answer. */
+    endTenant(tenant: string) {
+      for (const [id, s] of sessions)
+        if (s.tenant !== tenant) continue;
+        else if (s.busy === 0) drop(id);
+        else ending.add(s);
     },
     sweep,
     /** Waits (up to `maxWaitMs`) for responses in progress, then closes every session. */

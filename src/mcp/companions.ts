@@ -9,7 +9,7 @@ import { escapeControlChars } from './format.js';
  * every schema sitting in its context. Always registered (DESIGN), saying plainly when no upstream is configured.
  */
 export function registerCompanionTools(server: McpServer, ctx: ServerContext): void {
-  const { directory } = ctx;
+  // Read at each call, not once: a reload may have switched the session to other servers (liveServerContext).
   server.registerTool(
     'list_mcp_servers',
     {
@@ -19,10 +19,10 @@ export function registerCompanionTools(server: McpServer, ctx: ServerContext): v
       annotations: { readOnlyHint: true },
     },
     () => {
-      const names = directory.servers();
+      const names = ctx.directory.servers();
       const text = names.length
         ? names.join('\n')
-        : directory.configured
+        : ctx.directory.configured
           ? 'No MCP servers are available.'
           : 'No MCP servers are configured for this conductor.';
       return { content: [{ type: 'text', text }] };
@@ -50,7 +50,7 @@ export function registerCompanionTools(server: McpServer, ctx: ServerContext): v
         const text = escapeControlChars(
           format === 'typescript'
             ? await ctx.toolTypes.forServer(name, tools)
-            : await directory.tools(name, tools, format),
+            : await ctx.directory.tools(name, tools, format),
         );
         return { content: [{ type: 'text', text }] };
       } catch (error) {

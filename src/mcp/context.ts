@@ -22,3 +22,41 @@ export interface ServerContext {
   logger: Logger;
   version: string;
 }
+
+/** The parts of a ServerContext a reload may replace: one tenant's context as the conductor has it now. */
+export type TenantParts = Pick<
+  ServerContext,
+  'executor' | 'profile' | 'dependencies' | 'directory' | 'toolTypes' | 'retention'
+>;
+
+/**
+ * A ServerContext that follows its tenant's context in use: after a reload an open session's next call runs with
+ * the new policy and upstream servers, while calls under way finish with the old ones. Read at each use, never
+ * copied (a spread would fix the values).
+ */
+export function liveServerContext(
+  current: () => TenantParts,
+  rest: Pick<ServerContext, 'tasks' | 'logger' | 'version'>,
+): ServerContext {
+  return {
+    ...rest,
+    get executor() {
+      return current().executor;
+    },
+    get profile() {
+      return current().profile;
+    },
+    get dependencies() {
+      return current().dependencies;
+    },
+    get directory() {
+      return current().directory;
+    },
+    get toolTypes() {
+      return current().toolTypes;
+    },
+    get retention() {
+      return current().retention;
+    },
+  };
+}

@@ -34,7 +34,8 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext, logLe
           ? (n) => extra.sendNotification(n)
           : (n) => server.server.notification(ofTask(n, taskId)),
       logs: (level) => logLevel.allows(level),
-      maxStreamedLines: limits.maxStreamedLines,
+      // The limits in force now: a reload may have changed them since the session began.
+      maxStreamedLines: ctx.profile.policy.limits.maxStreamedLines,
     });
   server.experimental.tasks.registerToolTask(
     'run_deno_code',

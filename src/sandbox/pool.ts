@@ -18,6 +18,11 @@ export interface WarmPool extends SandboxSource {
   warm(profile: SandboxProfile): void;
   /** Idle containers ready now, per profile key. */
   idleCount(profile?: SandboxProfile): number;
+  /**
+   * Stops keeping containers for this profile (a reload replaced it): its idle ones are removed, and one still being
+   * made is removed when ready. The next acquire of the same profile starts over.
+   */
+  forget(profile: SandboxProfile): void;
   /** Stops refilling and removes every idle container. */
   close(): Promise<void>;
 }
@@ -45,6 +50,8 @@ interface Slot {
   failures: number;
   retryAt: number;
   retryTimer?: NodeJS.Timeout;
+  /** forgotten: nothing is added to it any more */
+  gone?: boolean;
 }
 
 const MAX_RETRY_MS = 30_000;
@@ -120,16 +127,28 @@ class Pool implements WarmPool {
     return cold;
   }
 
+  forget(profile: SandboxProfile): void {
+    const key = profileKey(profile);
+    const slot = this.#slots.get(key);
+    if (!slot) return;
+    this.#slots.delete(key);
+    this.#empty(slot);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#closing.abort(new Error('the warm pool is closing'));
     clearInterval(this.#recycler);
-    for (const slot of this.#slots.values()) {
-      clearTimeout(slot.retryTimer);
-      slot.waiters.splice(0).forEach((w) => w(undefined));
-      slot.idle.splice(0).forEach((s) => this.#discard(s));
-    }
+    for (const slot of this.#slots.values()) this.#empty(slot);
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** Idle containers removed, waiters sent cold, no refill: the slot is out of use. */
+  #empty(slot: Slot): void {
+    slot.gone = true;
+    clearTimeout(slot.retryTimer);
+    slot.waiters.splice(0).forEach((w) => w(undefined));
+    slot.idle.splice(0).forEach((s) => this.#discard(s));
   }
 
   /** The next container made for this profile; a caller whose signal fires leaves the line (the container goes idle). */
@@ -185,7 +204,7 @@ class Pool implements WarmPool {
       const sandbox = await prepareSandbox(this.#deps, slot.profile, lease, this.#closing.signal);
       slot.filling--;
       slot.failures = 0;
-      if (this.#closed) return this.#discard(sandbox);
+      if (this.#closed || slot.gone) return this.#discard(sandbox);
       this.#watch(slot, sandbox);
       const waiter = slot.waiters.shift();
       if (waiter) {
@@ -212,7 +231,7 @@ class Pool implements WarmPool {
   }
 
   #refill(slot: Slot): void {
-    if (this.#closed || Date.now() < slot.retryAt) return;
+    if (this.#closed || slot.gone || Date.now() < slot.retryAt) return;
     while (slot.idle.length + slot.filling < this.#opts.size) {
       const lease = this.#opts.budget.tryAcquire();
       if (!lease) return;

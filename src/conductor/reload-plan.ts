@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import type { ConductorSettings } from '../config/env.js';
+import { policyFile } from '../config/load-policy.js';
+import type { Tenant, TenantsFile } from '../config/tenants.js';
+import { ConfigError } from '../core/index.js';
+import type { AdminInputs } from './admin-inputs.js';
+import type { ReloadPlan } from './conductor.js';
+
+/** The configuration as read at one moment, every part validated. */
+export interface ConfigSnapshot {
+  inputs: AdminInputs;
+  /** serve's tenants file; undefined for the local context alone */
+  tenantsFile: TenantsFile | undefined;
+  /** per context ('local' or a tenant id): a hash of what shapes it (tenant entry, policy, upstream servers) */
+  fingerprints: ReadonlyMap<string, string>;
+  /** the files it came from, to be watched */
+  files: string[];
+  /** what mcp.json's reading said about entries it left out */
+  warnings: string[];
+}
+
+export interface SnapshotSource {
+  settings: ConductorSettings;
+  policiesDir: string;
+  /** serve with a tenants file: its tenants; otherwise the local context only */
+  tenants: boolean;
+}
+
+const hash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex');
+
+/** Reads and validates the whole configuration: a problem anywhere is a ConfigError, and nothing changes. */
+export async function readConfigSnapshot(src: SnapshotSource, inputs: AdminInputs): Promise<ConfigSnapshot> {
+  const { settings } = src;
+  const tenantsFile = src.tenants ? await inputs.tenantsFile() : undefined;
+  const contexts: { id: string; policy: string; tenant?: Tenant }[] = tenantsFile
+    ? tenantsFile.tenants.map((t) => ({ id: t.id, policy: t.policy, tenant: t }))
+    : [{ id: 'local', policy: settings.policy }];
+  const fingerprints = new Map<string, string>();
+  let warnings: string[] = [];
+  for (const c of contexts) {
+    const policy = await inputs.policy(c.policy);
+    // Its secrets too: a policy whose secret is missing would fail at its first execution.
+    await inputs.egress(c.policy);
+    const mcp = await inputs.mcpConfig(c.id);
+    warnings = mcp?.warnings ?? [];
+    fingerprints.set(c.id, hash({ tenant: c.tenant ?? null, policy, servers: mcp?.mcpServers ?? null }));
+  }
+  const policyFiles = contexts.flatMap((c) => policyFile(c.policy, src.policiesDir) ?? []);
+  const files = [
+    ...(settings.mcpConfigPath ? [settings.mcpConfigPath] : []),
+    ...(src.tenants && settings.tenantsPath ? [settings.tenantsPath] : []),
+    ...new Set(policyFiles),
+  ];
+  return { inputs, tenantsFile, fingerprints, files, warnings };
+}
+
+/**
+ * What changes from one snapshot to the next: the contexts whose fingerprint differs, was added or went. The
+ * identity provider section is published at start (/.well-known) and so is not changed live.
+ */
+export function planReload(before: ConfigSnapshot, after: ConfigSnapshot): ReloadPlan {
+  if (hash(before.tenantsFile?.oauth ?? null) !== hash(after.tenantsFile?.oauth ?? null))
+    throw new ConfigError('the tenants file’s "oauth" section changed: restart the conductor to apply that');
+  const ids = new Set([...before.fingerprints.keys(), ...after.fingerprints.keys()]);
+  const changed = new Set(
+    [...ids].filter((id) => before.fingerprints.get(id) !== after.fingerprints.get(id)),
+  );
+  return { inputs: after.inputs, tenants: after.tenantsFile?.tenants, changed };
+}
