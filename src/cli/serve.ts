@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { startConductor, type Conductor, type TenantContext } from '../conductor/index.js';
-import type { TenantsFile } from '../config/tenants.js';
+import { startConductor, type Conductor, type Reloader, type TenantContext } from '../conductor/index.js';
+import type { Tenant, TenantsFile } from '../config/tenants.js';
 import { ConfigError } from '../core/index.js';
 import {
   createHttpApp,
@@ -12,10 +12,11 @@ import {
   type TenantEndpoint,
   type TenantsAuthentication,
 } from '../http/index.js';
-import { createServer, createTaskRegistry } from '../mcp/index.js';
+import { createServer, createTaskRegistry, liveServerContext } from '../mcp/index.js';
 import { countExecutions, createMetrics, type Logger } from '../obs/index.js';
 import { observeExecutions, type Observers } from './observe.js';
 import { conductorPaths, version } from './paths.js';
+import { keepConfigurationLive } from './reload.js';
 import { basics } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
@@ -68,32 +69,62 @@ async function metricsAuthFrom(
   return (authorization) => resolve(authorization) === true;
 }
 
-/** One per tenant: its sessions share its context and its tasks. */
-function endpoint(ctx: TenantContext, maxSessions: number, logger: Logger): TenantEndpoint {
+/** One per tenant: its sessions share its tasks and follow its context in use (a reload may replace it). */
+function endpoint(
+  conductor: Conductor,
+  ctx: TenantContext,
+  maxSessions: () => number,
+  logger: Logger,
+): TenantEndpoint {
   const tasks = createTaskRegistry({ ttlMs: ctx.profile.policy.limits.taskTtlMs });
-  return { id: ctx.id, maxSessions, createServer: () => createServer({ ...ctx, tasks, logger, version }) };
+  let last = ctx;
+  const current = () => (last = conductor.current(ctx.id) ?? last);
+  return {
+    id: ctx.id,
+    get maxSessions() {
+      return maxSessions();
+    },
+    createServer: () => createServer(liveServerContext(current, { tasks, logger, version })),
+  };
 }
 
-/** Who may call: the tenants file's tenants (tokens, an identity provider), or the one local tenant. */
-async function authentication(
+/** Who may call, and as which tenant; `update` follows a reloaded tenants file and says which tenants went. */
+interface Access extends TenantsAuthentication {
+  update: (file: TenantsFile) => Promise<string[]>;
+}
+
+/** The tenants file's tenants (tokens, an identity provider), or the one local tenant. */
+async function access(
   conductor: Conductor,
-  tenantsFile: TenantsFile | undefined,
+  file: TenantsFile | undefined,
   options: ServeOptions,
   logger: Logger,
-  known: (ctx: TenantContext) => TenantContext,
-): Promise<TenantsAuthentication> {
-  if (!tenantsFile)
-    return {
-      authenticate: localAuthenticator(endpoint(known(await conductor.local()), options.maxSessions, logger)),
-    };
-  const endpoints = new Map(
-    await Promise.all(
-      tenantsFile.tenants.map(
-        async (t) => [t.id, endpoint(known(await conductor.tenant(t)), t.maxSessions, logger)] as const,
-      ),
-    ),
-  );
-  return createTenantsAuthentication(tenantsFile, endpoints);
+): Promise<Access> {
+  if (!file) {
+    const local = endpoint(conductor, await conductor.local(), () => options.maxSessions, logger);
+    return { authenticate: localAuthenticator(local), update: () => Promise.resolve([]) };
+  }
+  let tenants = new Map<string, Tenant>();
+  const endpoints = new Map<string, TenantEndpoint>();
+  let auth: TenantsAuthentication | undefined;
+  const update = async (next: TenantsFile) => {
+    tenants = new Map(next.tenants.map((t) => [t.id, t]));
+    for (const t of next.tenants)
+      if (!endpoints.has(t.id)) {
+        const max = () => tenants.get(t.id)?.maxSessions ?? t.maxSessions;
+        endpoints.set(t.id, endpoint(conductor, await conductor.tenant(t), max, logger));
+      }
+    const gone = [...endpoints.keys()].filter((id) => !tenants.has(id));
+    gone.forEach((id) => endpoints.delete(id));
+    auth = createTenantsAuthentication(next, endpoints);
+    return gone;
+  };
+  await update(file);
+  return {
+    authenticate: (authorization) => auth!.authenticate(authorization),
+    ...(auth!.protectedResource ? { protectedResource: auth!.protectedResource } : {}),
+    update,
+  };
 }
 
 /** `mcp-conductor serve`: the hosting face — tenants, web safety, metrics, audit, graceful shutdown. */
@@ -117,6 +148,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const bound = await listen(options.host, options.port);
   let conductor: Conductor | undefined;
   let observers: Observers | undefined;
+  let reloader: Reloader | undefined;
   try {
     conductor = await startConductor({
       docker,
@@ -135,18 +167,18 @@ export async function runServe(options: ServeOptions): Promise<void> {
       openSessions: () => openSessions(),
     });
     // The servers each tenant may use are the only server names that become metric labels.
-    const contexts = new Map<string, TenantContext>();
-    const known = (ctx: TenantContext) => (contexts.set(ctx.id, ctx), ctx);
-    countExecutions(bus, metrics, (tenant) => contexts.get(tenant)?.directory.servers() ?? []);
+    countExecutions(bus, metrics, (tenant) => running.current(tenant)?.directory.servers() ?? []);
     observers = await observeExecutions(b, {
       auditLogFlag: options.auditLog,
       onTraceExportFailure: (kind) => metrics.traceExportFailures.inc({ kind }),
     });
     const observing = observers;
 
+    // A context the policy refuses (a network that is Docker's own, say) throws here and closes what started.
+    const tenantAccess = await access(running, tenantsFile, options, logger);
     const http = createHttpApp({
-      // A context the policy refuses (a network that is Docker's own, say) throws here and closes what started.
-      ...(await authentication(running, tenantsFile, options, logger, known)),
+      authenticate: tenantAccess.authenticate,
+      ...(tenantAccess.protectedResource ? { protectedResource: tenantAccess.protectedResource } : {}),
       ready: () => running.readiness(),
       metrics: { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
       ...(metricsAuth ? { metricsAuth } : {}),
@@ -159,6 +191,16 @@ export async function runServe(options: ServeOptions): Promise<void> {
       logger,
     });
     openSessions = () => http.sessionCount();
+    reloader = await keepConfigurationLive(b, {
+      conductor: running,
+      tenants: tenantsFile !== undefined,
+      onApplied: async ({ tenantsFile: next }) => {
+        for (const gone of next ? await tenantAccess.update(next) : []) http.endTenantSessions(gone);
+      },
+      onOutcome: ({ result }) => {
+        if (result !== 'unchanged') metrics.configReloads.inc({ result });
+      },
+    });
     bound.serve(http.app);
     logger.info(
       {
@@ -176,6 +218,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
         // port open so refusals are clear, let running executions finish within the grace period, then remove
         // everything.
         http.stopAccepting();
+        reloader?.close();
         await running.close(options.graceMs);
         await http.close();
         await bound.listener.close();
@@ -185,6 +228,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     );
   } catch (error) {
     // Nothing may outlive a failed start: no pooled container, no open port, no unflushed audit line.
+    reloader?.close();
     await conductor?.close();
     await observers?.close();
     await bound.listener.close();

@@ -1,8 +1,9 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { startConductor } from '../conductor/index.js';
-import { createServer, createTaskRegistry } from '../mcp/index.js';
+import { createServer, createTaskRegistry, liveServerContext } from '../mcp/index.js';
 import { observeExecutions } from './observe.js';
 import { conductorPaths, version } from './paths.js';
+import { keepConfigurationLive } from './reload.js';
 import { basics } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
@@ -25,16 +26,23 @@ export async function runStdio(): Promise<void> {
     version,
   });
   // A context the policy refuses (a network that is Docker's own, say) must not leave the pool and workers running.
-  const local = await conductor.local().catch(async (error: unknown) => {
+  const [local, reloader] = await (async () => {
+    const made = await conductor.local();
+    return [made, await keepConfigurationLive(b, { conductor, tenants: false })] as const;
+  })().catch(async (error: unknown) => {
     await conductor.close();
     await observers.close();
     throw error;
   });
   const tasks = createTaskRegistry({ ttlMs: local.profile.policy.limits.taskTtlMs });
-  const server = createServer({ ...local, tasks, logger, version });
+  // The one session follows the context in use: a reload switches its next call to the new configuration.
+  let last = local;
+  const current = () => (last = conductor.current('local') ?? last);
+  const server = createServer(liveServerContext(current, { tasks, logger, version }));
   onShutdown(
     logger,
     async () => {
+      reloader.close();
       await server.close();
       await conductor.close();
       await observers.close();

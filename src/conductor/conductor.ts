@@ -371,7 +371,7 @@ class RunningConductor implements Conductor {
   /** A context out of use: its idle containers go now, the rest once its executions have finished. */
   #retire(old: Promise<TenantContext>, now: TenantContext | undefined): void {
     const i = this.#contexts.indexOf(old);
-    if (i >= 0) this.#contexts.splice(i, 1);
+    if (i >= 0) void this.#contexts.splice(i, 1);
     const done = (async () => {
       const was = await old;
       const forget = () => {

@@ -48,6 +48,12 @@ export function createMetrics(gauges: { activeExecutions?: () => number; openSes
       labelNames: ['host'] as const,
       registers: [registry],
     }),
+    configReloads: new Counter({
+      name: 'mcp_conductor_config_reloads_total',
+      help: 'Changes to mcp.json, the policies or the tenants file, by result: applied, or failed (the last good configuration stays)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     traceExportFailures: new Counter({
       name: 'mcp_conductor_trace_export_failures_total',
       help: 'Trace exports (batches of spans) that failed and were lost, by kind: http_<status>, unavailable, timeout, network, other',
