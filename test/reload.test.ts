@@ -14,8 +14,10 @@ import {
   startConductor,
   startHttpServer,
   until,
+  waitForManaged,
   type Conductor,
 } from './helpers.js';
+import { LABEL_TENANT, type ManagedContainer } from '../src/docker/index.js';
 
 const docker = inject('docker');
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
@@ -197,6 +199,9 @@ describe.skipIf(!docker)('live reload over Streamable HTTP', () => {
     await Promise.all(workers);
     expect(errors).toEqual([]);
     expect(results.filter((r) => r.status !== 'success')).toEqual([]);
+    // The warm containers of each replaced policy went with it: one idle container of the policy in force stays.
+    const alphas = (l: ManagedContainer[]) => l.filter((c) => c.labels[LABEL_TENANT] === 'alpha');
+    expect(alphas(await waitForManaged((l) => alphas(l).length <= 1))).toHaveLength(1);
     await alpha.end();
   });
 
