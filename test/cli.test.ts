@@ -27,6 +27,7 @@ describe('what a person reads from the command line', () => {
       const { code, stdout } = await cli(args);
       expect(code).toBe(0);
       expect(stdout).toContain('Environment (read once at start-up');
+      expect(stdout).toContain('are watched: a change is in force within\n5 s (SIGHUP: at once)');
       for (const [name, meaning] of Object.entries(ENV_HELP)) {
         expect(stdout).toContain(`${name}`);
         expect(stdout).toContain(meaning);

@@ -16,10 +16,14 @@ function cliArg<T>(parse: () => T): T {
 }
 
 /** The `--help` section listing the variables a command reads: nearly all configuration is there, not in flags. */
+const RELOAD_HELP =
+  '\nThe files they name (mcp.json, the policies in use, the tenants file) are watched: a change is in force within\n' +
+  '5 s (SIGHUP: at once); one that fails validation is reported on stderr and the last good configuration stays.\n';
+
 function environmentHelp(names: EnvVariable[] = Object.keys(ENV_HELP) as EnvVariable[]): string {
   const width = Math.max(...names.map((n) => n.length));
   const lines = names.map((n) => `  ${n.padEnd(width)}  ${ENV_HELP[n]}`);
-  return `\nEnvironment (read once at start-up; the README's "Environment" says more):\n${lines.join('\n')}\n`;
+  return `\nEnvironment (read once at start-up; the README's "Environment" says more):\n${lines.join('\n')}\n${RELOAD_HELP}`;
 }
 
 /** A mistake on the command line is one line on stderr and exit 1 (`--help` shows the whole text). */
