@@ -359,8 +359,11 @@ class RunningConductor implements Conductor {
       if (!this.#tenants.has(t.id) || plan.changed.has(t.id))
         specs.push([t.id, () => this.#makeTenant(deps, t)]);
     const settled = await Promise.allSettled(specs.map(([, make]) => make()));
-    const failure = settled.find((r) => r.status === 'rejected');
     const made = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    // Shutting down meanwhile: close() has already taken stock of the contexts, so none may be added now.
+    const failure = this.#m.admission.signal.aborted
+      ? { reason: new OverloadedError('The conductor is shutting down.') }
+      : settled.find((r) => r.status === 'rejected');
     if (failure) {
       await Promise.all(made.map((ctx) => ctx.retire()));
       throw failure.reason;
