@@ -29,6 +29,7 @@ export async function keepConfigurationLive(b: Basics, opts: LiveConfigOptions):
   const { settings, env, logger } = b;
   const source = { settings, policiesDir, tenants: opts.tenants };
   let current = await readConfigSnapshot(source, b.inputs);
+  let starting = true;
   const reloader = createReloader<ConfigSnapshot>({
     files: () => current.files,
     load: () => readConfigSnapshot(source, createAdminInputs(settings, env, policiesDir)),
@@ -41,6 +42,7 @@ export async function keepConfigurationLive(b: Basics, opts: LiveConfigOptions):
         logger.warn({ mcpConfig: settings.mcpConfigPath }, `MCP config: ${warning}`);
     },
     onOutcome: (outcome) => {
+      if (starting && outcome.result === 'applied') return;
       if (outcome.result === 'failed')
         logger.error(
           { reason: outcome.reason },
@@ -50,6 +52,10 @@ export async function keepConfigurationLive(b: Basics, opts: LiveConfigOptions):
       opts.onOutcome?.(outcome);
     },
   });
+  // The conductor read its files before the reloader first looked at them: a change made in between (a start takes
+  // seconds) is caught up on now, quietly unless it fails.
+  await reloader.reloadNow();
+  starting = false;
   process.on('SIGHUP', () => void reloader.reloadNow());
   return reloader;
 }
