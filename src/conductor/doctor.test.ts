@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import { describeIssuer } from '../http/index.js';
 import { doctorExitCode, runDoctor, type Check, type DoctorDocker } from './doctor.js';
 import { QUOTA_IN_CONTAINER } from './workspace-quota.js';
 import { planImage, toCycloneDx } from '../image/index.js';
+import { sandboxUser } from '../sandbox/index.js';
 
 const paths = {
   imageDir: new URL('../../images/deno', import.meta.url).pathname,
@@ -191,10 +192,34 @@ describe('doctor', () => {
       'policy',
       'image',
       'permissions',
+      'workspace',
       'traces',
       'mcp config',
     ]);
     expect(doctorExitCode(checks)).toBe(1);
+  });
+
+  it('fails for a workspace the sandbox user cannot write when the grant writes it, and says what to do', async () => {
+    const workspace = await mkdtemp(join(tmpdir(), 'doctor-ws-'));
+    await chmod(workspace, 0o500);
+    const env = { MCP_CONDUCTOR_WORKSPACE: workspace, MCP_CONDUCTOR_RUN_ARGS: 'allow-write=/workspace' };
+    const checks = await runDoctor(fakeDocker([], { down: true }), settings(env), paths, {});
+    const user = sandboxUser();
+    expect(byName(checks, 'workspace')).toMatchObject({ ok: false });
+    expect(byName(checks, 'workspace')?.detail).toContain(
+      `not writable by ${user.uid}:${user.gid}, the user sandboxed code runs as`,
+    );
+    expect(byName(checks, 'workspace')?.detail).toContain(`chown ${user.uid}:${user.gid} "${workspace}"`);
+    // Read-only code does not need to write it: the same directory passes.
+    const reading = await runDoctor(
+      fakeDocker([], { down: true }),
+      settings({ ...env, MCP_CONDUCTOR_RUN_ARGS: 'allow-read=/workspace' }),
+      paths,
+      {},
+    );
+    expect(byName(reading, 'workspace')).toMatchObject({ ok: true });
+    expect(byName(reading, 'workspace')?.detail).toContain('not written');
+    await chmod(workspace, 0o700);
   });
 
   it('with Docker down and a good config, only Docker fails', async () => {

@@ -3,7 +3,7 @@ import type { ConductorSettings } from '../config/env.js';
 import { loadImageConfig } from '../config/image-config.js';
 import type { IssuerConfig } from '../config/oauth.js';
 import { describePermissions } from '../config/deno-flags.js';
-import { listPolicyNames } from '../config/load-policy.js';
+import { effectivePermissions, listPolicyNames, writesWorkspace } from '../config/load-policy.js';
 import { PolicySchema } from '../config/policy.js';
 import { isAppError } from '../core/index.js';
 import { ownContainerCandidates, type DockerPort, type ReadText } from '../docker/index.js';
@@ -19,6 +19,7 @@ import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
 import { checkOwnContainer, explainSocketAccess } from './doctor-container.js';
 import { describeEgress, uselessGrants } from './doctor-egress.js';
 import { upstreamChecks } from './doctor-upstreams.js';
+import { describeWorkspaceAccess } from './workspace.js';
 import { describeTracing } from './doctor-tracing.js';
 import { checkQuotaHost, describeQuotaWorkspace, quotaWorkspaces } from './quota-check.js';
 
@@ -146,6 +147,7 @@ export async function runDoctor(
     const { permissions, source } = await inputs.localPermissions();
     return `${describePermissions(permissions)} (from ${source})`;
   });
+  await check('workspace', () => workspaceCheck(inputs, settings));
   checks.push(...(await egressChecks(inputs, settings, paths.imageDir)));
   if (settings.tenantsPath) {
     await check('tenants', async () => {
@@ -203,6 +205,33 @@ export async function runDoctor(
   const { limits } = await inputs.policy(settings.policy).catch(() => PolicySchema.parse({}));
   checks.push(...(await upstreamChecks(config.mcpServers, logger, limits.maxMcpReplyBytes)));
   return checks;
+}
+
+/**
+ * Each workspace a context mounts (the root for the local one, each tenant's subdirectory with a tenants file) and
+ * whether the user code runs as can write it where the grant writes /workspace. A policy that does not load is the
+ * policy check's to report.
+ */
+async function workspaceCheck(inputs: AdminInputs, settings: ConductorSettings): Promise<string> {
+  const tenants = await inputs.tenants().catch(() => []);
+  const contexts = tenants
+    ? tenants.map((t) => ({ dir: join(settings.workspaceDir, t.id), policy: t.policy, local: false }))
+    : [{ dir: settings.workspaceDir, policy: settings.policy, local: true }];
+  const lines: string[] = [];
+  for (const c of contexts) {
+    const policy = await inputs.policy(c.policy).catch(() => undefined);
+    // RUN_ARGS that do not parse are the permissions check's to report.
+    if (!policy || (c.local && !(await inputs.localPermissions().catch(() => undefined)))) continue;
+    if (policy.workspace.mode === 'none') {
+      lines.push(`${c.dir} not mounted (policy "${c.policy}": workspace mode none)`);
+      continue;
+    }
+    const permissions = c.local
+      ? (await inputs.localPermissions()).permissions
+      : effectivePermissions(policy, undefined);
+    lines.push(await describeWorkspaceAccess(c.dir, writesWorkspace(policy, permissions)));
+  }
+  return lines.join('; ') || 'not checked: no policy loads (see above)';
 }
 
 /**

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
-import { effectivePermissions } from '../config/load-policy.js';
+import { effectivePermissions, writesWorkspace } from '../config/load-policy.js';
 import type { DenoPermissions } from '../config/permissions.js';
 import type { Tenant } from '../config/tenants.js';
 import type { EventStream, ExecutionEvent } from '../core/index.js';
@@ -106,6 +106,7 @@ export interface TenantSpec {
 export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): Promise<TenantContext> {
   const policy = await deps.inputs.policy(spec.policy);
   const quotaMb = policy.workspace.mode === 'none' ? undefined : spec.workspaceQuotaMb;
+  const permissions = effectivePermissions(policy, spec.grant);
   // In a container the engine mounts the workspace from the host: the path must be the same there.
   const sameOnHost = (path: string) =>
     deps.ownContainer && assertSameHostPaths(deps.ownContainer, [{ what: 'MCP_CONDUCTOR_WORKSPACE', path }]);
@@ -120,7 +121,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
         spec.workspaceTenant === undefined ? root : join(root, spec.workspaceTenant),
         quotaMb,
       );
-    workspaceDir = await prepareWorkspace(root, spec.workspaceTenant, deps.logger);
+    workspaceDir = await prepareWorkspace(root, spec.workspaceTenant, writesWorkspace(policy, permissions));
     sameOnHost(workspaceDir);
   }
   if (policy.container.network !== 'none') await deps.docker.ensureNetwork(policy.container.network);
@@ -128,7 +129,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
   const profile: SandboxProfile = {
     image: deps.image.tag,
     policy,
-    permissions: effectivePermissions(policy, spec.grant),
+    permissions,
     tenant: spec.id,
     workspaceDir,
     ...(egress ? { egress } : {}),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/index.js';
-import { effectivePermissions, listPolicyNames, loadPolicy } from './load-policy.js';
+import { effectivePermissions, listPolicyNames, loadPolicy, writesWorkspace } from './load-policy.js';
 import { PolicySchema } from './policy.js';
 
 const policiesDir = new URL('../../policies', import.meta.url).pathname;
@@ -209,5 +209,21 @@ describe('effectivePermissions', () => {
     const out = effectivePermissions(rw, undefined);
     (out.read as string[]).push('/etc');
     expect(rw.deno.permissions.read).toEqual(['/workspace']);
+  });
+});
+
+describe('writesWorkspace', () => {
+  const rw = PolicySchema.parse({ workspace: { mode: 'rw' } });
+  it('is true for a read-write mount and a write grant that reaches /workspace', () => {
+    expect(writesWorkspace(rw, { write: true })).toBe(true);
+    expect(writesWorkspace(rw, { write: ['/workspace'] })).toBe(true);
+    expect(writesWorkspace(rw, { write: ['/tmp', '//workspace/./out'] })).toBe(true);
+    expect(writesWorkspace(rw, { write: ['/'] })).toBe(true);
+  });
+  it('is false without one, or for a mount that is not read-write', () => {
+    expect(writesWorkspace(rw, {})).toBe(false);
+    expect(writesWorkspace(rw, { write: ['/tmp'], read: ['/workspace'] })).toBe(false);
+    expect(writesWorkspace(rw, { write: ['/workspaces'] })).toBe(false);
+    expect(writesWorkspace(PolicySchema.parse({ workspace: { mode: 'ro' } }), { write: true })).toBe(false);
   });
 });

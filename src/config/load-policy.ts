@@ -94,6 +94,17 @@ function isUnderWorkspace(path: string): boolean {
   return p === '/workspace' || p === '/workspace/' || p.startsWith('/workspace/');
 }
 
+/**
+ * Whether code may write the mounted /workspace: a read-write mount, and a write grant that is unscoped or names it,
+ * a path under it, or the root above it.
+ */
+export function writesWorkspace(policy: Policy, permissions: DenoPermissions): boolean {
+  const grant = permissions.write;
+  if (policy.workspace.mode !== 'rw') return false;
+  if (!Array.isArray(grant)) return grant === true;
+  return grant.some((p) => isUnderWorkspace(p) || posix.normalize(p) === '/');
+}
+
 function withoutWorkspace(grant: PermissionGrant | undefined): PermissionGrant | undefined {
   if (!Array.isArray(grant)) return grant;
   const kept = grant.filter((p) => !isUnderWorkspace(p));

@@ -5,7 +5,37 @@ import { IMPORT_MAP_IN_IMAGE, JSR_DIR_IN_IMAGE } from '../image/index.js';
 import { SOCKET_DIR_IN_CONTAINER, SOCKET_PATH_IN_CONTAINER } from '../proxy/protocol.js';
 import type { SandboxProfile } from './profile.js';
 
+/** The user sandboxed code runs as when the conductor is root: nobody:nogroup. */
 export const SANDBOX_UID = 65534;
+
+/** Whom sandboxed code runs as: a uid and a primary gid, never any supplementary group. */
+export interface SandboxUser {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * As root, nobody (65534:65534): the conductor then hands it the workspace (workspace.ts). Not as root, the
+ * conductor's own uid and primary gid, so that a desktop user's code writes their workspace as them and the files
+ * stay theirs; 65534 could not write a directory of theirs, and only root could hand it over.
+ *
+ * The trade-off: code that broke out of the container would be that user on the host, not nobody. It stays a
+ * non-root process with every capability dropped, no new privileges, a read-only root and only the mounts of its
+ * policy, and it gets no supplementary group: Docker takes those from the image's /etc/group, which names only root
+ * and nogroup, so a user's `docker` group (root on the host, in effect) never reaches a sandbox.
+ */
+export function sandboxUser(
+  uid: number | undefined = process.getuid?.(),
+  gid: number | undefined = process.getgid?.(),
+): SandboxUser {
+  if (uid === undefined || gid === undefined || uid === 0) return { uid: SANDBOX_UID, gid: SANDBOX_UID };
+  return { uid, gid };
+}
+
+/** The container's `User`: numeric, so the image's /etc/passwd cannot change who it is. */
+export function dockerUser(user: SandboxUser = sandboxUser()): string {
+  return `${user.uid}:${user.gid}`;
+}
 export const BOOTSTRAP_IN_IMAGE = '/opt/conductor/runtime/bootstrap.ts';
 /**
  * Where Deno caches the transpiled form of `data:` modules (the user's code arrives as one). The image's DENO_DIR is
@@ -69,7 +99,7 @@ export function denoCommand(
 }
 
 /** A size-capped tmpfs the sandbox user owns, where nothing can be executed. */
-export function tmpfsOptions(sizeMb: number): string {
+export function tmpfsOptions(sizeMb: number, user: SandboxUser = sandboxUser()): string {
   return [
     'rw',
     'noexec',
@@ -77,8 +107,8 @@ export function tmpfsOptions(sizeMb: number): string {
     'nodev',
     `size=${sizeMb}m`,
     `nr_inodes=${Math.max(1024, sizeMb * 256)}`,
-    `uid=${SANDBOX_UID}`,
-    `gid=${SANDBOX_UID}`,
+    `uid=${user.uid}`,
+    `gid=${user.gid}`,
     'mode=0700',
   ].join(',');
 }
@@ -91,6 +121,7 @@ export function containerSpec(
   egressPlaceholders?: Readonly<Record<string, string>>,
 ): ContainerSpec {
   const { container, workspace } = profile.policy;
+  const user = sandboxUser();
   // Read-only: connect() to a Unix socket needs no write access to its mount (runc, and runsc with --host-uds=open),
   // and nothing else in that host directory, beside the MCP and egress sockets, may change from inside (socket-dir.ts).
   const binds = [`${socketDir}:${SOCKET_DIR_IN_CONTAINER}:ro`];
@@ -103,7 +134,7 @@ export function containerSpec(
     cmd: denoCommand(profile, egressPlaceholders),
     env: egressOf(profile, egressPlaceholders)?.env ?? [],
     labels,
-    user: `${SANDBOX_UID}:${SANDBOX_UID}`,
+    user: dockerUser(user),
     runtime: container.runtime,
     network: container.network,
     memoryBytes: container.memoryMb * 1024 * 1024,
@@ -111,8 +142,8 @@ export function containerSpec(
     pidsLimit: container.pidsLimit,
     maxOpenFiles: container.maxOpenFiles,
     tmpfs: {
-      '/tmp': tmpfsOptions(container.tmpfsMb),
-      [DATA_MODULE_EMIT_DIR]: tmpfsOptions(DATA_MODULE_EMIT_MB),
+      '/tmp': tmpfsOptions(container.tmpfsMb, user),
+      [DATA_MODULE_EMIT_DIR]: tmpfsOptions(DATA_MODULE_EMIT_MB, user),
     },
     binds,
     workingDir: '/',

@@ -13,7 +13,7 @@ import {
   VALUE_PART_CHARS,
   type ExecutionSocket,
 } from '../proxy/index.js';
-import { containerSpec, SANDBOX_UID } from './container-spec.js';
+import { containerSpec, sandboxUser } from './container-spec.js';
 import type { ContainerLease } from './limiter.js';
 import { createOutputCollector, type OutputCollector } from './output.js';
 import type { SandboxProfile } from './profile.js';
@@ -150,7 +150,7 @@ export async function prepareSandbox(
       baseDir: deps.socketBaseDir,
       maxFrameBytes: frameLimit(profile),
       helloTimeoutMs: deps.startupTimeoutMs,
-      sandboxUid: SANDBOX_UID,
+      sandboxUid: sandboxUser().uid,
       // Every message counts: the policy's calls plus headroom for list/load and refused ones, the pieces of a
       // return value past its cap (64 Ki characters each, so at most one per 64 KiB kept), and the progress reports
       // the runtime may send through the longest run.
@@ -170,7 +170,7 @@ export async function prepareSandbox(
   try {
     if (profile.egress) {
       egress = createEgressGateway(profile.egress);
-      await egress.listen(join(socket.dir, EGRESS_SOCKET_NAME), SANDBOX_UID);
+      await egress.listen(join(socket.dir, EGRESS_SOCKET_NAME), sandboxUser().uid);
     }
     const name = `mcp-conductor-${deps.instanceId.slice(0, 8)}-${executionId.slice(0, 12)}`;
     const labels = containerLabels({

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { SandboxError } from '../core/index.js';
 import { containerLabels, createDemuxer, type ContainerSpec, type DockerPort } from '../docker/index.js';
-import { SANDBOX_UID, tmpfsOptions, type ContainerLease, type SandboxProfile } from '../sandbox/index.js';
+import { dockerUser, tmpfsOptions, type ContainerLease, type SandboxProfile } from '../sandbox/index.js';
 import { LspClient } from './lsp.js';
 
 export interface CheckerDeps {
@@ -52,7 +52,7 @@ function checkerSpec(deps: CheckerDeps, profile: SandboxProfile, id: string): Co
       pid: process.pid,
       owner: deps.ownerToken,
     }),
-    user: `${SANDBOX_UID}:${SANDBOX_UID}`,
+    user: dockerUser(),
     runtime: container.runtime,
     network: 'none',
     memoryBytes: memoryMb * 1024 * 1024,
