@@ -54,11 +54,21 @@ export async function baseEnv(env: Record<string, string>): Promise<Record<strin
   };
 }
 
+/** A command line that runs the conductor as another user (`setpriv …`); empty: as this process's user. */
+export type Launcher = string[];
+
+/** The command and arguments that run the CLI with `args`, through `launcher` when given. */
+function cliCommand(args: string[], launcher: Launcher): [string, string[]] {
+  const [first, ...rest] = [...launcher, process.execPath, cliPath, ...args];
+  return [first!, rest];
+}
+
 /** Starts `mcp-conductor serve` on a loopback port (a free one unless given) and waits until /healthz answers. */
 export async function startHttpServer(
   env: Record<string, string> = {},
   args: string[] = [],
   fixedPort?: number,
+  launcher: Launcher = [],
 ): Promise<{
   url: string;
   port: number;
@@ -67,7 +77,7 @@ export async function startHttpServer(
   stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }> {
   const port = fixedPort ?? (await freePort());
-  const child = spawn(process.execPath, [cliPath, 'serve', '--port', String(port), ...args], {
+  const child = spawn(...cliCommand(['serve', '--port', String(port), ...args], launcher), {
     env: await baseEnv(env),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -102,15 +112,17 @@ export async function startConductor(
   kind: TransportKind,
   env: Record<string, string> = {},
   token?: string,
+  launcher: Launcher = [],
 ): Promise<Conductor> {
   const client = new Client({ name: 'conductor-test', version: '1.0.0' });
   let stderr = () => '';
   let url: string | undefined;
   let stop: () => Promise<unknown> = () => Promise.resolve();
   if (kind === 'stdio') {
+    const [command, args] = cliCommand(['stdio'], launcher);
     const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [cliPath, 'stdio'],
+      command,
+      args,
       env: await baseEnv(env),
       stderr: 'pipe',
     });
@@ -119,7 +131,7 @@ export async function startConductor(
     stderr = () => buf;
     await client.connect(transport);
   } else {
-    const server = await startHttpServer(env);
+    const server = await startHttpServer(env, [], undefined, launcher);
     url = server.url;
     stderr = server.stderr;
     stop = () => server.stop();

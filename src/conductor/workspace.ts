@@ -30,7 +30,14 @@ export async function prepareWorkspace(
     await mkdir(dir).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EEXIST') throw error;
     });
-  const handle = await openNoFollow(dir, tenant);
+  const handle = await openNoFollow(dir, tenant).catch(async (error: NodeJS.ErrnoException) => {
+    // Not even ours to open (nobody's 0700, left by a run as root): say so as for one we cannot write.
+    const problem =
+      error.code === 'EACCES' && writes
+        ? workspaceWriteProblem(await stat(dir), sandboxUser(), workspaceVariable(tenant))
+        : undefined;
+    throw problem ? new ConfigError(problem, { cause: error }) : error;
+  });
   try {
     const user = sandboxUser();
     let st = await handle.stat();
