@@ -16,6 +16,7 @@ function facts(outcome: RunOutcome, over: Partial<RunFacts> = {}): RunFacts {
     timeoutMs: 1500,
     line1Offset: 20,
     policy,
+    permissions: { read: ['/workspace'] },
     ...over,
   };
 }
@@ -26,6 +27,26 @@ const failed = (error: { name: string; message: string; stack?: string }): RunOu
 });
 
 describe('outcome → result', () => {
+  it('a thrown error reads as the model can act on: no wrapper frame, denials in terms of the grant', () => {
+    const message = 'Requires read access to "/etc/passwd", run again with the --allow-read flag';
+    const r = toExecutionResult(
+      facts(
+        failed({
+          name: 'NotCapable',
+          message,
+          stack: `NotCapable: ${message}\n    at f (code.ts:2:3)\n    at async __conductorMain (code.ts:4:1)`,
+        }),
+        { stderr: '' },
+      ),
+    );
+    const said = 'read access to "/etc/passwd" is not granted by the administrator; granted read: /workspace';
+    expect(r.error).toEqual({
+      name: 'NotCapable',
+      message: said,
+      stack: `NotCapable: ${said}\n    at f (code.ts:2:3)\n    at async code.ts:4:1`,
+    });
+  });
+
   it('a value: success, parsed JSON, columns of line 1 fixed, peak memory and CPU time kept', () => {
     const r = toExecutionResult(
       facts({ kind: 'result', message: { t: 'result', ok: true, value: '{"a":1}', valueTruncated: false } }),

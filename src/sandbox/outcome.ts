@@ -3,6 +3,7 @@ import type { ErrorInfo, ExecutionResult, ExitReason } from '../core/index.js';
 import type { ContainerUsage } from '../docker/index.js';
 import type { ResultMessage } from '../proxy/index.js';
 import { USER_CODE_FILENAME } from '../wrap/index.js';
+import { explainDenials, hideMainFrame, type ErrorTextContext } from './error-text.js';
 import { readReturnValue } from './result-value.js';
 
 /** How a run ended, as the host saw it. */
@@ -14,7 +15,7 @@ export type RunOutcome =
   | { kind: 'cancelled'; why: string };
 
 /** Everything the result is made of: the outcome and the host-side facts read around it. */
-export interface RunFacts {
+export interface RunFacts extends ErrorTextContext {
   outcome: RunOutcome;
   usage: ContainerUsage | undefined;
   /** CPU time the run used (the cgroup's counter from delivery to result); undefined when the host cannot see it */
@@ -29,6 +30,11 @@ export interface RunFacts {
   policy: Pick<Policy, 'container' | 'limits'>;
   /** the workspace's own filesystem size, when it has a quota */
   workspaceQuotaMb?: number;
+}
+
+/** Error text and stderr as the model reads them: the user's columns, no wrapper frame, denials it can act on. */
+function userText(text: string, f: RunFacts): string {
+  return explainDenials(hideMainFrame(fixLineOneColumns(text, f.line1Offset)), f);
 }
 
 /** V8's heap limit aborts the process (SIGTRAP, 128 + 5); the cgroup's OOM kill is the engine's OOMKilled. */
@@ -84,7 +90,7 @@ type Failure = { error: ErrorInfo; exitReason: ExitReason; exitCode: number | nu
 /** Why a run that produced no value failed, in the words the model reads. */
 function failureOf(f: RunFacts, limit: Limit | undefined): Failure {
   const { outcome } = f;
-  const fix = (text: string) => fixLineOneColumns(text, f.line1Offset);
+  const fix = (text: string) => userText(text, f);
   switch (outcome.kind) {
     case 'result': {
       if (outcome.message.ok) throw new Error('a successful result is no failure');
@@ -148,7 +154,7 @@ function failureOf(f: RunFacts, limit: Limit | undefined): Failure {
 export function toExecutionResult(f: RunFacts): ExecutionResult {
   const base = {
     stdout: f.stdout,
-    stderr: fixLineOneColumns(f.stderr, f.line1Offset),
+    stderr: userText(f.stderr, f),
     durationMs: f.durationMs,
     truncated: { ...f.truncated, returnValue: false },
   };

@@ -149,5 +149,7 @@ export async function runInSandbox(
     line1Offset: opts.line1Offset,
     policy: sandbox.profile.policy,
     workspaceQuotaMb: sandbox.profile.workspaceQuotaMb,
+    permissions: sandbox.profile.permissions,
+    egressHosts: sandbox.profile.egress?.rules.map((r) => r.entry),
   });
 }

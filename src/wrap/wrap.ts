@@ -20,7 +20,9 @@ export type WrapResult =
   | { ok: false; error: { name: 'SyntaxError'; message: string; line: number; column: number } };
 
 const RESULT = '__conductor$result';
-const MAIN = '__conductorMain';
+/** The function the wrapper puts the user's code in: the top frame of every stack it throws. */
+export const MAIN_FUNCTION_NAME = '__conductorMain';
+const MAIN = MAIN_FUNCTION_NAME;
 
 type Range = { start: number; end: number };
 type Edit = Range & { text: string };
