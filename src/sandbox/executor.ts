@@ -104,7 +104,7 @@ function rejected(name: string, message: string): ExecutionResult {
     error: { name, message },
     durationMs: 0,
     truncated: { stdout: false, stderr: false, returnValue: false },
-    resources: { exitReason: 'rejected', exitCode: null },
+    resources: { exitReason: 'rejected' },
   };
 }
 
@@ -330,8 +330,9 @@ class SandboxExecutor implements Executor {
       let result: ExecutionResult;
       try {
         sandbox.egress?.open((request) => emit({ type: 'egress', ...ids, executionId, ...request }));
-        const { module, line1Offset } = wrapped;
-        const run = { module, line1Offset, timeoutMs, calls, signal: stop, ...kept.returnValue };
+        const { module, segments } = wrapped;
+        const positions = { code: job.code, module, segments };
+        const run = { module, positions, timeoutMs, calls, signal: stop, ...kept.returnValue };
         result = await runInSandbox(docker, sandbox, run);
       } finally {
         stopOutput();

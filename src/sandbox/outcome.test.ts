@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PolicySchema } from '../config/policy.js';
-import { fixLineOneColumns, toExecutionResult, type RunFacts, type RunOutcome } from './outcome.js';
+import { toExecutionResult, type RunFacts, type RunOutcome } from './outcome.js';
 
 const policy = PolicySchema.parse({ container: { memoryMb: 256, pidsLimit: 64, tmpfsMb: 16 } });
 
@@ -14,7 +14,12 @@ function facts(outcome: RunOutcome, over: Partial<RunFacts> = {}): RunFacts {
     truncated: { stdout: false, stderr: true },
     durationMs: 42,
     timeoutMs: 1500,
-    line1Offset: 20,
+    // 20 characters of wrapper before line 1 of a one-line program
+    positions: {
+      code: 'x'.repeat(40),
+      module: `${' '.repeat(20)}${'x'.repeat(40)}`,
+      segments: [{ moduleStart: 20, moduleEnd: 60, userStart: 0, exact: true }],
+    },
     policy,
     permissions: { read: ['/workspace'] },
     ...over,
@@ -58,7 +63,7 @@ describe('outcome → result', () => {
       stderr: 'at code.ts:1:10',
       durationMs: 42,
       truncated: { stdout: false, stderr: true, returnValue: false },
-      resources: { exitReason: 'completed', exitCode: null, peakMemoryBytes: 1000, cpuMs: 7 },
+      resources: { exitReason: 'completed', peakMemoryBytes: 1000, cpuMs: 7 },
     });
   });
 
@@ -157,13 +162,6 @@ describe('outcome → result', () => {
 
   it('leaves out what the host could not see', () => {
     const r = toExecutionResult(facts({ kind: 'timeout' }, { usage: undefined, cpuMs: undefined }));
-    expect(r.resources).toEqual({ exitReason: 'timeout', exitCode: null });
-  });
-
-  it('fixes only line 1 of the user file', () => {
-    expect(fixLineOneColumns('code.ts:1:30 code.ts:2:30 other.ts:1:30', 20)).toBe(
-      'code.ts:1:10 code.ts:2:30 other.ts:1:30',
-    );
-    expect(fixLineOneColumns('code.ts:1:3', 20)).toBe('code.ts:1:1');
+    expect(r.resources).toEqual({ exitReason: 'timeout' });
   });
 });

@@ -2,7 +2,7 @@ import type { Policy } from '../config/policy.js';
 import type { ErrorInfo, ExecutionResult, ExitReason } from '../core/index.js';
 import type { ContainerUsage } from '../docker/index.js';
 import type { ResultMessage } from '../proxy/index.js';
-import { USER_CODE_FILENAME } from '../wrap/index.js';
+import { mapCodePositions, type PositionMap } from '../wrap/index.js';
 import { explainDenials, hideMainFrame, type ErrorTextContext } from './error-text.js';
 import { readReturnValue } from './result-value.js';
 
@@ -25,8 +25,8 @@ export interface RunFacts extends ErrorTextContext {
   truncated: { stdout: boolean; stderr: boolean };
   durationMs: number;
   timeoutMs: number;
-  /** characters the wrapper added before the user's first line (to fix line-1 columns in stacks) */
-  line1Offset: number;
+  /** how the module's positions map back to the user's code (for stacks and stderr) */
+  positions: PositionMap;
   policy: Pick<Policy, 'container' | 'limits'>;
   /** the workspace's own filesystem size, when it has a quota */
   workspaceQuotaMb?: number;
@@ -34,22 +34,11 @@ export interface RunFacts extends ErrorTextContext {
 
 /** Error text and stderr as the model reads them: the user's columns, no wrapper frame, denials it can act on. */
 function userText(text: string, f: RunFacts): string {
-  return explainDenials(hideMainFrame(fixLineOneColumns(text, f.line1Offset)), f);
+  return explainDenials(hideMainFrame(mapCodePositions(text, f.positions)), f);
 }
 
 /** V8's heap limit aborts the process (SIGTRAP, 128 + 5); the cgroup's OOM kill is the engine's OOMKilled. */
 export const EXIT_V8_OUT_OF_MEMORY = 133;
-
-const LINE_ONE = new RegExp(`${USER_CODE_FILENAME.replace('.', '\\.')}:1:(\\d+)`, 'g');
-
-/** Points line-1 columns of the user's file back at the user's text. */
-export function fixLineOneColumns(text: string, line1Offset: number): string {
-  if (line1Offset === 0) return text;
-  return text.replace(
-    LINE_ONE,
-    (_, col: string) => `${USER_CODE_FILENAME}:1:${Math.max(1, Number(col) - line1Offset)}`,
-  );
-}
 
 interface Limit {
   reason: ExitReason;
@@ -160,7 +149,8 @@ export function toExecutionResult(f: RunFacts): ExecutionResult {
   };
   const resources = (exitReason: ExitReason, exitCode: number | null) => ({
     exitReason,
-    exitCode,
+    // Omitted, not null, when the process did not exit on its own: the output schema has no type arrays.
+    ...(exitCode !== null ? { exitCode } : {}),
     ...(f.usage?.peakMemoryBytes !== undefined ? { peakMemoryBytes: f.usage.peakMemoryBytes } : {}),
     ...(f.cpuMs !== undefined ? { cpuMs: f.cpuMs } : {}),
   });

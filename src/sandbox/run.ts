@@ -3,12 +3,13 @@ import type { ContainerUsage, DockerPort } from '../docker/index.js';
 import { isProtocolViolation, type CallHandler } from '../proxy/index.js';
 import { toExecutionResult, type RunOutcome } from './outcome.js';
 import type { PreparedSandbox } from './prepared.js';
+import type { PositionMap } from '../wrap/index.js';
 import { isWorkspaceFull } from './workspace-full.js';
 
 export interface RunOptions {
   module: string;
-  /** characters the wrapper added before the user's first line (to fix line-1 columns in stacks) */
-  line1Offset: number;
+  /** how the module's positions map back to the user's code (for stacks and stderr) */
+  positions: PositionMap;
   timeoutMs: number;
   calls: CallHandler;
   /** stops the run wherever it is (a cancellation, the conductor's shutdown); the deadline is the run's own */
@@ -146,7 +147,7 @@ export async function runInSandbox(
     truncated: { stdout: sandbox.stdout.truncated, stderr: sandbox.stderr.truncated },
     durationMs,
     timeoutMs: opts.timeoutMs,
-    line1Offset: opts.line1Offset,
+    positions: opts.positions,
     policy: sandbox.profile.policy,
     workspaceQuotaMb: sandbox.profile.workspaceQuotaMb,
     permissions: sandbox.profile.permissions,

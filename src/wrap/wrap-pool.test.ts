@@ -10,7 +10,7 @@ const STAND_IN = new URL(
 import { parentPort } from 'node:worker_threads';
 parentPort.on('message', ({ id, code }) => {
   if (code === 'die') process.exit(3);
-  setTimeout(() => parentPort.postMessage({ id, result: { ok: true, module: code, line1Offset: 0 } }), 20);
+  setTimeout(() => parentPort.postMessage({ id, result: { ok: true, module: code, segments: [] } }), 20);
 });`)}`,
 );
 

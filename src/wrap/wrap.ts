@@ -16,7 +16,7 @@ export interface Segment {
 }
 
 export type WrapResult =
-  | { ok: true; module: string; line1Offset: number; segments: Segment[] }
+  | { ok: true; module: string; segments: Segment[] }
   | { ok: false; error: { name: 'SyntaxError'; message: string; line: number; column: number } };
 
 const RESULT = '__conductor$result';
@@ -157,8 +157,8 @@ function exportEdits(source: string, st: Statement, comments: Range[]): Edit[] {
  * 1. a top-level `return x` ends the code with x;
  * 2. code that runs to its end gives x of `export default x` (evaluated where the statement stands; the code after it
  *    still runs) or, without one, the value of the last top-level expression statement.
- * Line N of the code stays line N of the module; only line 1 gains a prefix (`line1Offset` characters), so stack
- * traces and syntax errors point at the user's own lines.
+ * Line N of the code stays line N of the module; only line 1 gains a prefix, and `segments` map every column back
+ * (mapCodePositions), so stack traces and syntax errors point at the user's own lines and columns.
  */
 export function wrapUserCode(source: string): WrapResult {
   let file;
@@ -248,5 +248,5 @@ export function wrapUserCode(source: string): WrapResult {
   copy(source.length);
 
   const suffix = `\n${captures ? `return ${RESULT};\n` : ''}}\n`;
-  return { ok: true, module: prefix + out + suffix, line1Offset: prefix.length, segments };
+  return { ok: true, module: prefix + out + suffix, segments };
 }
