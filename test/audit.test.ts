@@ -52,7 +52,7 @@ describe.skipIf(!docker)('audit log (real Docker)', () => {
       codeSha256: sha256('1 + 1'),
       codeBytes: 5,
       status: 'success',
-      resources: { exitReason: 'completed', exitCode: null },
+      resources: { exitReason: 'completed' },
       mcpCalls: [],
     });
     expect(ok!.executionId).toMatch(/^[0-9a-f-]{36}$/);

@@ -380,7 +380,8 @@ const mem = await mcpFactory.load('memory');
       status: 'success',
       resources: { exitReason: 'completed' },
     });
-    expect(lines[0]!.resources).toHaveProperty('exitCode');
+    // A process that did not exit on its own has no exit code: omitted, not null.
+    expect(lines[0]!.resources).not.toHaveProperty('exitCode');
     expect(lines[0]!.codeSha256).toMatch(/^[0-9a-f]{64}$/);
     const ids = lines.filter((l) => l.status !== 'rejected').map((l) => l.executionId);
     expect(ids.every((id) => typeof id === 'string' && id.length > 8)).toBe(true);

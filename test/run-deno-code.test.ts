@@ -90,6 +90,26 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
     expect(r.result.error?.message).toBe('bad 1');
     expect(r.result.error?.stack).toContain('code.ts:4:');
     expect(r.result.error?.stack).not.toMatch(/data:|bootstrap|\/tmp\//);
+    // The code's own top level is `at code.ts:6:1`: the wrapper's function is no frame of the user's.
+    expect(r.result.error?.stack).toMatch(/\n {4}at code\.ts:6:1$/);
+    expect(r.text).not.toContain('__conductorMain');
+    // It did not exit on its own: no exit code, rather than null (the output schema has no type arrays).
+    expect(r.result.resources).not.toHaveProperty('exitCode');
+  });
+
+  it('refuses a timeout past the policy’s maximum, which the input schema advertises', async () => {
+    const { tools } = await c.client.listTools();
+    const timeout = tools.find((t) => t.name === 'run_deno_code')?.inputSchema.properties?.timeout;
+    // The fixture policy's limits.maxTimeoutMs
+    const max = (
+      JSON.parse(await readFile(fixturePolicy('small'), 'utf8')) as { limits: { maxTimeoutMs: number } }
+    ).limits.maxTimeoutMs;
+    expect(timeout).toMatchObject({ maximum: max });
+    const refusal = await c.run('1', max + 1).then(
+      (r) => r.text,
+      (e: Error) => e.message,
+    );
+    expect(refusal).toContain(`timeout is at most ${max} ms`);
   });
 
   it('reports a syntax error at the user’s line without starting a container', async () => {
@@ -128,13 +148,19 @@ describe.skipIf(!docker).each(TRANSPORTS)('run_deno_code over %s (real Docker, r
     expect(r.text.length).toBeLessThan(10_000);
   });
 
-  it('denies what the admin did not grant', async () => {
+  it('denies what the admin did not grant, saying so and what is granted, not how to rerun Deno', async () => {
     const r = await c.run("await Deno.readTextFile('/etc/passwd')");
     expect(r.result.status).toBe('error');
     expect(r.result.error?.name).toBe('NotCapable');
+    const read = 'read access to "/etc/passwd" is not granted by the administrator; granted read: /workspace';
+    expect(r.result.error?.message).toBe(read);
+    expect(r.text).toContain(`NotCapable: ${read}`);
+    expect(r.text).not.toMatch(/run again|--allow-/);
     const net = await c.run("await fetch('http://127.0.0.1:8080/')");
     expect(net.result.status).toBe('error');
-    expect(net.result.error?.message).toMatch(/Requires net access to "127\.0\.0\.1:8080"/);
+    expect(net.result.error?.message).toBe(
+      'net access to "127.0.0.1:8080" is not granted by the administrator; granted net: none',
+    );
     const env = await c.run('Deno.env.get("HOME")');
     expect(env.result.error?.name).toBe('NotCapable');
   });

@@ -51,7 +51,13 @@ export type RetainedRef = z.infer<typeof RetainedRefSchema>;
 
 export const ExecutionResultSchema = z.object({
   status: ExecutionStatusSchema,
-  returnValue: z.unknown().optional(),
+  // No JSON Schema type: any JSON value. Described, so no dialect sees an empty schema.
+  returnValue: z
+    .unknown()
+    .optional()
+    .describe(
+      'what the code returned (its last expression), as JSON; values JSON cannot carry as {"$type": …}',
+    ),
   stdout: z.string(),
   stderr: z.string(),
   error: ErrorInfoSchema.optional(),
@@ -66,7 +72,8 @@ export const ExecutionResultSchema = z.object({
     .optional(),
   resources: z.object({
     exitReason: ExitReasonSchema,
-    exitCode: z.number().nullable(),
+    /** absent unless the sandbox process exited before the code returned a result (a portable schema: no null) */
+    exitCode: z.number().int().optional(),
     /** the container's peak memory (its cgroup's high-water mark), when the engine's cgroup is readable */
     peakMemoryBytes: z.number().int().nonnegative().optional(),
     /**

@@ -10,7 +10,7 @@ function result(fields: Partial<ExecutionResult> & Pick<ExecutionResult, 'status
     stdout: '',
     stderr: '',
     durationMs: 12,
-    resources: { exitReason: fields.status === 'success' ? 'completed' : 'exception', exitCode: null },
+    resources: { exitReason: fields.status === 'success' ? 'completed' : 'exception' },
     ...fields,
     truncated: { stdout: false, stderr: false, returnValue: false, ...fields.truncated },
   });
@@ -91,7 +91,7 @@ describe('formatResultText', () => {
         status: 'timeout',
         stdout: 'tick\n',
         error: { name: 'TimeoutError', message: 'The code did not finish within 100 ms and was killed.' },
-        resources: { exitReason: 'timeout', exitCode: null },
+        resources: { exitReason: 'timeout' },
       }),
       limits,
     );

@@ -24,7 +24,7 @@ const ok: ExecutionResult = {
   stderr: '',
   durationMs: 5,
   truncated: { stdout: false, stderr: false, returnValue: false },
-  resources: { exitReason: 'completed', exitCode: 0 },
+  resources: { exitReason: 'completed' },
 };
 const ids = { callId: 'c', tenant: 'local' };
 const exec = { ...ids, executionId: 'e1' };
@@ -82,6 +82,64 @@ const running =
   };
 
 const call = { name: 'run_deno_code', arguments: { deno_code: '1 + 1' } };
+
+type Schema = Record<string, unknown>;
+
+/** A JSON Schema and every schema inside it (properties, items, additionalProperties, the combinators). */
+function schemasIn(schema: Schema, path = '$'): { path: string; schema: Schema }[] {
+  const inner: [string, unknown][] = [
+    ...Object.entries((schema.properties ?? {}) as Record<string, unknown>).map(
+      ([k, v]): [string, unknown] => [`${path}.${k}`, v],
+    ),
+    [`${path}[]`, schema.items],
+    [`${path}{}`, schema.additionalProperties],
+    ...['anyOf', 'oneOf', 'allOf'].flatMap((k) =>
+      ((schema[k] ?? []) as unknown[]).map((v, i): [string, unknown] => [`${path}.${k}[${i}]`, v]),
+    ),
+  ];
+  const nested = inner.filter((e): e is [string, Schema] => typeof e[1] === 'object' && e[1] !== null);
+  return [{ path, schema }, ...nested.flatMap(([p, v]) => schemasIn(v, p))];
+}
+
+describe('run_deno_code: its schemas', () => {
+  it('has a portable output schema: no type arrays, no empty schemas, no null', async () => {
+    const c = await connect(running(0));
+    const tool = (await c.client.listTools()).tools.find((t) => t.name === 'run_deno_code');
+    const schemas = schemasIn(tool!.outputSchema as Schema);
+    expect(schemas.map((s) => s.path)).toEqual(
+      expect.arrayContaining(['$.returnValue', '$.resources.exitCode', '$.typeErrors[].line']),
+    );
+    for (const { path, schema } of schemas) {
+      expect(Array.isArray(schema.type), path).toBe(false);
+      expect(schema.type, path).not.toBe('null');
+      expect(Object.keys(schema).length, path).toBeGreaterThan(0);
+      expect(schema, path).not.toHaveProperty('anyOf');
+    }
+    expect(schemas.find((s) => s.path === '$.returnValue')?.schema).toEqual({
+      description: expect.stringContaining('as JSON') as string,
+    });
+    await c.close();
+  });
+
+  it('advertises the policy’s maximum timeout and refuses a larger one, saying what the limit is', async () => {
+    const c = await connect(running(0));
+    const tool = (await c.client.listTools()).tools.find((t) => t.name === 'run_deno_code');
+    const max = PolicySchema.parse({}).limits.maxTimeoutMs;
+    expect(tool?.inputSchema.properties?.timeout).toMatchObject({ type: 'integer', maximum: max });
+    const over = { name: 'run_deno_code', arguments: { deno_code: '1', timeout: max + 1 } };
+    const refusal = await c.client.callTool(over).then(
+      (r) => JSON.stringify(r),
+      (e: Error) => e.message,
+    );
+    expect(refusal).toContain(`timeout is at most ${max} ms (the policy's limits.maxTimeoutMs)`);
+    const r = (await c.client.callTool({
+      ...over,
+      arguments: { deno_code: '1', timeout: max },
+    })) as CallToolResult;
+    expect(r.isError).toBeFalsy();
+    await c.close();
+  });
+});
 
 describe('run_deno_code as a live call', () => {
   it('declares logging and tasks, and optional task support on the tool', async () => {

@@ -48,6 +48,11 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext, logLe
           .number()
           .int()
           .positive()
+          // Advertised (JSON Schema `maximum`) and enforced: a larger value is refused, not clamped silently.
+          .max(
+            limits.maxTimeoutMs,
+            `timeout is at most ${limits.maxTimeoutMs} ms (the policy's limits.maxTimeoutMs); leave it out for the default ${limits.defaultTimeoutMs} ms`,
+          )
           .optional()
           .describe(`milliseconds; default ${limits.defaultTimeoutMs}, at most ${limits.maxTimeoutMs}`),
         check: z

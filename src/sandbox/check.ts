@@ -28,7 +28,7 @@ export function uncheckedResult(verdict: Exclude<CheckVerdict, { kind: 'passed' 
     stderr: '',
     durationMs: verdict.ms,
     truncated: { stdout: false, stderr: false, returnValue: false },
-    resources: { exitReason: 'rejected' as const, exitCode: null, checkMs: verdict.ms },
+    resources: { exitReason: 'rejected' as const, checkMs: verdict.ms },
   };
   if (verdict.kind === 'unfinished') return { ...base, status: verdict.status, error: verdict.error };
   const n = verdict.errors.length;

@@ -82,7 +82,6 @@ describe('traces from execution events', () => {
       durationMs: 120,
       resources: {
         exitReason: 'completed',
-        exitCode: null,
         peakMemoryBytes: 1 << 20,
         cpuMs: 42,
         mcpCalls: 2,

@@ -77,7 +77,7 @@ function finishedAttributes(e: Ev<'finished'>): Attributes {
   if (e.executionId) a['mcp_conductor.execution_id'] = e.executionId;
   if (r) {
     a['mcp_conductor.exit_reason'] = r.exitReason;
-    if (r.exitCode !== null) a['mcp_conductor.exit_code'] = r.exitCode;
+    if (r.exitCode !== undefined) a['mcp_conductor.exit_code'] = r.exitCode;
     if (r.peakMemoryBytes !== undefined) a['mcp_conductor.peak_memory_bytes'] = r.peakMemoryBytes;
     if (r.cpuMs !== undefined) a['mcp_conductor.cpu_ms'] = r.cpuMs;
     if (r.mcpCalls !== undefined) a['mcp_conductor.mcp_calls'] = r.mcpCalls;
