@@ -72,7 +72,7 @@ function egressText({ profile }: DescribeInput): string[] {
 function accessText({ profile }: DescribeInput): string[] {
   const { policy, permissions } = profile;
   const lines = [
-    `Permissions: ${describePermissions(permissions)}. Anything not granted fails at once with a Deno.errors.NotCapable error (there is no prompt).`,
+    `Permissions: ${describePermissions(permissions)}. Anything not granted fails at once with a Deno.errors.NotCapable error saying what is granted (there is no prompt, and code cannot widen the grant).`,
   ];
   if (permissions.run) {
     lines.push(
@@ -86,7 +86,7 @@ function accessText({ profile }: DescribeInput): string[] {
   }
   const { limits, container } = policy;
   lines.push(
-    `Limits: ${limits.defaultTimeoutMs} ms by default (the timeout parameter allows up to ${limits.maxTimeoutMs} ms), ${container.memoryMb} MB of memory, ${container.network !== 'none' ? 'network as far as the permissions allow' : policy.egress ? 'no network but HTTP(S) to the hosts above' : 'no network at all (the container has none, whatever the permissions say)'}; stdout/stderr are kept up to ${limits.maxOutputBytes} bytes each and the return value up to ${limits.maxReturnBytes} bytes, beyond that they are truncated.`,
+    `Limits: ${limits.defaultTimeoutMs} ms by default (the timeout parameter allows up to ${limits.maxTimeoutMs} ms; a larger one is refused), ${container.memoryMb} MB of memory, ${container.network !== 'none' ? 'network as far as the permissions allow' : policy.egress ? 'no network but HTTP(S) to the hosts above' : 'no network at all (the container has none, whatever the permissions say)'}; stdout/stderr are kept up to ${limits.maxOutputBytes} bytes each and the return value up to ${limits.maxReturnBytes} bytes, beyond that they are truncated.`,
   );
   return lines;
 }
