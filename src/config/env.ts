@@ -74,7 +74,8 @@ export type EnvVariable = keyof z.infer<typeof EnvSchema> | 'DOCKER_HOST';
 
 /** What each variable does, for `--help` (the README's Environment table says the same at more length). */
 export const ENV_HELP: Record<EnvVariable, string> = {
-  MCP_CONDUCTOR_WORKSPACE: 'host directory mounted at /workspace (default ~/.mcp-conductor/workspace)',
+  MCP_CONDUCTOR_WORKSPACE:
+    'host directory mounted at /workspace; code writes it as this user (as root: as nobody, given the directory) (default ~/.mcp-conductor/workspace)',
   MCP_CONDUCTOR_RUN_ARGS:
     'Deno permissions, e.g. allow-read=/workspace,allow-write=/workspace,allow-net=api.github.com (default: none)',
   MCP_CONDUCTOR_MCP_CONFIG:
