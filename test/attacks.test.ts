@@ -19,7 +19,7 @@ type PolicyName = 'default' | 'strict';
 function policyOf(name: PolicyName) {
   return JSON.parse(readFileSync(join(repoRoot, 'policies', `${name}.json`), 'utf8')) as {
     container: { runtime: 'runc' | 'runsc'; memoryMb: number; pidsLimit: number; tmpfsMb: number };
-    limits: { maxOutputBytes: number; maxReturnBytes: number; maxCodeBytes: number };
+    limits: { maxOutputBytes: number; maxReturnBytes: number; maxCodeBytes: number; maxTimeoutMs: number };
   };
 }
 
@@ -93,7 +93,7 @@ describe.skipIf(!docker).each([
     it('memory bomb → out of memory, said so, with the limit', async () => {
       const r = await c.run(
         'const keep = [];\nwhile (true) keep.push(new Float64Array(1 << 20).fill(1.5));',
-        60_000,
+        limits.maxTimeoutMs,
       );
       expect(r.result.status).toBe('error');
       expect(r.result.resources.exitReason).toBe('out_of_memory');
@@ -181,7 +181,7 @@ describe.skipIf(!docker).each([
     it('10 MB on both streams → capped, flagged, and said so', async () => {
       const r = await c.run(
         "const s = 'z'.repeat(1 << 20);\nfor (let i = 0; i < 10; i++) { console.log(s); console.error(s); }\n'ok'",
-        60_000,
+        limits.maxTimeoutMs,
       );
       expect(r.result.returnValue).toBe('ok');
       expect(r.result.truncated).toEqual({ stdout: true, stderr: true, returnValue: false });
@@ -193,7 +193,7 @@ describe.skipIf(!docker).each([
     });
 
     it('100 MB return value → rendered, cut to maxReturnBytes and said so', async () => {
-      const r = await c.run("'x'.repeat(100 * 1024 * 1024)", 60_000);
+      const r = await c.run("'x'.repeat(100 * 1024 * 1024)", limits.maxTimeoutMs);
       expect(r.result.status).toBe('success');
       expect(r.result.truncated.returnValue).toBe(true);
       expect(r.text).toContain(
