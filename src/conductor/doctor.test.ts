@@ -244,6 +244,31 @@ describe('doctor', () => {
     );
   });
 
+  it('checks each tenant’s workspace against the user code runs as and its own policy’s grant', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'doctor-ws-'));
+    const writer = join(root, 'writer.json');
+    await writeFile(writer, JSON.stringify({ deno: { permissions: { write: ['/workspace'] } } }));
+    const tenant = (id: string, policy: string) => ({
+      id,
+      tokenSha256: createHash('sha256').update(id).digest('hex'),
+      policy,
+    });
+    const file = join(root, 'tenants.json');
+    await writeFile(file, JSON.stringify({ tenants: [tenant('acme', writer), tenant('globex', 'strict')] }));
+    await mkdir(join(root, 'acme'), { mode: 0o500 });
+    const env = { MCP_CONDUCTOR_TENANTS: file, MCP_CONDUCTOR_WORKSPACE: root };
+    const checks = await runDoctor(fakeDocker([]), settings(env), paths, {});
+    expect(byName(checks, 'workspace')).toMatchObject({ ok: false });
+    expect(byName(checks, 'workspace')?.detail).toContain(`the workspace (${join(root, 'acme')}, owner`);
+    await chmod(join(root, 'acme'), 0o700);
+    const fixed = await runDoctor(fakeDocker([]), settings(env), paths, {});
+    expect(byName(fixed, 'workspace')?.detail).toMatch(
+      new RegExp(
+        `^${join(root, 'acme')} writable by that user; .*; ${join(root, 'globex')} does not exist yet`,
+      ),
+    );
+  });
+
   it('checks each tenant’s policy and the runtime it needs', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
     const file = join(dir, 'tenants.json');
