@@ -66,3 +66,14 @@ export class CancelledError extends AppError {
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;
 }
+
+/** A playbook refused or missing: a bad name, one that does not exist, a cap, a policy that forbids creating. */
+export class PlaybookError extends AppError {
+  constructor(
+    code: 'invalid_name' | 'not_found' | 'no_code' | 'exists' | 'too_large' | 'forbidden' | 'invalid',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
