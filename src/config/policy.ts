@@ -220,6 +220,18 @@ export const PolicySchema = z
       })
       .strict()
       .default({ servers: '*', tools: {}, resources: {}, prompts: {} }),
+    /** The tenant's playbook store: shipped and saved playbooks are always readable; saving new ones may be off. */
+    playbooks: z
+      .object({
+        create: z
+          .boolean()
+          .default(true)
+          .describe(
+            "create_playbook may save playbooks to the tenant's store (false: list, get and import only)",
+          ),
+      })
+      .strict()
+      .default({ create: true }),
     /** Approved HTTP(S) APIs through the conductor's gateway, and the secrets it puts into their requests. */
     egress: EgressPolicySchema.optional(),
   })
