@@ -1,14 +1,16 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { createEventStream, type EventStream, type TraceContext } from '../core/index.js';
+import { createEventStream, isAppError, type EventStream, type TraceContext } from '../core/index.js';
 import { FramedLink, ProtocolViolation, type LinkLimits } from './link.js';
 import {
   CallMessageSchema,
   ContainerMessageSchema,
+  PlaybookMessageSchema,
   ResultMessageSchema,
   SOCKET_NAME,
   type CallMessage,
   type ContainerMessage,
+  type PlaybookMessage,
   type ProgressMessage,
   type ReplyMessage,
   type ResultMessage,
@@ -23,6 +25,14 @@ export interface CallHandler {
    * `trace` is the W3C context the upstream request carries (its parent is this call's span).
    */
   handle(msg: CallMessage, signal: AbortSignal, trace?: TraceContext): Promise<ReplyMessage>;
+}
+
+/**
+ * Serves `playbook` messages: the code of one of the execution's tenant's playbooks, read by the conductor (never
+ * from anywhere the sandbox can write). Rejects with an AppError whose message the code sees.
+ */
+export interface PlaybookSource {
+  code(name: string): Promise<string>;
 }
 
 /** What the code reported through progress(), checked and rate-capped. */
@@ -43,7 +53,12 @@ export interface ExecutionSocket {
    * Sends the code and serves calls until the result arrives; the pieces of a return value past its cap go to
    * `onValuePart` (at most message.retainBytes in all). Rejects on a protocol violation or a closed link.
    */
-  run(message: RunMessage, calls: CallHandler, onValuePart?: (text: string) => void): Promise<ResultMessage>;
+  run(
+    message: RunMessage,
+    calls: CallHandler,
+    onValuePart?: (text: string) => void,
+    playbooks?: PlaybookSource,
+  ): Promise<ResultMessage>;
   /** the code's progress reports during the run, as they arrive */
   readonly progress: EventStream<ProgressReport>;
   close(): Promise<void>;
@@ -91,6 +106,7 @@ interface Run {
   /** fires when this run ends however it ends, so upstream work started for it stops with it */
   ended: AbortController;
   onValuePart?: (text: string) => void;
+  playbooks?: PlaybookSource;
   /** value part bytes the run may still send */
   partBudget: number;
 }
@@ -130,13 +146,26 @@ class ExecutionSession implements ExecutionSocket {
     return this.#helloSeen && !this.#ended && this.#link?.open === true;
   }
 
-  run(message: RunMessage, calls: CallHandler, onValuePart?: (text: string) => void): Promise<ResultMessage> {
+  run(
+    message: RunMessage,
+    calls: CallHandler,
+    onValuePart?: (text: string) => void,
+    playbooks?: PlaybookSource,
+  ): Promise<ResultMessage> {
     return new Promise<ResultMessage>((resolve, reject) => {
       if (this.#ended) return reject(this.#ended);
       if (!this.#link || !this.#helloSeen)
         return reject(new ProtocolViolation('the sandbox runtime is not connected'));
       const partBudget = message.retainBytes;
-      this.#run = { resolve, reject, calls, ended: new AbortController(), onValuePart, partBudget };
+      this.#run = {
+        resolve,
+        reject,
+        calls,
+        ended: new AbortController(),
+        onValuePart,
+        playbooks,
+        partBudget,
+      };
       this.#link.send(message);
     });
   }
@@ -184,6 +213,8 @@ class ExecutionSession implements ExecutionSocket {
       run.resolve(msg);
     } else if (msg.t === 'call') {
       this.#serve(run, msg);
+    } else if (msg.t === 'playbook') {
+      this.#respond(run, playbookReply(run.playbooks, msg));
     } else if (msg.t === 'value_part') {
       run.partBudget -= Buffer.byteLength(msg.text);
       if (run.partBudget < 0)
@@ -224,13 +255,15 @@ class ExecutionSession implements ExecutionSocket {
   /** A malformed call still gets an answer when it carries a usable id; anything else ends the link. */
   #invalid(raw: unknown): void {
     const id = (raw as { id?: unknown } | null)?.id;
-    if ((raw as { t?: unknown } | null)?.t === 'call' && Number.isSafeInteger(id)) {
-      const reason = CallMessageSchema.safeParse(raw).error?.issues[0]?.message ?? 'invalid call';
+    const t = (raw as { t?: unknown } | null)?.t;
+    if ((t === 'call' || t === 'playbook') && Number.isSafeInteger(id)) {
+      const schema = t === 'call' ? CallMessageSchema : PlaybookMessageSchema;
+      const reason = schema.safeParse(raw).error?.issues[0]?.message ?? `invalid ${t}`;
       this.#link?.send({
         t: 'reply',
         id: id as number,
         ok: false,
-        error: { message: `invalid call: ${reason}`, code: 'bad_request' },
+        error: { message: `invalid ${t}: ${reason}`, code: 'bad_request' },
       } satisfies ReplyMessage);
       return;
     }
@@ -246,21 +279,26 @@ class ExecutionSession implements ExecutionSocket {
   }
 
   #serve(run: Run, msg: CallMessage): void {
-    const link = this.#link!;
-    link.adjustPending(+1);
-    void run.calls
-      .handle(msg, run.ended.signal)
-      .catch((): ReplyMessage => ({
+    this.#respond(
+      run,
+      run.calls.handle(msg, run.ended.signal).catch((): ReplyMessage => ({
         t: 'reply',
         id: msg.id,
         ok: false,
         error: { message: 'the conductor could not handle the call', code: 'internal' },
-      }))
-      .then((reply) => {
-        link.adjustPending(-1);
-        // A reply to a run that is over goes nowhere: the runtime stopped listening with its result.
-        if (this.#run === run) link.send(reply);
-      });
+      })),
+    );
+  }
+
+  /** Sends a reply once it is ready; it counts as an outstanding call until then. */
+  #respond(run: Run, pending: Promise<ReplyMessage>): void {
+    const link = this.#link!;
+    link.adjustPending(+1);
+    void pending.then((reply) => {
+      link.adjustPending(-1);
+      // A reply to a run that is over goes nowhere: the runtime stopped listening with its result.
+      if (this.#run === run) link.send(reply);
+    });
   }
 
   /** The run is over: no more messages are served for it, and its upstream work is told to stop. */
@@ -282,6 +320,26 @@ class ExecutionSession implements ExecutionSocket {
       this.#settle(run);
       run.reject(reason);
     }
+  }
+}
+
+/** The answer to importPlaybook: the code, or the store's reason (which names the playbook). */
+async function playbookReply(
+  source: PlaybookSource | undefined,
+  msg: PlaybookMessage,
+): Promise<ReplyMessage> {
+  const fail = (message: string, code: string): ReplyMessage => ({
+    t: 'reply',
+    id: msg.id,
+    ok: false,
+    error: { message, code },
+  });
+  if (!source) return fail('playbooks are not available in this conductor', 'unavailable');
+  try {
+    return { t: 'reply', id: msg.id, ok: true, result: { code: await source.code(msg.name) } };
+  } catch (error) {
+    if (isAppError(error)) return fail(error.message, error.code);
+    return fail(`the conductor could not read playbook ${JSON.stringify(msg.name)}`, 'internal');
   }
 }
 

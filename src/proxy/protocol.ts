@@ -15,6 +15,8 @@
  *   container → host  {t:'value_part', text}                   the whole rendered return value, in pieces, when
  *                                                              it is past maxReturnBytes and retainBytes > 0
  *   container → host  {t:'progress', progress, total?, message?}  zero or more reports from the code's progress()
+ *   container → host  {t:'playbook', id, name}                 importPlaybook(name): asks for a playbook's code
+ *   host → container  {t:'reply', id, ok, result: {code} | error}  its playbook.ts, from the tenant's store
  *   container → host  {t:'result', ...}                        once, after the user's code settled
  * Before sending `result`, the runtime writes the marker `\x1e<nonce>\x1e` to stdout and then to stderr, so the host
  * knows it has received every byte of output the code produced up to that point. Only the first connection to a
@@ -123,7 +125,24 @@ export const ProgressMessageSchema = z
   .strict();
 export type ProgressMessage = z.infer<typeof ProgressMessageSchema>;
 
+/**
+ * The longest name a `playbook` frame may carry: past it the frame is malformed. The store's own rule (64
+ * characters of a-z, 0-9 and "-") is checked when it is served, and a name that breaks it gets an error reply.
+ */
+export const MAX_PLAYBOOK_NAME_CHARS = 200;
+
+/** importPlaybook(name): the code of one of the tenant's playbooks, answered by a `reply` with the same id. */
+export const PlaybookMessageSchema = z
+  .object({
+    t: z.literal('playbook'),
+    id: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    name: z.string().max(MAX_PLAYBOOK_NAME_CHARS),
+  })
+  .strict();
+export type PlaybookMessage = z.infer<typeof PlaybookMessageSchema>;
+
 export const ContainerMessageSchema = z.union([
+  PlaybookMessageSchema,
   HelloMessageSchema,
   ResultMessageSchema,
   CallMessageSchema,
@@ -133,12 +152,21 @@ export const ContainerMessageSchema = z.union([
 export type ContainerMessage = z.infer<typeof ContainerMessageSchema>;
 export type ResultMessage = z.infer<typeof ResultMessageSchema>;
 
+/** What the runtime installs as the globals WORKSPACE_DIR and PERMISSIONS (absent: none, and no permissions). */
+export type RunGlobals = {
+  /** where the workspace is mounted in the container; null when none is */
+  workspaceDir: string | null;
+  /** the Deno permissions in force for the code */
+  permissions: Record<string, boolean | string[]>;
+};
+
 export type RunMessage = {
   t: 'run';
   code: string;
   nonce: string;
   maxReturnBytes: number;
   retainBytes: number;
+  globals?: RunGlobals;
 };
 export type ReplyMessage =
   | { t: 'reply'; id: number; ok: true; result: unknown }

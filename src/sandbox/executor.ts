@@ -18,7 +18,7 @@ import {
 } from '../core/index.js';
 import type { DockerPort } from '../docker/index.js';
 import type { Logger } from '../obs/index.js';
-import { callStatus, type CallHandler, type McpDirectory } from '../proxy/index.js';
+import { callStatus, type CallHandler, type McpDirectory, type PlaybookSource } from '../proxy/index.js';
 import { USER_CODE_FILENAME, type WrapResult } from '../wrap/index.js';
 import { uncheckedResult, type CodeChecker } from './check.js';
 import type { Limiter } from './limiter.js';
@@ -78,6 +78,8 @@ export interface ExecutorDeps {
   profile: SandboxProfile;
   /** the upstream MCP servers its code may call */
   directory: McpDirectory;
+  /** the tenant's playbooks, for importPlaybook */
+  playbooks?: PlaybookSource;
   /** wrapUserCode off the event loop (the conductor's WrapPool) */
   wrap: (code: string) => Promise<WrapResult>;
   /** what type-checks code when a call asks for it; without one, such calls fail */
@@ -332,7 +334,8 @@ class SandboxExecutor implements Executor {
         sandbox.egress?.open((request) => emit({ type: 'egress', ...ids, executionId, ...request }));
         const { module, segments } = wrapped;
         const positions = { code: job.code, module, segments };
-        const run = { module, positions, timeoutMs, calls, signal: stop, ...kept.returnValue };
+        const { playbooks } = this.#deps;
+        const run = { module, positions, timeoutMs, calls, playbooks, signal: stop, ...kept.returnValue };
         result = await runInSandbox(docker, sandbox, run);
       } finally {
         stopOutput();

@@ -1,6 +1,11 @@
 import type { ExecutionResult } from '../core/index.js';
 import type { ContainerUsage, DockerPort } from '../docker/index.js';
-import { isProtocolViolation, type CallHandler } from '../proxy/index.js';
+import {
+  isProtocolViolation,
+  type CallHandler,
+  type PlaybookSource,
+  type RunGlobals,
+} from '../proxy/index.js';
 import { toExecutionResult, type RunOutcome } from './outcome.js';
 import type { PreparedSandbox } from './prepared.js';
 import type { PositionMap } from '../wrap/index.js';
@@ -12,6 +17,8 @@ export interface RunOptions {
   positions: PositionMap;
   timeoutMs: number;
   calls: CallHandler;
+  /** what importPlaybook(name) reads from; without one, it fails saying playbooks are not available */
+  playbooks?: PlaybookSource;
   /** stops the run wherever it is (a cancellation, the conductor's shutdown); the deadline is the run's own */
   signal?: AbortSignal;
   /** how much of a return value past maxReturnBytes the runtime sends, in pieces, to `onValuePart` (0: none) */
@@ -23,6 +30,18 @@ export interface RunOptions {
 const OUTPUT_SETTLE_MS = 1000;
 /** The tmpfs the container gets (see container-spec.ts); the host checks whether it filled up. */
 const TMPFS_MOUNTS = ['/tmp'];
+
+/** Where the workspace is mounted in the container (container-spec.ts). */
+const WORKSPACE_IN_CONTAINER = '/workspace';
+
+/** The globals the code sees: WORKSPACE_DIR only when a workspace is mounted, PERMISSIONS as granted. */
+function runGlobals(profile: PreparedSandbox['profile']): RunGlobals {
+  return {
+    workspaceDir:
+      profile.workspaceDir && profile.policy.workspace.mode !== 'none' ? WORKSPACE_IN_CONTAINER : null,
+    permissions: profile.permissions,
+  };
+}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -87,9 +106,11 @@ export async function runInSandbox(
         nonce: sandbox.nonce,
         maxReturnBytes,
         retainBytes: opts.retainBytes ?? 0,
+        globals: runGlobals(sandbox.profile),
       },
       opts.calls,
       opts.onValuePart,
+      opts.playbooks,
     )
     .then(
       (message): RunOutcome => ({ kind: 'result', message }),

@@ -27,8 +27,10 @@ export interface LspDiagnostic {
   message: string;
 }
 
-/** The runtime's declarations in the image; a file: URL, since a plain path would load them a second time. */
-const RUNTIME_TYPES = 'file:///opt/conductor/runtime/mcp-factory.d.ts';
+/** The runtime's declarations in the image; file: URLs, since a plain path would load them a second time. */
+const RUNTIME_TYPES = ['mcp-factory.d.ts', 'progress.d.ts', 'globals.d.ts'].map(
+  (file) => `file:///opt/conductor/runtime/${file}`,
+);
 const TOOLS_URI = 'file:///check/mcp-tools.d.ts';
 /** The type checker keeps every library's syntax trees in memory: about 300 MB with the default packages. */
 const MIN_MEMORY_MB = 512;
@@ -155,7 +157,8 @@ export class CheckerSession {
   }
 
   #toolsText(): string {
-    return `/// <reference path="${RUNTIME_TYPES}" />\n${this.#declarations}`;
+    const references = RUNTIME_TYPES.map((url) => `/// <reference path="${url}" />\n`).join('');
+    return `${references}${this.#declarations}`;
   }
 
   /** The generated tool declarations in force from now on. */

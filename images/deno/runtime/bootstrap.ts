@@ -17,6 +17,7 @@ import { egressFromArgs, installEgress } from './egress.ts';
 import { McpConnection } from './mcp-connection.ts';
 import { createMcpFactory } from './mcp-factory.ts';
 import { createProgress } from './progress.ts';
+import { createImportPlaybook, frozenPermissions } from './playbooks.ts';
 import { renderValue, utf8Prefix } from './render.ts';
 import { type Cleaner, createCleaner, type ErrorInfo, toErrorInfo, toLoadErrorInfo } from './errors.ts';
 
@@ -27,7 +28,14 @@ const HOST_CLOSE_WAIT_MS = 2_000;
 const RUNTIME_DIR_URL = new URL('./', import.meta.url).href;
 
 /** `retainBytes`: how much of a return value past maxReturnBytes the host keeps (sent as value parts). */
-type Run = { code: string; nonce: string; maxReturnBytes: number; retainBytes: number };
+/** `globals`: what WORKSPACE_DIR and PERMISSIONS say (absent from an older host: no workspace, no permissions). */
+type Run = {
+  code: string;
+  nonce: string;
+  maxReturnBytes: number;
+  retainBytes: number;
+  globals: { workspaceDir: string | undefined; permissions: unknown };
+};
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: false; info: ErrorInfo };
 
 const sleep = (ms: number) => new P.PromiseCtor<void>((resolve) => P.setTimeout(resolve, ms));
@@ -74,14 +82,22 @@ async function connect(path: string): Promise<Deno.UnixConn> {
 
 function parseRun(message: unknown): Run {
   const m = (typeof message === 'object' && message !== null ? message : {}) as Record<string, unknown>;
-  const { t, code, nonce, maxReturnBytes, retainBytes } = m;
+  const { t, code, nonce, maxReturnBytes, retainBytes, globals } = m;
   if (t !== 'run' || typeof code !== 'string' || typeof nonce !== 'string' || nonce === '') {
     die('expected a run frame from the host');
   }
   if (typeof maxReturnBytes !== 'number' || !(maxReturnBytes >= 0))
     die('the run frame has no valid maxReturnBytes');
   const retain = typeof retainBytes === 'number' && retainBytes > 0 ? retainBytes : 0;
-  return { code, nonce, maxReturnBytes, retainBytes: retain };
+  const g = (typeof globals === 'object' && globals !== null ? globals : {}) as Record<string, unknown>;
+  const workspaceDir = typeof g.workspaceDir === 'string' ? g.workspaceDir : undefined;
+  return {
+    code,
+    nonce,
+    maxReturnBytes,
+    retainBytes: retain,
+    globals: { workspaceDir, permissions: g.permissions },
+  };
 }
 
 /** Imports the code and awaits its default export; a module that fails to load is reported as such. */
@@ -181,12 +197,20 @@ async function main(): Promise<void> {
     configurable: false,
     enumerable: false,
   });
-  P.ObjectDefineProperty(P.globalThis, 'progress', {
-    value: createProgress((message) => writer.send(message)),
-    writable: false,
-    configurable: false,
-    enumerable: false,
-  });
+  const installed: Record<string, unknown> = {
+    progress: createProgress((message) => writer.send(message)),
+    importPlaybook: createImportPlaybook(connection),
+    WORKSPACE_DIR: run.globals.workspaceDir,
+    PERMISSIONS: frozenPermissions(run.globals.permissions),
+  };
+  for (const name of P.ObjectKeys(installed)) {
+    P.ObjectDefineProperty(P.globalThis, name, {
+      value: installed[name],
+      writable: false,
+      configurable: false,
+      enumerable: false,
+    });
+  }
 
   const url = `data:application/typescript;base64,${P.toBase64(P.encodeUtf8(run.code))}`;
   const cleaner = createCleaner(url, RUNTIME_DIR_URL);

@@ -1,6 +1,7 @@
 /**
- * One execution's call channel to the conductor: each call is a `call` frame with a fresh integer id, answered by
- * the `reply` frame with that id; replies may come in any order, so calls run concurrently.
+ * One execution's call channel to the conductor: each call is a `call` frame (or a `playbook` frame, for
+ * importPlaybook) with a fresh integer id, answered by the `reply` frame with that id; replies may come in any
+ * order, so calls run concurrently.
  */
 import type { McpCallToolResult } from './mcp-factory.d.ts';
 import { P } from './primordials.ts';
@@ -48,13 +49,18 @@ export class McpConnection {
     readonly onBusy: (busy: boolean) => void = () => {},
   ) {}
 
-  async call(fields: CallFields): Promise<unknown> {
+  call(fields: CallFields): Promise<unknown> {
+    return this.request({ t: 'call', ...fields });
+  }
+
+  /** Sends one frame with a fresh id and resolves with its reply's result (rejects with its error). */
+  async request(frame: { t: 'call' | 'playbook'; [key: string]: unknown }): Promise<unknown> {
     if (this.#closed !== undefined) throw new McpError(this.#closed, 'connection_closed');
     const id = this.#nextId++;
     const reply = await new P.PromiseCtor<Reply>((resolve) => {
       this.#pending[id] = resolve;
       if (this.#count++ === 0) this.onBusy(true);
-      void this.#transmit({ t: 'call', id, ...fields });
+      void this.#transmit({ ...frame, id });
     });
     // Created here, after the await, so the stack shows the user's awaiting frames.
     if (!reply.ok) throw new McpError(reply.error.message, reply.error.code);
