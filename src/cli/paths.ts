@@ -9,6 +9,7 @@ const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const imageDir = join(packageRoot, 'images', 'deno');
 export const policiesDir = join(packageRoot, 'policies');
+export const playbooksDir = join(packageRoot, 'playbooks');
 export const version = (
   JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }
 ).version;
@@ -17,5 +18,6 @@ export const version = (
 export const conductorPaths = (settings: ConductorSettings): ConductorPaths => ({
   imageDir,
   policiesDir,
+  playbooksDir,
   socketBaseDir: settings.socketDir,
 });

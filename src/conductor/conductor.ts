@@ -49,6 +49,8 @@ import { prepareSocketBaseDir } from './workspace.js';
 export interface ConductorPaths {
   imageDir: string;
   policiesDir: string;
+  /** the read-only playbooks shipped with the conductor */
+  playbooksDir: string;
   socketBaseDir: string;
 }
 
@@ -232,6 +234,7 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
     wrap: (code) => wrapPool.wrap(code),
     version: opts.version,
     ownContainer: own,
+    shippedPlaybooksDir: paths.playbooksDir,
   };
   logger.info({ image: plan.tag, policy: settings.policy, instanceId, poolSize }, 'conductor ready');
   return new RunningConductor(deps, {

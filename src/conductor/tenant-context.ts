@@ -31,6 +31,7 @@ import {
   type TypeChecker,
   type ToolTypes,
 } from '../typed/index.js';
+import { createPlaybookStore, type PlaybookStore } from '../playbooks/index.js';
 import type { RetentionStore } from '../retention/index.js';
 import type { TenantRates } from './quotas.js';
 import type { WorkspaceMounts } from './workspace-quota.js';
@@ -49,7 +50,8 @@ export interface TenantContext {
   checker: TypeChecker;
   /** output past the caps, served as resources to this tenant */
   retention: RetentionStore;
-  /** specifiers pre-cached in the image */
+  /** the tenant's playbooks beside the shipped ones */
+  playbooks: PlaybookStore;
   /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
   dependencies: ImportablePackage[];
   /**
@@ -83,6 +85,8 @@ export interface ContextDeps {
   version: string;
   /** the container the conductor runs in, if any: the workspaces it hands to sandboxes must be host paths */
   ownContainer: OwnContainer | undefined;
+  /** the read-only playbooks shipped with the conductor */
+  shippedPlaybooksDir: string;
 }
 
 export interface TenantSpec {
@@ -156,6 +160,13 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     });
   }
   const toolTypes = createToolTypes(directory);
+  const { playbooksDir } = deps.settings;
+  // Like the workspace: the local context has the root, each tenant its own subdirectory of it.
+  const playbooks = createPlaybookStore({
+    shippedDir: deps.shippedPlaybooksDir,
+    dir: spec.workspaceTenant === undefined ? playbooksDir : join(playbooksDir, spec.workspaceTenant),
+    canCreate: policy.playbooks.create,
+  });
   const checker = createTypeChecker({ deps: deps.checkerDeps, profile, toolTypes });
   const executor = createExecutor({
     docker: deps.docker,
@@ -167,6 +178,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     profile,
     directory,
     checker,
+    playbooks,
     retention: deps.retention,
     bus: deps.bus,
     admission: deps.admission,
@@ -180,6 +192,7 @@ export async function createTenantContext(deps: ContextDeps, spec: TenantSpec): 
     directory,
     toolTypes,
     checker,
+    playbooks,
     retention: deps.retention,
     dependencies: deps.image.dependencies,
     retire: async () => {

@@ -30,6 +30,8 @@ export interface ConductorSettings {
   /** MCP_CONDUCTOR_AUDIT_LOG: the audit log file (serve's --audit-log wins over it) */
   auditLogPath: string | undefined;
   registries: { npm?: string; jsr?: string };
+  /** MCP_CONDUCTOR_PLAYBOOKS: the playbook stores (the local one; a subdirectory per tenant under serve) */
+  playbooksDir: string;
   /** where output past the caps is kept (a directory per conductor process below it) */
   retainedDir: string;
   /** OTEL_EXPORTER_OTLP_*: where traces go; undefined when no endpoint is set (nothing is loaded then) */
@@ -61,6 +63,7 @@ const EnvSchema = z.object({
   MCP_CONDUCTOR_MAX_CONCURRENCY: Int('MCP_CONDUCTOR_MAX_CONCURRENCY', 1, 256).optional(),
   MCP_CONDUCTOR_MAX_QUEUED: Int('MCP_CONDUCTOR_MAX_QUEUED', 0, 10_000).optional(),
   MCP_CONDUCTOR_RETAINED_DIR: z.string().min(1).optional(),
+  MCP_CONDUCTOR_PLAYBOOKS: z.string().min(1).optional(),
   MCP_CONDUCTOR_AUDIT_LOG: z.string().min(1).optional(),
   MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE: Quota('MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE', 'executionsPerMinute'),
   MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE: Quota('MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE', 'mcpCallsPerMinute'),
@@ -89,6 +92,8 @@ export const ENV_HELP: Record<EnvVariable, string> = {
   MCP_CONDUCTOR_MAX_QUEUED: 'executions waiting for a slot before calls are refused (default 64)',
   MCP_CONDUCTOR_RETAINED_DIR:
     'where output past the caps is kept for resources/read (default ~/.mcp-conductor/retained)',
+  MCP_CONDUCTOR_PLAYBOOKS:
+    'saved playbooks for list_playbooks/importPlaybook, a subdirectory per tenant (default ~/.mcp-conductor/playbooks)',
   MCP_CONDUCTOR_SOCKET_DIR:
     'absolute directory for the per-execution socket directories; in a container, the same path as on the host',
   MCP_CONDUCTOR_SECRETS_DIR:
@@ -137,6 +142,7 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
     },
     registries: { npm: e.NPM_CONFIG_REGISTRY, jsr: e.JSR_URL },
     retainedDir: e.MCP_CONDUCTOR_RETAINED_DIR ?? join(home, 'retained'),
+    playbooksDir: e.MCP_CONDUCTOR_PLAYBOOKS ?? join(home, 'playbooks'),
     tracing: readTracingSettings(env),
   };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../obs/index.js';
+import type { PlaybookStore } from '../playbooks/index.js';
 import type { McpDirectory } from '../proxy/index.js';
 import type { Executor, SandboxProfile } from '../sandbox/index.js';
 import type { RetentionStore } from '../retention/index.js';
@@ -13,6 +14,8 @@ export interface ServerContext {
   /** what `import` resolves to in the image: each image.json specifier with its package and exact version */
   dependencies: ImportablePackage[];
   directory: McpDirectory;
+  /** the tenant's playbooks (list/get/create_playbook, importPlaybook) */
+  playbooks: PlaybookStore;
   /** TypeScript declarations of the directory's tools */
   toolTypes: ToolTypes;
   /** where outputs past the caps are kept; absent: they are cut, and no resources are served */

@@ -16,7 +16,7 @@ export interface DescribeInput {
   directory: Pick<McpDirectory, 'servers'>;
 }
 
-function importsText({ dependencies, profile }: DescribeInput): string {
+export function importsText({ dependencies, profile }: DescribeInput): string {
   const { allowRemoteImports, allowUncachedImports } = profile.policy.deno;
   const example = dependencies[0]?.specifier ?? 'node:path';
   const listed = dependencies.length
@@ -35,7 +35,7 @@ function importsText({ dependencies, profile }: DescribeInput): string {
   ].join(' ');
 }
 
-function mcpText(directory: DescribeInput['directory']): string[] {
+export function mcpText(directory: DescribeInput['directory']): string[] {
   const servers = directory.servers();
   const api =
     'The global `mcpFactory` (no import needed) calls the tools of other MCP servers from inside the code, so their results can be filtered and combined before anything returns: `const s = await mcpFactory.load("name"); const r = await s.callTool("tool", { arg: 1 });`. callTool returns the structuredContent, else the parsed JSON text, else the text, and throws on a tool error; calls can run in parallel with Promise.all. Also: `await mcpFactory.list()` (server names), s.listTools(), s.callToolRaw(name, args), s.listResources(), s.readResource(uri), s.listPrompts(), s.getPrompt(name, args).';
@@ -69,7 +69,7 @@ function egressText({ profile }: DescribeInput): string[] {
   return lines;
 }
 
-function accessText({ profile }: DescribeInput): string[] {
+export function accessText({ profile }: DescribeInput): string[] {
   const { policy, permissions } = profile;
   const lines = [
     `Permissions: ${describePermissions(permissions)}. Anything not granted fails at once with a Deno.errors.NotCapable error saying what is granted (there is no prompt, and code cannot widen the grant).`,
@@ -98,6 +98,15 @@ function checkText(profile: SandboxProfile): string {
   return `Type check: pass \`check: true\` to have the code checked like \`deno check\` first (strict TypeScript, against mcpFactory's types, the typed tools of the servers the code names, and the packages' own types); type errors come back with the line and column in your code, and the code does not run. Ask for it when the code calls MCP tools (wrong arguments fail before anything runs) or has side effects that must not happen half-way; skip it for quick computations.${always}`;
 }
 
+/** importPlaybook and the WORKSPACE_DIR / PERMISSIONS globals, as this profile sets them. */
+export function globalsText(profile: SandboxProfile): string {
+  const workspace =
+    profile.workspaceDir && profile.policy.workspace.mode !== 'none'
+      ? '`WORKSPACE_DIR` is "/workspace" (the mounted workspace)'
+      : '`WORKSPACE_DIR` is undefined (no workspace is mounted)';
+  return `Playbooks: \`const m = await importPlaybook("folder-name")\` (a global, no import needed) gives the module of a playbook's code, run with these same permissions; list_playbooks lists them, get_playbook shows one with its API, create_playbook saves code for later calls. Globals: ${workspace}; \`PERMISSIONS\` is the grant in force (frozen), e.g. \`PERMISSIONS.net\` is true, a list of hosts, or undefined.`;
+}
+
 /** The run_deno_code description: what a model needs to write working code on the first try. */
 export function describeTool(input: DescribeInput): string {
   return [
@@ -115,5 +124,7 @@ export function describeTool(input: DescribeInput): string {
     ...accessText(input),
     '',
     checkText(input.profile),
+    '',
+    globalsText(input.profile),
   ].join('\n');
 }

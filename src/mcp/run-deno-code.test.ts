@@ -13,6 +13,7 @@ import { CancelledError, type ExecutionEvent, type ExecutionResult } from '../co
 import { createSilentLogger } from '../obs/index.js';
 import { EMPTY_DIRECTORY } from '../proxy/index.js';
 import type { ExecuteOptions, Execution, ExecutionRequest, Executor } from '../sandbox/index.js';
+import { createPlaybookStore } from '../playbooks/index.js';
 import { createToolTypes } from '../typed/index.js';
 import { createServer } from './server.js';
 import { createTaskRegistry, type TaskRegistry } from './tasks.js';
@@ -51,6 +52,7 @@ async function connect(behaviour: Behaviour, tasks: TaskRegistry = createTaskReg
     dependencies: [],
     directory: EMPTY_DIRECTORY,
     toolTypes: createToolTypes(EMPTY_DIRECTORY),
+    playbooks: createPlaybookStore({ shippedDir: '/nonexistent', dir: '/nonexistent', canCreate: false }),
     tasks,
     logger: createSilentLogger(),
     version: '0',

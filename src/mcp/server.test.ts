@@ -1,13 +1,18 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PolicySchema } from '../config/policy.js';
 import { DockerUnavailableError, OverloadedError, type ExecutionResult } from '../core/index.js';
 import { createSilentLogger } from '../obs/index.js';
 import { EMPTY_DIRECTORY } from '../proxy/index.js';
 import type { Execution, ExecutionRequest, Executor } from '../sandbox/index.js';
+import { createPlaybookStore } from '../playbooks/index.js';
 import { createToolTypes } from '../typed/index.js';
+import type { ServerContext } from './context.js';
 import { createServer } from './server.js';
 import { createTaskRegistry } from './tasks.js';
 
@@ -26,7 +31,7 @@ function fakeExecutor(behaviour: (req: ExecutionRequest) => Promise<Execution>):
   return { execute: behaviour, drain: () => Promise.resolve(), active: 0 };
 }
 
-async function connected(executor: Executor) {
+async function connected(executor: Executor, over: Partial<ServerContext> = {}) {
   const server = createServer({
     executor,
     profile: {
@@ -39,9 +44,11 @@ async function connected(executor: Executor) {
     dependencies: [],
     directory: EMPTY_DIRECTORY,
     toolTypes: createToolTypes(EMPTY_DIRECTORY),
+    playbooks: createPlaybookStore({ shippedDir: '/nonexistent', dir: '/nonexistent', canCreate: false }),
     tasks: createTaskRegistry({ ttlMs: 60_000 }),
     logger: createSilentLogger(),
     version: '0',
+    ...over,
   });
   const [a, b] = InMemoryTransport.createLinkedPair();
   await server.connect(a);
@@ -88,7 +95,14 @@ describe('companion tools with no upstream server configured', () => {
   it('are listed and say plainly that no server is configured', async () => {
     const c = await connected(fakeExecutor(() => Promise.reject(new Error('not called'))));
     const { tools } = await c.client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['get_tools', 'list_mcp_servers', 'run_deno_code']);
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      'create_playbook',
+      'get_playbook',
+      'get_tools',
+      'list_mcp_servers',
+      'list_playbooks',
+      'run_deno_code',
+    ]);
     const list = (await c.client.callTool({ name: 'list_mcp_servers', arguments: {} })) as CallToolResult;
     expect(c.text(list)).toBe('No MCP servers are configured for this conductor.');
     const get = (await c.client.callTool({
@@ -100,5 +114,87 @@ describe('companion tools with no upstream server configured', () => {
       'Unknown MCP server "github": no MCP servers are configured for this conductor.',
     );
     await c.close();
+  });
+});
+
+describe('playbook tools and prompts', () => {
+  const idle = fakeExecutor(() => Promise.reject(new Error('not called')));
+  const withStore = async (canCreate: boolean) => {
+    const dir = await mkdtemp(join(tmpdir(), 'mcp-playbooks-'));
+    const playbooks = createPlaybookStore({
+      shippedDir: join(dir, 'shipped'),
+      dir: join(dir, 'own'),
+      canCreate,
+    });
+    return { dir, c: await connected(idle, { playbooks }) };
+  };
+  const call = async (
+    c: Awaited<ReturnType<typeof connected>>,
+    name: string,
+    args: Record<string, unknown>,
+  ) => (await c.client.callTool({ name, arguments: args })) as CallToolResult;
+
+  it('save, list and show a playbook; a bad name or a forbidden save is a tool error', async () => {
+    const { dir, c } = await withStore(true);
+    const saved = await call(c, 'create_playbook', {
+      folder_name: 'sum-up',
+      name: 'Sum up',
+      description: 'adds numbers',
+      content: '# Sum\nUse sum(xs).',
+      code: 'export const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);',
+      tags: ['math'],
+    });
+    expect(c.text(saved)).toBe('Saved playbook sum-up. Import it with `await importPlaybook("sum-up")`.');
+    expect(c.text(await call(c, 'list_playbooks', {}))).toBe(
+      'sum-up (Sum up) — adds numbers [math] (saved, importPlaybook)',
+    );
+    const got = c.text(await call(c, 'get_playbook', { folder_name: 'sum-up' }));
+    expect(got).toContain('--- playbook.md ---\n---\nname: "Sum up"');
+    expect(got).toContain('--- playbook.ts ---\nexport const sum');
+    const bad = await call(c, 'get_playbook', { folder_name: '../etc' });
+    expect(bad.isError).toBe(true);
+    expect(c.text(bad)).toContain('invalid playbook name "../etc"');
+    await c.close();
+    const locked = await withStore(false);
+    const refused = await call(locked.c, 'create_playbook', {
+      folder_name: 'x',
+      name: 'x',
+      description: 'x',
+      content: 'x',
+    });
+    expect(refused.isError).toBe(true);
+    expect(locked.c.text(refused)).toContain('not allowed by the policy');
+    await locked.c.close();
+    await rm(dir, { recursive: true, force: true });
+    await rm(locked.dir, { recursive: true, force: true });
+  });
+
+  it('writes the prompts from the configuration at each request', async () => {
+    const { dir, c } = await withStore(true);
+    const { prompts } = await c.client.listPrompts();
+    expect(prompts.map((p) => p.name).sort()).toEqual(['execute_task', 'usage_guide']);
+    const promptText = async (name: string, args: Record<string, string>) => {
+      const r = await c.client.getPrompt({ name, arguments: args });
+      const content = r.messages[0]!.content;
+      return content.type === 'text' ? content.text : '';
+    };
+    const before = await promptText('usage_guide', { topic: 'playbooks' });
+    expect(before).toContain('- none yet');
+    await call(c, 'create_playbook', {
+      folder_name: 'later',
+      name: 'L',
+      description: 'added later',
+      content: 'x',
+    });
+    expect(await promptText('usage_guide', { topic: 'playbooks' })).toContain('- later (L) — added later');
+    const task = await promptText('execute_task', { task: 'count the files', requirements: 'in one call' });
+    expect(task).toContain('Task:\ncount the files');
+    expect(task).toContain('Requirements:\nin one call');
+    expect(task).toContain('No MCP servers are configured');
+    expect(task).toContain('Limits: 30000 ms by default');
+    expect(task).toContain('- later (L)');
+    expect(await promptText('usage_guide', { topic: 'nope' })).toContain('There is no topic "nope"');
+    await c.close();
+    await rm(dir, { recursive: true, force: true });
   });
 });

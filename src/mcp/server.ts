@@ -1,5 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { registerCompanionTools } from './companions.js';
+import { registerPlaybookTools } from './playbook-tools.js';
+import { registerPrompts } from './prompts.js';
 import type { ServerContext } from './context.js';
 import { trackLogLevel } from './log-level.js';
 import { registerRetainedResources } from './resources.js';
@@ -12,6 +14,8 @@ export function createServer(ctx: ServerContext): McpServer {
     {
       capabilities: {
         tools: {},
+        // execute_task and usage_guide, written from the live configuration at each request.
+        prompts: {},
         // run_deno_code streams each output line as a log message, at the level the session sets.
         logging: {},
         tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } },
@@ -23,6 +27,8 @@ export function createServer(ctx: ServerContext): McpServer {
   );
   registerRunDenoCode(server, ctx, trackLogLevel(server));
   registerCompanionTools(server, ctx);
+  registerPlaybookTools(server, ctx);
+  registerPrompts(server, ctx);
   if (ctx.retention) registerRetainedResources(server, ctx.retention, ctx.profile.tenant);
   return server;
 }
