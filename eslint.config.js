@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // images/ and the JSR fixtures are Deno code (jsr: imports, .ts extensions), checked by Deno itself.
-  { ignores: ['dist/', 'node_modules/', 'images/', 'coverage/', 'test/fixtures/jsr-mirror/'] },
+  { ignores: ['dist/', 'node_modules/', 'images/', 'coverage/', 'test/fixtures/jsr-mirror/', 'playbooks/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

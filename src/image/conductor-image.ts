@@ -8,7 +8,7 @@ import { resolveSharedLibraries } from './libs.js';
 
 // The conductor itself as an image, built the way the sandbox image is: FROM scratch through the Docker API from a
 // tar stream, nothing pulled. Node and the shared libraries the host's loader resolves for it, the built dist/, the
-// production node_modules, images/ and policies/; no shell, no package manager.
+// production node_modules, images/, policies/ and playbooks/; no shell, no package manager.
 
 export const CONDUCTOR_REPOSITORY = 'mcp-conductor';
 export const CONDUCTOR_USER = 'conductor';
@@ -94,7 +94,7 @@ export async function engineSocketGid(env: Record<string, string | undefined>): 
 }
 
 export interface ConductorImageOptions {
-  /** the checkout or installed package: package.json, package-lock.json, dist/, node_modules/, images/, policies/ */
+  /** the checkout or installed package: package.json, package-lock.json, dist/, node_modules/, images/, policies/, playbooks/ */
   packageRoot: string;
   /** the Node binary to copy (default: the one running this) */
   nodeBinary?: string;
@@ -149,7 +149,7 @@ export async function planConductorImage(opts: ConductorImageOptions): Promise<C
     mode: 0o644,
     content: await readFile(join(root, 'package.json')),
   });
-  for (const dir of ['dist', 'images', 'policies'])
+  for (const dir of ['dist', 'images', 'policies', 'playbooks'])
     (await hostTreeEntries(join(root, dir), `${APP_DIR}/${dir}`, (rel) => rel.endsWith('.test.js'))).forEach(
       add,
     );
@@ -182,7 +182,7 @@ export async function buildConductorImage(
 ): Promise<ConductorImageRef> {
   const say = opts.onProgress ?? (() => undefined);
   say(
-    '[1/3] resolving inputs (Node and its shared libraries, dist/, production node_modules, images/, policies/)',
+    '[1/3] resolving inputs (Node and its shared libraries, dist/, production node_modules, images/, policies/, playbooks/)',
   );
   const plan = await planConductorImage(opts);
   const existing = await Promise.all(plan.tags.map((t) => opts.docker.inspectImage(t)));
