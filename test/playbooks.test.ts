@@ -197,9 +197,7 @@ describe.skipIf(!docker).each(TRANSPORTS)('playbooks over %s', (transport) => {
     expect(linked).toContain(
       'importPlaybook("linked-code"): playbook "linked-code"\'s playbook.ts is a symbolic link',
     );
-    expect(broken).toBe(
-      'importPlaybook("broken"): the playbook\'s code failed to load: boom at load',
-    );
+    expect(broken).toBe('importPlaybook("broken"): the playbook\'s code failed to load: boom at load');
     expect(notString).toBe('TypeError: importPlaybook: the name must be a string');
     expect(v.still).toContain('Echo: after');
   });
@@ -252,9 +250,6 @@ describe.skipIf(!docker)('playbooks per tenant over serve', () => {
   let server: Awaited<ReturnType<typeof startHttpServer>>;
   let store: string;
   const connect = async (token: string) => {
-    const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
-    const { StreamableHTTPClientTransport } =
-      await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
     const client = new Client({ name: 'playbooks-test', version: '1' });
     await client.connect(
       new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
@@ -335,5 +330,27 @@ describe.skipIf(!docker)('playbooks per tenant over serve', () => {
     });
     await acme.close();
     await beta.close();
+  });
+
+  it('type-checks code that uses the three globals against their declarations', async () => {
+    const acme = await connect('acme-token');
+    const check = async (code: string) =>
+      (await acme.callTool(
+        { name: 'run_deno_code', arguments: { deno_code: code, check: true } },
+        undefined,
+        { timeout: 300_000 },
+      )) as CallToolResult;
+    const good = await check(
+      `const m = await importPlaybook<{ sauce: string }>('acme-only');\nconst dir: string | undefined = WORKSPACE_DIR;\nconst net = PERMISSIONS.net;\n({ sauce: m.sauce, dir, net: net ?? null })`,
+    );
+    expect(good.structuredContent).toMatchObject({
+      status: 'success',
+      returnValue: { sauce: 'acme', dir: '/workspace', net: null },
+    });
+    const bad = await check(`const n: number = WORKSPACE_DIR;\nPERMISSIONS.read = true;\nn`);
+    expect(bad.structuredContent).toMatchObject({ status: 'type_error' });
+    expect(textOf(bad)).toContain("Type 'string | undefined' is not assignable to type 'number'");
+    expect(textOf(bad)).toContain("Cannot assign to 'read' because it is a read-only property");
+    await acme.close();
   });
 });

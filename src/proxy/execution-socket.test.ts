@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { PlaybookError } from '../core/index.js';
 import { createCallDispatcher, NO_SERVERS } from './dispatcher.js';
 import { createFrameDecoder, encodeFrame } from './frames.js';
 import type { CallMessage, ReplyMessage } from './protocol.js';
@@ -370,5 +371,55 @@ describe('execution socket', () => {
     expect(String(error)).toContain('faster than 10 a second');
     expect(seen).toBe(20);
     await sock.close();
+  });
+});
+
+describe('playbook frames', () => {
+  const source = {
+    code: (name: string) =>
+      name === 'ok-book'
+        ? Promise.resolve('export const x = 1;')
+        : Promise.reject(new PlaybookError('not_found', `no playbook ${JSON.stringify(name)}`)),
+  };
+  const frame = (id: number, name: unknown) => encodeFrame({ t: 'playbook', id, name });
+
+  it('answers each with the code or the source’s reason, and a malformed one with bad_request', async () => {
+    const { sock, client, replies } = await setup();
+    const done = sock.run(run, NO_SERVERS, undefined, source);
+    client.write(frame(1, 'ok-book'));
+    client.write(frame(2, '../etc'));
+    client.write(frame(3, 'x'.repeat(201)));
+    client.write(frame(4, 42));
+    client.write(encodeFrame({ t: 'playbook', id: 5, name: 'ok-book', extra: true }));
+    expect(await until(() => replies().length === 5)).toBe(true);
+    const byId = new Map(replies().map((r) => [r.id, r]));
+    expect(byId.get(1)).toEqual({ t: 'reply', id: 1, ok: true, result: { code: 'export const x = 1;' } });
+    expect(byId.get(2)).toMatchObject({
+      ok: false,
+      error: { code: 'not_found', message: 'no playbook "../etc"' },
+    });
+    for (const id of [3, 4, 5])
+      expect(byId.get(id)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    expect(sock.alive).toBe(true);
+    client.write(encodeFrame({ t: 'result', ok: true, valueTruncated: false }));
+    await done;
+    await sock.close();
+  });
+
+  it('says playbooks are unavailable when the run has no source, and hides a bug’s details', async () => {
+    const { sock, client, replies } = await setup();
+    const buggy = { code: () => Promise.reject(new Error('/host/secret/path')) };
+    void sock.run(run, NO_SERVERS, undefined, undefined).catch(() => undefined);
+    client.write(frame(1, 'ok-book'));
+    expect(await until(() => replies().length === 1)).toBe(true);
+    expect(replies()[0]).toMatchObject({ ok: false, error: { code: 'unavailable' } });
+    await sock.close();
+    const second = await setup();
+    void second.sock.run(run, NO_SERVERS, undefined, buggy).catch(() => undefined);
+    second.client.write(frame(1, 'ok-book'));
+    expect(await until(() => second.replies().length === 1)).toBe(true);
+    expect(JSON.stringify(second.replies()[0])).not.toContain('/host/secret');
+    expect(second.replies()[0]).toMatchObject({ ok: false, error: { code: 'internal' } });
+    await second.sock.close();
   });
 });
