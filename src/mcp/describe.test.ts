@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DenoPermissions } from '../config/permissions.js';
 import { PolicySchema } from '../config/policy.js';
-import { describeTool, type DescribeInput, type ImportablePackage } from './describe.js';
+import { describeTool, globalsText, type DescribeInput, type ImportablePackage } from './describe.js';
 
 const zod = { specifier: 'npm:zod@^3', name: 'zod', version: '3.25.76' };
 const dateFns = { specifier: 'npm:date-fns@^3', name: 'date-fns', version: '3.6.0' };
@@ -114,5 +114,22 @@ describe('describeTool', () => {
     const none = describeTool(input({}));
     expect(none).not.toContain('HTTP(S)');
     expect(none).toContain('no network at all');
+  });
+});
+
+describe('globalsText', () => {
+  const profile = (mode: 'rw' | 'none') => ({
+    ...input({ policy: { workspace: { mode } } }).profile,
+    workspaceDir: '/host/ws',
+  });
+
+  it('says what WORKSPACE_DIR is for this profile, and names importPlaybook and PERMISSIONS', () => {
+    const mounted = globalsText(profile('rw'));
+    expect(mounted).toContain('`WORKSPACE_DIR` is "/workspace"');
+    expect(mounted).toContain('await importPlaybook("folder-name")');
+    expect(mounted).toContain('`PERMISSIONS` is the grant in force (frozen)');
+    expect(mounted).not.toContain('/host/ws');
+    expect(globalsText(profile('none'))).toContain('`WORKSPACE_DIR` is undefined (no workspace is mounted)');
+    expect(describeTool(input({}))).toContain(globalsText(input({}).profile));
   });
 });

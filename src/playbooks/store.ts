@@ -90,67 +90,16 @@ type Found = { dir: string; shipped: boolean };
 export function createPlaybookStore(opts: PlaybookStoreOptions): PlaybookStore {
   const limits = { ...DEFAULT_PLAYBOOK_LIMITS, ...opts.limits };
   let writes: Promise<unknown> = Promise.resolve();
-
-  const find = async (folderName: string): Promise<Found | undefined> => {
-    assertPlaybookName(folderName);
-    const shipped = join(opts.shippedDir, folderName);
-    if (await isPlainDir(shipped)) return { dir: shipped, shipped: true };
-    const own = join(opts.dir, folderName);
-    // The tenant's store itself is checked too: a link in its place is never followed.
-    if ((await isPlainDir(opts.dir)) && (await isPlainDir(own))) return { dir: own, shipped: false };
-    return undefined;
-  };
-
-  const read = async (folderName: string, found: Found): Promise<Playbook> => {
-    const label = `playbook ${shownName(folderName)}`;
-    for (const file of NOTES) {
-      const markdown = await readFileNoFollow(
-        join(found.dir, file),
-        limits.maxContentBytes,
-        `${label}'s ${file}`,
-      );
-      if (markdown === undefined) continue;
-      const code = await readFileNoFollow(join(found.dir, CODE), limits.maxCodeBytes, `${label}'s ${CODE}`);
-      const { meta } = parseFrontMatter(markdown);
-      return {
-        ...meta,
-        folderName,
-        shipped: found.shipped,
-        hasCode: code !== undefined,
-        file,
-        markdown,
-        code,
-      };
-    }
-    throw new PlaybookError('not_found', `${label} has neither a playbook.md nor a SKILL.md`);
-  };
-
   const get = async (folderName: string): Promise<Playbook> => {
-    const found = await find(folderName);
+    const found = await findPlaybook(opts, folderName);
     if (!found) throw new PlaybookError('not_found', `no playbook ${shownName(folderName)}`);
-    return read(folderName, found);
+    return readPlaybook(folderName, found, limits);
   };
-
   return {
     canCreate: opts.canCreate,
     limits,
     get,
-    async list() {
-      const shipped = await playbookFolders(opts.shippedDir);
-      const mine = (await isPlainDir(opts.dir)) ? await playbookFolders(opts.dir) : [];
-      const own = mine.filter((n) => !shipped.includes(n));
-      const all = [...shipped.map((n) => [n, true] as const), ...own.map((n) => [n, false] as const)];
-      const listed = await Promise.all(
-        all.map(([n, isShipped]) =>
-          read(n, { dir: join(isShipped ? opts.shippedDir : opts.dir, n), shipped: isShipped }).then(
-            ({ markdown: _m, code: _c, file: _f, ...summary }) => summary,
-            // A folder that cannot be read (a link planted in it, an oversize file) is left out, not fatal.
-            () => undefined,
-          ),
-        ),
-      );
-      return listed.filter((p): p is PlaybookSummary => p !== undefined);
-    },
+    list: () => listPlaybooks(opts, limits),
     async code(folderName) {
       const playbook = await get(folderName);
       if (playbook.code === undefined)
@@ -164,6 +113,53 @@ export function createPlaybookStore(opts: PlaybookStoreOptions): PlaybookStore {
       return done;
     },
   };
+}
+
+async function findPlaybook(opts: PlaybookStoreOptions, folderName: string): Promise<Found | undefined> {
+  assertPlaybookName(folderName);
+  const shipped = join(opts.shippedDir, folderName);
+  if (await isPlainDir(shipped)) return { dir: shipped, shipped: true };
+  const own = join(opts.dir, folderName);
+  // The tenant's store itself is checked too: a link in its place is never followed.
+  if ((await isPlainDir(opts.dir)) && (await isPlainDir(own))) return { dir: own, shipped: false };
+  return undefined;
+}
+
+async function readPlaybook(folderName: string, found: Found, limits: PlaybookLimits): Promise<Playbook> {
+  const label = `playbook ${shownName(folderName)}`;
+  for (const file of NOTES) {
+    const markdown = await readFileNoFollow(
+      join(found.dir, file),
+      limits.maxContentBytes,
+      `${label}'s ${file}`,
+    );
+    if (markdown === undefined) continue;
+    const code = await readFileNoFollow(join(found.dir, CODE), limits.maxCodeBytes, `${label}'s ${CODE}`);
+    const { meta } = parseFrontMatter(markdown);
+    return { ...meta, folderName, shipped: found.shipped, hasCode: code !== undefined, file, markdown, code };
+  }
+  throw new PlaybookError('not_found', `${label} has neither a playbook.md nor a SKILL.md`);
+}
+
+async function listPlaybooks(opts: PlaybookStoreOptions, limits: PlaybookLimits): Promise<PlaybookSummary[]> {
+  const shipped = await playbookFolders(opts.shippedDir);
+  const mine = (await isPlainDir(opts.dir)) ? await playbookFolders(opts.dir) : [];
+  const found: [string, Found][] = [
+    ...shipped.map((n): [string, Found] => [n, { dir: join(opts.shippedDir, n), shipped: true }]),
+    ...mine
+      .filter((n) => !shipped.includes(n))
+      .map((n): [string, Found] => [n, { dir: join(opts.dir, n), shipped: false }]),
+  ];
+  const listed = await Promise.all(
+    found.map(([name, where]) =>
+      readPlaybook(name, where, limits).then(
+        ({ markdown: _m, code: _c, file: _f, ...summary }) => summary,
+        // A folder that cannot be read (a link planted in it, an oversize file) is left out, not fatal.
+        () => undefined,
+      ),
+    ),
+  );
+  return listed.filter((p): p is PlaybookSummary => p !== undefined);
 }
 
 function checkSizes(input: CreatePlaybookInput, limits: PlaybookLimits): { md: string; bytes: number } {
