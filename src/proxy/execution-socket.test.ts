@@ -11,7 +11,12 @@ import { PlaybookError } from '../core/index.js';
 import { createCallDispatcher, NO_SERVERS } from './dispatcher.js';
 import { createFrameDecoder, encodeFrame } from './frames.js';
 import type { CallMessage, ReplyMessage } from './protocol.js';
-import { createExecutionSocket, type CallHandler, type ExecutionSocketOptions } from './execution-socket.js';
+import {
+  createExecutionSocket,
+  MAX_PLAYBOOK_IMPORTS,
+  type CallHandler,
+  type ExecutionSocketOptions,
+} from './execution-socket.js';
 import { isProtocolViolation } from './link.js';
 import type { UpstreamPool } from './upstreams.js';
 
@@ -403,6 +408,20 @@ describe('playbook frames', () => {
     expect(sock.alive).toBe(true);
     client.write(encodeFrame({ t: 'result', ok: true, valueTruncated: false }));
     await done;
+    await sock.close();
+  });
+
+  it('refuses imports past the per-execution cap', async () => {
+    const { sock, client, replies } = await setup({ maxFrameBytes: 4096 });
+    void sock.run(run, NO_SERVERS, undefined, source).catch(() => undefined);
+    for (let id = 1; id <= MAX_PLAYBOOK_IMPORTS + 1; id++) client.write(frame(id, 'ok-book'));
+    expect(await until(() => replies().length === MAX_PLAYBOOK_IMPORTS + 1)).toBe(true);
+    const refused = replies().filter((r) => !r.ok);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({
+      id: MAX_PLAYBOOK_IMPORTS + 1,
+      error: { code: 'limit', message: `at most ${MAX_PLAYBOOK_IMPORTS} importPlaybook calls per execution` },
+    });
     await sock.close();
   });
 

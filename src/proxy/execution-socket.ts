@@ -40,6 +40,8 @@ export type ProgressReport = Omit<ProgressMessage, 't'>;
 
 /** progress frames beyond this burst, refilled at PROGRESS_PER_SECOND, end the run: the runtime sends 4 a second */
 const PROGRESS_BURST = 20;
+/** importPlaybook calls one run may make: each reads the tenant's store, so a loop must not turn into disk load */
+export const MAX_PLAYBOOK_IMPORTS = 100;
 const PROGRESS_PER_SECOND = 10;
 
 export interface ExecutionSocket {
@@ -107,6 +109,8 @@ interface Run {
   ended: AbortController;
   onValuePart?: (text: string) => void;
   playbooks?: PlaybookSource;
+  /** playbook frames this run has sent */
+  playbookImports: number;
   /** value part bytes the run may still send */
   partBudget: number;
 }
@@ -164,6 +168,7 @@ class ExecutionSession implements ExecutionSocket {
         ended: new AbortController(),
         onValuePart,
         playbooks,
+        playbookImports: 0,
         partBudget,
       };
       this.#link.send(message);
@@ -214,7 +219,7 @@ class ExecutionSession implements ExecutionSocket {
     } else if (msg.t === 'call') {
       this.#serve(run, msg);
     } else if (msg.t === 'playbook') {
-      this.#respond(run, playbookReply(run.playbooks, msg));
+      this.#respond(run, playbookReply(run.playbooks, msg, ++run.playbookImports));
     } else if (msg.t === 'value_part') {
       run.partBudget -= Buffer.byteLength(msg.text);
       if (run.partBudget < 0)
@@ -327,6 +332,7 @@ class ExecutionSession implements ExecutionSocket {
 async function playbookReply(
   source: PlaybookSource | undefined,
   msg: PlaybookMessage,
+  nth: number,
 ): Promise<ReplyMessage> {
   const fail = (message: string, code: string): ReplyMessage => ({
     t: 'reply',
@@ -335,6 +341,8 @@ async function playbookReply(
     error: { message, code },
   });
   if (!source) return fail('playbooks are not available in this conductor', 'unavailable');
+  if (nth > MAX_PLAYBOOK_IMPORTS)
+    return fail(`at most ${MAX_PLAYBOOK_IMPORTS} importPlaybook calls per execution`, 'limit');
   try {
     return { t: 'reply', id: msg.id, ok: true, result: { code: await source.code(msg.name) } };
   } catch (error) {
