@@ -1,6 +1,6 @@
 import { describePermissions } from '../config/deno-flags.js';
 import type { McpDirectory } from '../proxy/directory.js';
-import type { SandboxProfile } from '../sandbox/profile.js';
+import { mountsWorkspace, WORKSPACE_IN_CONTAINER, type SandboxProfile } from '../sandbox/profile.js';
 
 /** An image.json specifier and what it resolves to in the image (from the image's bill of materials). */
 export interface ImportablePackage {
@@ -100,10 +100,9 @@ function checkText(profile: SandboxProfile): string {
 
 /** importPlaybook and the WORKSPACE_DIR / PERMISSIONS globals, as this profile sets them. */
 export function globalsText(profile: SandboxProfile): string {
-  const workspace =
-    profile.workspaceDir && profile.policy.workspace.mode !== 'none'
-      ? '`WORKSPACE_DIR` is "/workspace" (the mounted workspace)'
-      : '`WORKSPACE_DIR` is undefined (no workspace is mounted)';
+  const workspace = mountsWorkspace(profile)
+    ? `\`WORKSPACE_DIR\` is "${WORKSPACE_IN_CONTAINER}" (the mounted workspace)`
+    : '`WORKSPACE_DIR` is undefined (no workspace is mounted)';
   return `Playbooks: \`const m = await importPlaybook("folder-name")\` (a global, no import needed) gives the module of a playbook's code, run with these same permissions; list_playbooks lists them, get_playbook shows one with its API, create_playbook saves code for later calls. Globals: ${workspace}; \`PERMISSIONS\` is the grant in force (frozen), e.g. \`PERMISSIONS.net\` is true, a list of hosts, or undefined.`;
 }
 

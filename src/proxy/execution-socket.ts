@@ -40,9 +40,9 @@ export type ProgressReport = Omit<ProgressMessage, 't'>;
 
 /** progress frames beyond this burst, refilled at PROGRESS_PER_SECOND, end the run: the runtime sends 4 a second */
 const PROGRESS_BURST = 20;
+const PROGRESS_PER_SECOND = 10;
 /** importPlaybook calls one run may make: each reads the tenant's store, so a loop must not turn into disk load */
 export const MAX_PLAYBOOK_IMPORTS = 100;
-const PROGRESS_PER_SECOND = 10;
 
 export interface ExecutionSocket {
   /** host directory to bind-mount at /run/conductor */

@@ -21,6 +21,14 @@ export interface SandboxProfile {
   workspaceQuotaMb?: number;
 }
 
+/** Where the workspace is mounted in the container. */
+export const WORKSPACE_IN_CONTAINER = '/workspace';
+
+/** Whether the container gets a workspace at WORKSPACE_IN_CONTAINER (what WORKSPACE_DIR tells the code). */
+export function mountsWorkspace(p: SandboxProfile): boolean {
+  return p.workspaceDir !== undefined && p.workspaceDir !== '' && p.policy.workspace.mode !== 'none';
+}
+
 export function profileKey(p: SandboxProfile): string {
   const { image, policy, permissions, tenant, workspaceDir, workspaceQuotaMb } = p;
   const material = JSON.stringify({

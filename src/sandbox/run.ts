@@ -9,6 +9,7 @@ import {
 import { toExecutionResult, type RunOutcome } from './outcome.js';
 import type { PreparedSandbox } from './prepared.js';
 import type { PositionMap } from '../wrap/index.js';
+import { mountsWorkspace, WORKSPACE_IN_CONTAINER } from './profile.js';
 import { isWorkspaceFull } from './workspace-full.js';
 
 export interface RunOptions {
@@ -31,14 +32,10 @@ const OUTPUT_SETTLE_MS = 1000;
 /** The tmpfs the container gets (see container-spec.ts); the host checks whether it filled up. */
 const TMPFS_MOUNTS = ['/tmp'];
 
-/** Where the workspace is mounted in the container (container-spec.ts). */
-const WORKSPACE_IN_CONTAINER = '/workspace';
-
 /** The globals the code sees: WORKSPACE_DIR only when a workspace is mounted, PERMISSIONS as granted. */
 function runGlobals(profile: PreparedSandbox['profile']): RunGlobals {
   return {
-    workspaceDir:
-      profile.workspaceDir && profile.policy.workspace.mode !== 'none' ? WORKSPACE_IN_CONTAINER : null,
+    workspaceDir: mountsWorkspace(profile) ? WORKSPACE_IN_CONTAINER : null,
     permissions: profile.permissions,
   };
 }

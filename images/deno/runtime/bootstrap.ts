@@ -27,8 +27,10 @@ const EXIT_RUNTIME_FAILURE = 70;
 const HOST_CLOSE_WAIT_MS = 2_000;
 const RUNTIME_DIR_URL = new URL('./', import.meta.url).href;
 
-/** `retainBytes`: how much of a return value past maxReturnBytes the host keeps (sent as value parts). */
-/** `globals`: what WORKSPACE_DIR and PERMISSIONS say (absent from an older host: no workspace, no permissions). */
+/**
+ * `retainBytes`: how much of a return value past maxReturnBytes the host keeps (sent as value parts). `globals`:
+ * what WORKSPACE_DIR and PERMISSIONS say (absent from an older host: no workspace, no permissions).
+ */
 type Run = {
   code: string;
   nonce: string;
