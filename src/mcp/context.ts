@@ -29,7 +29,7 @@ export interface ServerContext {
 /** The parts of a ServerContext a reload may replace: one tenant's context as the conductor has it now. */
 export type TenantParts = Pick<
   ServerContext,
-  'executor' | 'profile' | 'dependencies' | 'directory' | 'toolTypes' | 'retention'
+  'executor' | 'profile' | 'dependencies' | 'directory' | 'playbooks' | 'toolTypes' | 'retention'
 >;
 
 /**
@@ -54,6 +54,9 @@ export function liveServerContext(
     },
     get directory() {
       return current().directory;
+    },
+    get playbooks() {
+      return current().playbooks;
     },
     get toolTypes() {
       return current().toolTypes;

@@ -39,7 +39,7 @@ const text = (t: string): CallToolResult => ({ content: [{ type: 'text', text: e
  * code plus notes, the tenant's own beside those shipped with the conductor.
  */
 export function registerPlaybookTools(server: McpServer, ctx: ServerContext): void {
-  const store = ctx.playbooks;
+  // Read at each call, not once: a reload may have given the session another store or policy (liveServerContext).
   const failed = (error: unknown): CallToolResult => ({
     ...text(errorText(error, ctx.logger)),
     isError: true,
@@ -55,7 +55,7 @@ export function registerPlaybookTools(server: McpServer, ctx: ServerContext): vo
     },
     async () => {
       try {
-        const list = await store.list();
+        const list = await ctx.playbooks.list();
         return text(list.length ? list.map(playbookLine).join('\n') : 'No playbooks yet.');
       } catch (error) {
         return failed(error);
@@ -73,7 +73,7 @@ export function registerPlaybookTools(server: McpServer, ctx: ServerContext): vo
     },
     async ({ folder_name }) => {
       try {
-        return text(playbookText(await store.get(folder_name)));
+        return text(playbookText(await ctx.playbooks.get(folder_name)));
       } catch (error) {
         return failed(error);
       }
@@ -87,13 +87,14 @@ function registerCreatePlaybook(
   ctx: ServerContext,
   failed: (error: unknown) => CallToolResult,
 ): void {
-  const store = ctx.playbooks;
-  const { maxContentBytes, maxCodeBytes } = store.limits;
+  // The description is written once per session; each call asks the store in force.
+  const { limits, canCreate } = ctx.playbooks;
+  const { maxContentBytes, maxCodeBytes } = limits;
   server.registerTool(
     'create_playbook',
     {
       title: 'Save a playbook',
-      description: `Saves reusable code and notes as a playbook of this caller, so later run_deno_code calls can \`await importPlaybook("<folder_name>")\` (the module of \`code\`) and anyone can read it with get_playbook. Saving under an existing folder_name of this caller replaces that playbook; a shipped one cannot be replaced. Notes up to ${maxContentBytes} bytes, code up to ${maxCodeBytes}.${store.canCreate ? '' : ' The policy of this conductor does not allow saving playbooks for this caller: every call is refused.'}`,
+      description: `Saves reusable code and notes as a playbook of this caller, so later run_deno_code calls can \`await importPlaybook("<folder_name>")\` (the module of \`code\`) and anyone can read it with get_playbook. Saving under an existing folder_name of this caller replaces that playbook; a shipped one cannot be replaced. Notes up to ${maxContentBytes} bytes, code up to ${maxCodeBytes}.${canCreate ? '' : ' The policy of this conductor does not allow saving playbooks for this caller: every call is refused.'}`,
       inputSchema: {
         folder_name: z
           .string()
@@ -115,7 +116,7 @@ function registerCreatePlaybook(
     },
     async ({ folder_name, ...rest }) => {
       try {
-        const saved = await store.create({ folderName: folder_name, ...rest });
+        const saved = await ctx.playbooks.create({ folderName: folder_name, ...rest });
         const how = saved.hasCode
           ? ` Import it with \`await importPlaybook(${JSON.stringify(saved.folderName)})\`.`
           : '';
