@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/index.js';
-import { parseRunArgs } from './run-args.js';
+import { convertLegacyRunArgs, parseRunArgs } from './run-args.js';
 
 /** The problem lines of the ConfigError parseRunArgs throws for `raw`. */
 function problems(raw: string): string[] {
@@ -89,7 +89,7 @@ describe('parseRunArgs: refused flags', () => {
     expect(problems('allow-everything')).toEqual([
       '"allow-everything" is not a known flag (accepted: allow-read, allow-write, allow-net, allow-env, allow-run, allow-sys, allow-import)',
     ]);
-    expect(problems('--no-prompt')[0]).toMatch(/^"--no-prompt" is not a known flag/);
+    expect(problems('--no-prompts')[0]).toMatch(/^"--no-prompts" is not a known flag/);
     expect(problems('-allow-net')[0]).toMatch(/^"-allow-net" is not a known flag/);
     expect(problems('ALLOW-NET')[0]).toMatch(/^"ALLOW-NET" is not a known flag/);
   });
@@ -139,7 +139,7 @@ describe('parseRunArgs: values', () => {
     ['allow-env=1BAD', 'must be a variable name, optionally ending in *'],
     ['allow-env=A*B', 'must be a variable name'],
     ['allow-sys=kernel', '"kernel" must be one of: hostname, osRelease'],
-    ['allow-run=rm;reboot', 'must be a command name or an absolute path'],
+    ['allow-run=rm&&reboot', 'must be a command name or an absolute path'],
     ['allow-run=bin/git', 'must be an absolute path'],
     ['allow-run=..', 'must be a command name or an absolute path'],
     ['allow-read=/a\u0007b', 'allow-read value "/a\\u0007b" contains a control or invisible character'],
@@ -169,4 +169,71 @@ describe('parseRunArgs: all problems at once', () => {
       expect.stringMatching(/^"allow-sys=kernel": allow-sys value "kernel" must be one of/),
     ]);
   });
+});
+
+describe("parseRunArgs: the original project's format (entries split by ;)", () => {
+  const seed = parseRunArgs('allow-read=/workspace,allow-write=/workspace,allow-net,allow-run=gh,git');
+
+  it.each([
+    '--allow-read=/workspace;--allow-write=/workspace;--allow-net;--allow-run=gh,git',
+    'allow-read=/workspace;allow-write=/workspace;allow-net;allow-run=gh,git',
+    ' --allow-read=/workspace ; --allow-write=/workspace;;--allow-net; ;--allow-run=gh,git;',
+    ';--allow-read=/workspace,--allow-write=/workspace;allow-net allow-run=gh,git',
+    'no-prompt;--allow-read=/workspace;allow-write=/workspace,--allow-net;--no-prompt;allow-run=gh,git',
+  ])('%j grants exactly what the seed format grants', (raw) => {
+    expect(parseRunArgs(raw)).toEqual(seed);
+  });
+
+  it('reads the example of the issue as read access to /workspace and the network', () => {
+    expect(parseRunArgs('--allow-read=/workspace;--allow-net')).toEqual({ read: ['/workspace'], net: true });
+  });
+
+  it.each([';', ';;', ' ; ; ', 'no-prompt', '--no-prompt;'])('%j grants nothing', (raw) => {
+    expect(parseRunArgs(raw)).toEqual({});
+  });
+
+  it('refuses a ";" inside a path rather than splitting it into a grant or keeping an odd path', () => {
+    expect(problems('--allow-read=/data;backup')).toEqual([
+      '"backup" follows a ";", which separates flags (the original project\'s format): a value containing ";" cannot be granted here',
+    ]);
+    expect(problems('allow-read=/data;/backup,/other;allow-net')).toEqual([
+      expect.stringMatching(/^"\/backup" follows a ";"/),
+    ]);
+    expect(problems('allow-run=gh;git')).toEqual([expect.stringMatching(/^"git" follows a ";"/)]);
+  });
+
+  it.each([
+    ['--allow-all;--allow-net', '"--allow-all" is refused: it would grant every permission'],
+    ['--allow-net;-A', '"-A" is refused: it would grant every permission'],
+    ['allow-read=/w;allow-all', '"allow-all" is refused: it would grant every permission'],
+    ['--allow-net;--allow-ffi', '"--allow-ffi" is refused: native code'],
+    ['--allow-read=/w;--inspect=0.0.0.0:9229', 'is refused: a debugger port'],
+    ['--allow-net;--unstable', '"--unstable" is refused'],
+    ['--allow-read=;--allow-net', '"--allow-read=" has an empty value'],
+    ['--allow-read=workspace;--allow-net', 'must be an absolute path'],
+  ])('refuses %j as the seed format does', (raw, message) => {
+    const [line, ...rest] = problems(raw);
+    expect(line).toContain(message);
+    expect(rest).toEqual([]);
+  });
+});
+
+describe('convertLegacyRunArgs', () => {
+  it.each([
+    ['--allow-read=/workspace;--allow-net', 'allow-read=/workspace,allow-net'],
+    [
+      ' allow-read=/tmp,/usr ; ;allow-write=/tmp/w;--allow-net;',
+      'allow-read=/tmp,/usr,allow-write=/tmp/w,allow-net',
+    ],
+  ])('%j → %j, which grants the same', (raw, line) => {
+    expect(convertLegacyRunArgs(raw)).toBe(line);
+    expect(parseRunArgs(line)).toEqual(parseRunArgs(raw));
+  });
+
+  it.each([undefined, '', 'allow-read=/workspace,allow-net', '--allow-read=/data;backup'])(
+    '%j has no conversion',
+    (raw) => {
+      expect(convertLegacyRunArgs(raw)).toBeUndefined();
+    },
+  );
 });

@@ -34,6 +34,41 @@ interface Flag {
   value: string | undefined;
 }
 
+/** One token of the input; `opensEntry` when it is the first after a `;` (the original project's separator). */
+interface Token {
+  text: string;
+  opensEntry: boolean;
+}
+
+/** Entries split on `;`, each entry's tokens on commas and whitespace; empty entries and tokens are dropped. */
+function tokenize(raw: string): Token[] {
+  return raw.split(';').flatMap((entry, i) =>
+    entry
+      .split(/[\s,]+/u)
+      .filter((t) => t !== '')
+      .map((text, j) => ({ text, opensEntry: i > 0 && j === 0 })),
+  );
+}
+
+/**
+ * The seed-format line that grants what `raw`, written in the original project's format (entries split by `;`,
+ * e.g. `--allow-read=/workspace;--allow-net`), grants; undefined when `raw` has no `;` or is invalid (the parse
+ * error says why). For the start-up notice.
+ */
+export function convertLegacyRunArgs(raw: string | undefined): string | undefined {
+  if (!raw?.includes(';')) return undefined;
+  try {
+    parseRunArgs(raw);
+  } catch {
+    return undefined;
+  }
+  return raw
+    .split(';')
+    .map((entry) => entry.trim().replace(/^--/, ''))
+    .filter((entry) => entry !== '')
+    .join(',');
+}
+
 /** The flag a token spells, or undefined for a bare list item. */
 function asFlag(token: string): Flag | undefined {
   const dashes = token.startsWith('--') ? 2 : token.startsWith('-') ? 1 : 0;
@@ -57,7 +92,10 @@ function q(s: string): string {
 
 /**
  * Parses MCP_CONDUCTOR_RUN_ARGS in the seed's format, e.g.
- * `allow-read=/workspace,allow-write=/workspace,allow-net,allow-run=gh,git`.
+ * `allow-read=/workspace,allow-write=/workspace,allow-net,allow-run=gh,git`, or the original project's, e.g.
+ * `--allow-read=/workspace;--allow-net`: `;` always separates entries, and an entry must start with a flag, so a
+ * `;` inside a path (`allow-read=/a;b`) is refused rather than read as two grants or as one odd path. `no-prompt`
+ * (the original's examples start with it) is accepted and adds nothing: it is always on.
  *
  * Tokens are separated by commas and/or whitespace. A token `allow-X` or `allow-X=v` (a leading `--` is optional)
  * starts a flag; a bare token after a flag with a `=list` continues that list (`git` above belongs to allow-run); a
@@ -81,10 +119,19 @@ export function parseRunArgs(raw: string | undefined): DenoPermissions {
     else grant(name, value);
   };
 
-  for (const token of (raw ?? '').split(/[\s,]+/u).filter((t) => t !== '')) {
+  for (const { text: token, opensEntry } of tokenize(raw ?? '')) {
+    if (/^(--)?no-prompt$/.test(token)) {
+      state = { kind: 'start' };
+      continue;
+    }
     const flag = asFlag(token);
     if (!flag) {
-      if (state.kind === 'list') addValue(state.name, token, token);
+      if (opensEntry) {
+        problems.push(
+          `${q(token)} follows a ";", which separates flags (the original project's format): a value containing ";" cannot be granted here`,
+        );
+        state = { kind: 'skip' };
+      } else if (state.kind === 'list') addValue(state.name, token, token);
       else if (state.kind === 'bare') {
         problems.push(
           `${q(token)} follows allow-${state.name}, which has no list to continue (to scope it, write allow-${state.name}=${q(token).slice(1, -1)})`,
