@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ENV_HELP, type EnvVariable } from '../config/env.js';
+import { LEGACY_ENV_HELP } from '../config/legacy-env.js';
 import { runDoctorCommand, runImage, runReap, type ImageOptions } from './commands.js';
 import { parseCount, parseDurationMs, parsePort, SERVE_DEFAULTS } from './options.js';
 import { version } from './paths.js';
@@ -20,10 +21,21 @@ const RELOAD_HELP =
   '\nThe files they name (mcp.json, the policies in use, the tenants file) are watched: a change is in force within\n' +
   '5 s (SIGHUP: at once); one that fails validation is reported on stderr and the last good configuration stays.\n';
 
-function environmentHelp(names: EnvVariable[] = Object.keys(ENV_HELP) as EnvVariable[]): string {
-  const width = Math.max(...names.map((n) => n.length));
-  const lines = names.map((n) => `  ${n.padEnd(width)}  ${ENV_HELP[n]}`);
-  return `\nEnvironment (read once at start-up; the README's "Environment" says more):\n${lines.join('\n')}\n${RELOAD_HELP}`;
+const table = (rows: [string, string][], width: number) =>
+  rows.map(([n, text]) => `  ${n.padEnd(width)}  ${text}`).join('\n');
+
+/** The variables a command reads; the full table also lists the original project's names, marked legacy. */
+function environmentHelp(names?: EnvVariable[]): string {
+  const rows = (names ?? (Object.keys(ENV_HELP) as EnvVariable[])).map((n): [string, string] => [
+    n,
+    ENV_HELP[n],
+  ]);
+  const legacy = names ? [] : Object.entries(LEGACY_ENV_HELP);
+  const width = Math.max(...[...rows, ...legacy].map(([n]) => n.length));
+  const text = `\nEnvironment (read once at start-up; the README's "Environment" says more):\n${table(rows, width)}\n${RELOAD_HELP}`;
+  return legacy.length === 0
+    ? text
+    : `${text}\nLegacy names of the original MCP Conductor (README: "Migrating from the original MCP Conductor"):\n${table(legacy, width)}\n`;
 }
 
 /** A mistake on the command line is one line on stderr and exit 1 (`--help` shows the whole text). */

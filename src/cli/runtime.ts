@@ -19,6 +19,7 @@ export interface Basics {
 export function basics(env: Record<string, string | undefined> = process.env): Basics {
   const settings = readSettings(env);
   const logger = createLogger(settings.logLevel);
+  for (const notice of settings.notices) logger.warn(notice);
   return {
     env,
     settings,

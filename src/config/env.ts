@@ -2,6 +2,7 @@ import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/index.js';
+import { readLegacyEnv } from './legacy-env.js';
 import { readTracingSettings, type TracingSettings } from './otel-env.js';
 import { QUOTA_BOUNDS, type Quotas } from './tenants.js';
 
@@ -36,6 +37,8 @@ export interface ConductorSettings {
   retainedDir: string;
   /** OTEL_EXPORTER_OTLP_*: where traces go; undefined when no endpoint is set (nothing is loaded then) */
   tracing: TracingSettings | undefined;
+  /** one line each for the admin, logged at start-up: the original project's names read as ours */
+  notices: string[];
 }
 
 const Int = (name: string, min: number, max: number) =>
@@ -120,14 +123,16 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
     throw new ConfigError(`the environment is invalid:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  const home = join(homedir(), '.mcp-conductor');
+  const legacy = readLegacyEnv(cleaned);
+  const home = legacy.baseDir ?? join(homedir(), '.mcp-conductor');
+  const mcpConfig = e.MCP_CONDUCTOR_MCP_CONFIG ?? legacy.mcpConfigPath;
   return {
     workspaceDir: e.MCP_CONDUCTOR_WORKSPACE ?? join(home, 'workspace'),
     socketDir: e.MCP_CONDUCTOR_SOCKET_DIR ?? join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`),
     secretsDir: e.MCP_CONDUCTOR_SECRETS_DIR,
     runArgs: e.MCP_CONDUCTOR_RUN_ARGS,
-    mcpConfigPath: e.MCP_CONDUCTOR_MCP_CONFIG ?? join(home, 'mcp.json'),
-    mcpConfigExplicit: e.MCP_CONDUCTOR_MCP_CONFIG !== undefined,
+    mcpConfigPath: mcpConfig ?? join(home, 'mcp.json'),
+    mcpConfigExplicit: mcpConfig !== undefined,
     policy: e.MCP_CONDUCTOR_POLICY ?? 'default',
     tenantsPath: e.MCP_CONDUCTOR_TENANTS,
     poolSize: e.MCP_CONDUCTOR_POOL_SIZE,
@@ -144,5 +149,6 @@ export function readSettings(env: Record<string, string | undefined>): Conductor
     retainedDir: e.MCP_CONDUCTOR_RETAINED_DIR ?? join(home, 'retained'),
     playbooksDir: e.MCP_CONDUCTOR_PLAYBOOKS ?? join(home, 'playbooks'),
     tracing: readTracingSettings(env),
+    notices: legacy.notices,
   };
 }
