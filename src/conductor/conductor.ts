@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { resolve, sep } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
+import { brokenEntryLine } from '../config/mcp-config.js';
 import type { DenoPermissions } from '../config/permissions.js';
 import type { Tenant } from '../config/tenants.js';
 import {
@@ -148,6 +149,8 @@ export async function startConductor(opts: ConductorOptions): Promise<Conductor>
   const mcpConfig = await inputs.mcpConfig('local');
   for (const warning of mcpConfig?.warnings ?? [])
     logger.warn({ mcpConfig: settings.mcpConfigPath }, `MCP config: ${warning}`);
+  for (const { name, problem } of mcpConfig?.broken ?? [])
+    logger.warn({ mcpConfig: settings.mcpConfigPath }, `MCP config: ${brokenEntryLine(name, problem)}`);
   await inputs.policy(settings.policy);
   // Its secrets and CA file too: a missing one stops the conductor here, naming the policy and the secret.
   await inputs.egress(settings.policy);

@@ -1,4 +1,4 @@
-import type { McpServers } from '../config/mcp-config.js';
+import { brokenEntryLine, type McpConfig, type McpServers } from '../config/mcp-config.js';
 import type { Logger } from '../obs/index.js';
 import { createUpstreamPool } from '../proxy/index.js';
 import type { Check } from './doctor.js';
@@ -8,6 +8,15 @@ const DOCTOR_CONNECT_TIMEOUT_MS = 15_000;
 
 const describeServer = (server: McpServers[string]) =>
   'command' in server ? `started with ${server.command}` : `at ${new URL(server.url).origin}`;
+
+/** A failing line for each entry that disabled itself, so `doctor` exits non-zero until it is fixed. */
+export function brokenUpstreamChecks(broken: McpConfig['broken']): Check[] {
+  return broken.map(({ name, problem }) => ({
+    name: 'upstream',
+    ok: false,
+    detail: brokenEntryLine(name, problem),
+  }));
+}
 
 /**
  * Starts (or reaches) every upstream server as the conductor would on first use, and asks for its tools: one check

@@ -552,6 +552,51 @@ describe('doctor: the identity provider of the tenants file', () => {
     expect(doctorExitCode(checks)).toBe(1);
   }, 30_000);
 
+  it('fails a broken mcp.json entry by name, says a disabled one is skipped, and still checks the good one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
+    const file = join(dir, 'mcp.json');
+    const everything = new URL(
+      '../../node_modules/@modelcontextprotocol/server-everything/dist/index.js',
+      import.meta.url,
+    ).pathname;
+    await writeFile(
+      file,
+      JSON.stringify({
+        mcpServers: {
+          everything: { command: process.execPath, args: [everything, 'stdio'], transport: 'stdio' },
+          broken: { type: 'sse', command: 'x' },
+          off: { command: 'mcp-server-that-is-not-installed', disabled: true },
+        },
+      }),
+    );
+    const checks = await runDoctor(
+      fakeDocker([], { down: true }),
+      settings({ MCP_CONDUCTOR_MCP_CONFIG: file }),
+      paths,
+      { PATH: process.env.PATH },
+    );
+    expect(byName(checks, 'mcp config')).toEqual({
+      name: 'mcp config',
+      ok: true,
+      warning: true,
+      detail: '1 upstream server(s): everything; server "off" is disabled ("disabled": true): skipped',
+    });
+    expect(checks.filter((c) => c.name === 'upstream')).toEqual([
+      {
+        name: 'upstream',
+        ok: false,
+        detail:
+          'server "broken" is off (its entry is invalid; the other servers still work): mcpServers.broken: "sse" is a server at a "url": "command" is for one the conductor starts',
+      },
+      {
+        name: 'upstream',
+        ok: true,
+        detail: expect.stringMatching(/^"everything" answers: \d+ tool\(s\)/) as string,
+      },
+    ]);
+    expect(doctorExitCode(checks)).toBe(1);
+  }, 30_000);
+
   it('reports the tracing configuration and whether the endpoint takes a connection', async () => {
     const traces = async (env: Record<string, string>) =>
       byName(await runDoctor(fakeDocker([], { down: true }), settings(env), paths, env), 'traces');

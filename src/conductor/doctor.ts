@@ -18,7 +18,7 @@ import { createSilentLogger, type Logger } from '../obs/index.js';
 import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
 import { checkOwnContainer, explainSocketAccess } from './doctor-container.js';
 import { describeEgress, uselessGrants } from './doctor-egress.js';
-import { upstreamChecks } from './doctor-upstreams.js';
+import { brokenUpstreamChecks, upstreamChecks } from './doctor-upstreams.js';
 import { describeWorkspaceAccess } from './workspace.js';
 import { describeTracing } from './doctor-tracing.js';
 import { checkQuotaHost, describeQuotaWorkspace, quotaWorkspaces } from './quota-check.js';
@@ -203,6 +203,7 @@ export async function runDoctor(
   });
   // A broken policy is the policy check's to report; the upstreams are then checked with the default limit.
   const { limits } = await inputs.policy(settings.policy).catch(() => PolicySchema.parse({}));
+  checks.push(...brokenUpstreamChecks(config.broken));
   checks.push(...(await upstreamChecks(config.mcpServers, logger, limits.maxMcpReplyBytes)));
   return checks;
 }
