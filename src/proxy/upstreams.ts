@@ -1,11 +1,12 @@
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
   StreamableHTTPClientTransport,
   StreamableHTTPError,
 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createInterface } from 'node:readline';
@@ -50,8 +51,18 @@ const PIPE_READ_BYTES = 64 * 1024;
 /** What the SDK's stdio transport says when a message outgrows its buffer (it then closes the connection). */
 const STDIO_OVERFLOW = /^ReadBuffer exceeded maximum size/;
 
+/** How the SDK's SSE transport fails a message the server would not take (it keeps no status code). */
+const SSE_POST_FAILED = /^Error POSTing to endpoint \(HTTP (\d{3})\)/;
+
+/** The HTTP status an SSE server refused a posted message with, if that is what `error` is. */
+function ssePostStatus(error: unknown): number | undefined {
+  const status = error instanceof Error ? SSE_POST_FAILED.exec(error.message)?.[1] : undefined;
+  return status === undefined ? undefined : Number(status);
+}
+
 /** The server refused a request for its session id: it restarted or expired the session, and ran nothing. */
 function isSessionLost(error: unknown): boolean {
+  if (ssePostStatus(error) === 404) return true;
   return (
     error instanceof StreamableHTTPError &&
     (error.code === 404 || (error.code === 400 && /session/i.test(error.message)))
@@ -60,7 +71,9 @@ function isSessionLost(error: unknown): boolean {
 
 /** An HTTP transport error after which the connection cannot serve requests: the server died or forgot us. */
 function isConnectionBroken(error: unknown): boolean {
-  if (isSessionLost(error)) return true;
+  // The SSE stream carries every answer: once it failed (the transport would reconnect into a new, uninitialized
+  // session), nothing more arrives on this connection.
+  if (isSessionLost(error) || error instanceof SseError) return true;
   // undici: `TypeError: fetch failed` (refused, reset) and `terminated` (a response stream cut off).
   if (error instanceof TypeError) return true;
   const message = error instanceof Error ? error.message : '';
@@ -103,6 +116,12 @@ export function describeUpstreamFailure(error: unknown): string {
     return (error.code ?? 0) > 0
       ? `the server answered HTTP ${error.code}`
       : 'the server sent an unexpected response';
+  if (error instanceof SseError)
+    return (error.code ?? 0) > 0
+      ? `the server's event stream failed (HTTP ${error.code})`
+      : "the server's event stream failed";
+  const posted = ssePostStatus(error);
+  if (posted !== undefined) return `the server answered HTTP ${posted}`;
   const code = systemCode(error);
   if (code !== undefined) return SYSTEM_ERRORS[code] ?? `transport error ${code.replace(/[^A-Z0-9_]/g, '')}`;
   if (error instanceof Error && error.name === 'ZodError') return 'the server sent an invalid response';
@@ -150,7 +169,7 @@ function transportFor(
   log: Logger,
   opts: { maxReplyBytes: number; trace: AsyncLocalStorage<TraceContext> },
   onOverflow: () => void,
-): StdioClientTransport | StreamableHTTPClientTransport {
+): StdioClientTransport | StreamableHTTPClientTransport | SSEClientTransport {
   const { maxReplyBytes } = opts;
   if ('command' in server) {
     // The upstream gets a minimal environment plus its own entry's, never the conductor's whole environment.
@@ -167,10 +186,14 @@ function transportFor(
       createInterface({ input: stderr }).on('line', (line) => log.info({ stderr: line }, 'upstream stderr'));
     return stdio;
   }
-  return new StreamableHTTPClientTransport(new URL(server.url), {
+  // Both HTTP transports send every request (and SSE its event stream) through the same capped, traced fetch.
+  const http = {
     requestInit: { headers: server.headers },
     fetch: tracingFetch(cappedFetch(name, maxReplyBytes, onOverflow), opts.trace),
-  });
+  };
+  return server.transport === 'sse'
+    ? new SSEClientTransport(new URL(server.url), http)
+    : new StreamableHTTPClientTransport(new URL(server.url), http);
 }
 
 /** Why a server could not be started, in words a client may read. */
@@ -180,6 +203,25 @@ function startFailure(error: unknown): string {
   if (error instanceof McpError && error.code === (ErrorCode.ConnectionClosed as number))
     return 'it exited before it was ready (its stderr is in the conductor log)';
   return describeUpstreamFailure(error);
+}
+
+/**
+ * `client.connect` bounded as a whole: the SSE transport's start waits for the server's `endpoint` event with no
+ * timeout of its own, so a server that opens the stream and says nothing would hold the connect forever.
+ */
+async function connectWithin(client: Client, transport: Transport, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new McpError(ErrorCode.RequestTimeout, 'the connection did not open in time')),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([client.connect(transport, { timeout: timeoutMs }), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -220,7 +262,7 @@ async function connectUpstream(
     if (forget(client)) log.warn('upstream connection closed');
   };
   try {
-    await client.connect(transport, { timeout: opts.connectTimeoutMs ?? 30_000 });
+    await connectWithin(client, transport, opts.connectTimeoutMs ?? 30_000);
   } catch (error) {
     log.warn({ err: error }, 'upstream failed to start');
     await client.close().catch(() => undefined);
