@@ -7,7 +7,9 @@ import type { Check } from './doctor.js';
 const DOCTOR_CONNECT_TIMEOUT_MS = 15_000;
 
 const describeServer = (server: McpServers[string]) =>
-  'command' in server ? `started with ${server.command}` : `at ${new URL(server.url).origin}`;
+  'command' in server
+    ? `started with ${server.command}`
+    : `at ${new URL(server.url).origin}${server.transport === 'sse' ? ', over SSE' : ''}`;
 
 /** A failing line for each entry that disabled itself, so `doctor` exits non-zero until it is fixed. */
 export function brokenUpstreamChecks(broken: McpConfig['broken']): Check[] {
