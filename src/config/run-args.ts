@@ -91,6 +91,29 @@ function q(s: string): string {
 }
 
 /**
+ * What a token that is no flag is after `state`: an item of the list before it, or a problem; nothing after a flag
+ * already reported (its list adds nothing).
+ */
+function readBare(
+  token: string,
+  opensEntry: boolean,
+  state: State,
+): { item: PermissionName } | { problem: string } | undefined {
+  if (opensEntry)
+    return {
+      problem: `${q(token)} follows a ";", which separates flags (the original project's format): a value containing ";" cannot be granted here`,
+    };
+  if (state.kind === 'list') return { item: state.name };
+  if (state.kind === 'bare')
+    return {
+      problem: `${q(token)} follows allow-${state.name}, which has no list to continue (to scope it, write allow-${state.name}=${q(token).slice(1, -1)})`,
+    };
+  if (state.kind === 'start')
+    return { problem: `${q(token)} is not a flag and continues no list (flags: ${KNOWN})` };
+  return undefined;
+}
+
+/**
  * Parses MCP_CONDUCTOR_RUN_ARGS in the seed's format, e.g.
  * `allow-read=/workspace,allow-write=/workspace,allow-net,allow-run=gh,git`, or the original project's, e.g.
  * `--allow-read=/workspace;--allow-net`: `;` always separates entries, and an entry must start with a flag, so a
@@ -126,19 +149,10 @@ export function parseRunArgs(raw: string | undefined): DenoPermissions {
     }
     const flag = asFlag(token);
     if (!flag) {
-      if (opensEntry) {
-        problems.push(
-          `${q(token)} follows a ";", which separates flags (the original project's format): a value containing ";" cannot be granted here`,
-        );
-        state = { kind: 'skip' };
-      } else if (state.kind === 'list') addValue(state.name, token, token);
-      else if (state.kind === 'bare') {
-        problems.push(
-          `${q(token)} follows allow-${state.name}, which has no list to continue (to scope it, write allow-${state.name}=${q(token).slice(1, -1)})`,
-        );
-      } else if (state.kind === 'start') {
-        problems.push(`${q(token)} is not a flag and continues no list (flags: ${KNOWN})`);
-      }
+      const bare = readBare(token, opensEntry, state);
+      if (bare && 'problem' in bare) problems.push(bare.problem);
+      else if (bare) addValue(bare.item, token, token);
+      if (opensEntry) state = { kind: 'skip' };
       continue;
     }
     const hasList = flag.value !== undefined;
