@@ -65,6 +65,23 @@ describe('readConfigSnapshot and planReload', () => {
     expect(planReload(after, await snapshot()).changed).toEqual(new Set(['one', 'three']));
   });
 
+  it('turns off only a server whose mcp.json entry broke, and says so in the warnings', async () => {
+    const before = await snapshot();
+    await write(files().mcp, {
+      mcpServers: {
+        a: { command: 'node', args: ['a.js'] },
+        b: { type: 'sse', command: 'x' },
+        c: { url: 'x', disabled: true },
+      },
+    });
+    const after = await snapshot();
+    expect(planReload(before, after).changed).toEqual(new Set());
+    expect(after.warnings).toEqual([
+      'server "c" is disabled ("disabled": true): skipped',
+      'server "b" is off (its entry is invalid; the other servers still work): mcpServers.b: "sse" is a server at a "url": "command" is for one the conductor starts',
+    ]);
+  });
+
   it('refuses a file that fails validation, saying which and why', async () => {
     await writeFile(files().policy, '{ "deno": { "permissions": { "read": ["relative/path"] } } }');
     await expect(snapshot()).rejects.toThrow(/own\.json[\s\S]*relative\/path/);

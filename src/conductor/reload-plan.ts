@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ConductorSettings } from '../config/env.js';
 import { policyFile } from '../config/load-policy.js';
+import { brokenEntryLine } from '../config/mcp-config.js';
 import type { Tenant, TenantsFile } from '../config/tenants.js';
 import { ConfigError } from '../core/index.js';
 import type { AdminInputs } from './admin-inputs.js';
@@ -42,7 +43,9 @@ export async function readConfigSnapshot(src: SnapshotSource, inputs: AdminInput
     // Its secrets too: a policy whose secret is missing would fail at its first execution.
     await inputs.egress(c.policy);
     const mcp = await inputs.mcpConfig(c.id);
-    warnings = mcp?.warnings ?? [];
+    // A broken entry turns off only its server, as at start-up: said on every reload that keeps it broken.
+    const broken = (mcp?.broken ?? []).map((b) => brokenEntryLine(b.name, b.problem));
+    warnings = [...(mcp?.warnings ?? []), ...broken];
     fingerprints.set(c.id, hash({ tenant: c.tenant ?? null, policy, servers: mcp?.mcpServers ?? null }));
   }
   const policyFiles = contexts.flatMap((c) => policyFile(c.policy, src.policiesDir) ?? []);
