@@ -36,9 +36,11 @@ export async function keepConfigurationLive(b: Basics, opts: LiveConfigOptions):
     apply: async (next) => {
       const plan = planReload(current, next);
       await opts.conductor.reload(plan);
+      // Start-up said the warnings of what it read; the catch-up reload repeats none of them (each is said once).
+      const said = new Set(starting ? current.warnings : []);
       current = next;
       await opts.onApplied?.(next, plan);
-      for (const warning of next.warnings)
+      for (const warning of next.warnings.filter((w) => !said.has(w)))
         logger.warn({ mcpConfig: settings.mcpConfigPath }, `MCP config: ${warning}`);
     },
     onOutcome: (outcome) => {
