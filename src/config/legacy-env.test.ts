@@ -26,9 +26,10 @@ describe("the original MCP Conductor's environment names", () => {
 
   it('moves the defaults below MCP_CONDUCTOR_BASE_DIR; a variable of ours still wins', () => {
     const s = readSettings({ MCP_CONDUCTOR_BASE_DIR: '/srv/mc' });
-    expect([s.workspaceDir, s.mcpConfigPath, s.retainedDir]).toEqual([
+    expect([s.workspaceDir, s.mcpConfigPath, s.playbooksDir, s.retainedDir]).toEqual([
       join('/srv/mc', 'workspace'),
       join('/srv/mc', 'mcp.json'),
+      join('/srv/mc', 'playbooks'),
       join('/srv/mc', 'retained'),
     ]);
     expect(s.mcpConfigExplicit).toBe(false);

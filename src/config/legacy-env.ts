@@ -12,7 +12,7 @@ const LEGACY_LIMITS = {
 export const LEGACY_ENV_HELP = {
   MCP_CONDUCTOR_PROXY_CONFIG: 'legacy name of MCP_CONDUCTOR_MCP_CONFIG (that one wins when both are set)',
   MCP_CONDUCTOR_BASE_DIR:
-    'legacy: the directory in place of ~/.mcp-conductor for the default workspace, mcp.json and retained output',
+    'legacy: the directory in place of ~/.mcp-conductor for the default workspace, mcp.json, playbooks and retained output',
   MCP_CONDUCTOR_DEFAULT_TIMEOUT: 'legacy, refused at start-up: set limits.defaultTimeoutMs in the policy',
   MCP_CONDUCTOR_MAX_TIMEOUT: 'legacy, refused at start-up: set limits.maxTimeoutMs in the policy',
   MCP_CONDUCTOR_MAX_RETURN_SIZE: 'legacy, refused at start-up: set limits.maxReturnBytes in the policy',
@@ -63,7 +63,7 @@ export function readLegacyEnv(env: Record<string, string | undefined>): LegacySe
   const baseDir = env.MCP_CONDUCTOR_BASE_DIR;
   if (baseDir !== undefined) {
     notices.push(
-      `MCP_CONDUCTOR_BASE_DIR (the original MCP Conductor's name) is read: the default workspace, mcp.json and retained output are below ${baseDir}`,
+      `MCP_CONDUCTOR_BASE_DIR (the original MCP Conductor's name) is read: the default workspace, mcp.json, playbooks and retained output are below ${baseDir}`,
     );
   }
   const converted = convertLegacyRunArgs(env.MCP_CONDUCTOR_RUN_ARGS);
