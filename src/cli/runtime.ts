@@ -1,9 +1,9 @@
-import { createAdminInputs, type AdminInputs } from '../conductor/index.js';
+import { createAdminInputs, startConductor, type AdminInputs, type Conductor } from '../conductor/index.js';
 import { readSettings, type ConductorSettings } from '../config/env.js';
 import { createEventStream, type EventStream, type ExecutionEvent } from '../core/index.js';
 import { createDockerClient, type DockerPort } from '../docker/index.js';
 import { createLogger, type Logger } from '../obs/index.js';
-import { policiesDir } from './paths.js';
+import { conductorPaths, policiesDir, version } from './paths.js';
 
 /** What every command builds first from the process's environment: the only place `process.env` is read. */
 export interface Basics {
@@ -30,4 +30,19 @@ export function basics(env: Record<string, string | undefined> = process.env): B
       logger.error({ err }, 'an execution event listener failed'),
     ),
   };
+}
+
+/** The conductor every serving command starts from its basics; only the warm pool's default size differs. */
+export function startFromBasics(b: Basics, defaultPoolSize: number): Promise<Conductor> {
+  const { docker, settings, inputs, logger, bus } = b;
+  return startConductor({
+    docker,
+    settings,
+    inputs,
+    paths: conductorPaths(settings),
+    logger,
+    bus,
+    defaultPoolSize,
+    version,
+  });
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { startConductor, type Conductor, type Reloader, type TenantContext } from '../conductor/index.js';
+import { type Conductor, type Reloader, type TenantContext } from '../conductor/index.js';
 import type { Tenant, TenantsFile } from '../config/tenants.js';
 import { ConfigError } from '../core/index.js';
 import {
@@ -15,9 +15,9 @@ import {
 import { createServer, createTaskRegistry, liveServerContext } from '../mcp/index.js';
 import { countExecutions, createMetrics, type Logger } from '../obs/index.js';
 import { observeExecutions, type Observers } from './observe.js';
-import { conductorPaths, version } from './paths.js';
+import { version } from './paths.js';
 import { keepConfigurationLive } from './reload.js';
-import { basics } from './runtime.js';
+import { basics, startFromBasics } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
 export interface ServeOptions {
@@ -130,7 +130,7 @@ async function access(
 /** `mcp-conductor serve`: the hosting face — tenants, web safety, metrics, audit, graceful shutdown. */
 export async function runServe(options: ServeOptions): Promise<void> {
   const b = basics();
-  const { docker, settings, inputs, logger, bus } = b;
+  const { inputs, logger, bus } = b;
   const tenantsFile = await inputs.tenantsFile();
   if (!tenantsFile && !isLoopback(options.host) && !options.insecureNoAuth) {
     throw new ConfigError(
@@ -150,16 +150,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   let observers: Observers | undefined;
   let reloader: Reloader | undefined;
   try {
-    conductor = await startConductor({
-      docker,
-      settings,
-      inputs,
-      paths: conductorPaths(settings),
-      logger,
-      bus,
-      defaultPoolSize: SERVE_POOL_SIZE,
-      version,
-    });
+    conductor = await startFromBasics(b, SERVE_POOL_SIZE);
     const running = conductor;
     let openSessions = () => 0;
     const metrics = createMetrics({

@@ -1,10 +1,9 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { startConductor } from '../conductor/index.js';
 import { createServer, createTaskRegistry, liveServerContext } from '../mcp/index.js';
 import { observeExecutions } from './observe.js';
-import { conductorPaths, version } from './paths.js';
+import { version } from './paths.js';
 import { keepConfigurationLive } from './reload.js';
-import { basics } from './runtime.js';
+import { basics, startFromBasics } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
 /** Idle pre-started containers per sandbox profile when MCP_CONDUCTOR_POOL_SIZE is not set. */
@@ -13,18 +12,9 @@ const STDIO_POOL_SIZE = 2;
 /** `mcp-conductor stdio`: one local tenant, one MCP server on stdin/stdout. */
 export async function runStdio(): Promise<void> {
   const b = basics();
-  const { docker, settings, inputs, logger, bus } = b;
+  const { logger } = b;
   const observers = await observeExecutions(b);
-  const conductor = await startConductor({
-    docker,
-    settings,
-    inputs,
-    paths: conductorPaths(settings),
-    logger,
-    bus,
-    defaultPoolSize: STDIO_POOL_SIZE,
-    version,
-  });
+  const conductor = await startFromBasics(b, STDIO_POOL_SIZE);
   // A context the policy refuses (a network that is Docker's own, say) must not leave the pool and workers running.
   const [local, reloader] = await (async () => {
     const made = await conductor.local();
