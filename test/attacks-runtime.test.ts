@@ -13,6 +13,7 @@ import {
   startConductor,
   startHttpMcpServer,
   type Conductor,
+  mcpPackage,
 } from './helpers.js';
 
 const docker = inject('docker');
@@ -125,8 +126,6 @@ ${FD_FLOOD('async () => [await Deno.connect({ hostname: "127.0.0.1", port: l.add
   },
 );
 
-const pkg = (name: string) =>
-  join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
 const FLOOD = join(repoRoot, 'test', 'fixtures', 'flood-server.mjs');
 
 /** Tries one mcpFactory call; a refusal comes back as `code: message`. */
@@ -141,7 +140,7 @@ async function startWithUpstreams(policy: unknown): Promise<{ c: Conductor; upst
     await startHttpMcpServer(ssePort, [FLOOD, 'http']),
     await startHttpMcpServer(jsonPort, [FLOOD, 'http-json']),
   ];
-  const everything = { command: process.execPath, args: [pkg('server-everything'), 'stdio'] };
+  const everything = { command: process.execPath, args: [mcpPackage('server-everything'), 'stdio'] };
   await writeFile(
     join(dir, 'mcp.json'),
     JSON.stringify({

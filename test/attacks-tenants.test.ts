@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { LABEL_TENANT } from '../src/docker/index.js';
-import { expectNoLeftovers, repoRoot, startHttpServer, waitForManaged } from './helpers.js';
+import { expectNoLeftovers, startHttpServer, waitForManaged, mcpPackage } from './helpers.js';
 
 const docker = inject('docker');
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 const asRoot = process.getuid?.() === 0;
-const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const everything = mcpPackage('server-everything');
 
 /** The `server` labels of one metric in a Prometheus text exposition, with their values. */
 function serverLabels(metrics: string, name: string): Map<string, number> {

@@ -13,16 +13,16 @@ import {
   expectNoLeftovers,
   freePort,
   killProcess,
-  repoRoot,
   startConductor,
   startHttpMcpServer,
   TRANSPORTS,
   type Conductor,
+  mcpPackage,
 } from './helpers.js';
 
 const docker = inject('docker');
 const exec = promisify(execFile);
-const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const everything = mcpPackage('server-everything');
 
 let sse: ChildProcess | undefined;
 let env: Record<string, string>;

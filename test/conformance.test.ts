@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { expectNoLeftovers, repoRoot, startHttpServer } from './helpers.js';
+import { expectNoLeftovers, repoRoot, startHttpServer, mcpPackage } from './helpers.js';
 
 const run = promisify(execFile);
 const docker = inject('docker');
@@ -18,7 +18,7 @@ const docker = inject('docker');
 const NODE_22 = 'node@22.23.3';
 const cacheDir = join(repoRoot, 'node_modules', '.cache', 'node22');
 const node22 = join(cacheDir, 'node_modules', 'node', 'bin', 'node');
-const suite = join(repoRoot, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
+const suite = mcpPackage('conformance');
 
 const SCENARIOS = [
   'server-initialize',

@@ -16,6 +16,9 @@ import type { ExecutionResult } from '../src/core/index.js';
 import { createDockerClient, LABEL_EXECUTION, type ManagedContainer } from '../src/docker/index.js';
 
 export const repoRoot = new URL('..', import.meta.url).pathname;
+/** The entry script of an @modelcontextprotocol package installed for the tests (a real upstream server, a suite). */
+export const mcpPackage = (name: string) =>
+  join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
 export const cliPath = join(repoRoot, 'dist', 'cli.js');
 export const fixturePolicy = (name: string) => join(repoRoot, 'test', 'fixtures', 'policies', `${name}.json`);
 /** Where the conductors the tests start keep their per-execution socket directories (the CLI's default). */
@@ -187,10 +190,7 @@ export async function expectNoLeftovers(): Promise<void> {
 /** A Streamable HTTP MCP server script (server-everything by default) on a fixed loopback port; resolves once it answers. */
 export async function startHttpMcpServer(
   port: number,
-  args = [
-    join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'),
-    'streamableHttp',
-  ],
+  args = [mcpPackage('server-everything'), 'streamableHttp'],
 ): Promise<ChildProcess> {
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH, PORT: String(port) },

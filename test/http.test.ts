@@ -11,12 +11,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
 import type { AuditRecord } from '../src/obs/index.js';
-import { cliPath, expectNoLeftovers, fixturePolicy, repoRoot, startHttpServer } from './helpers.js';
+import { cliPath, expectNoLeftovers, fixturePolicy, startHttpServer, mcpPackage } from './helpers.js';
 
 const docker = inject('docker');
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
-const pkg = (name: string) =>
-  join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function connect(url: string, token: string | undefined) {
@@ -78,10 +76,10 @@ describe.skipIf(!docker)('serve: multi-tenant Streamable HTTP', () => {
       mcpConfig,
       JSON.stringify({
         mcpServers: {
-          everything: { command: process.execPath, args: [pkg('server-everything'), 'stdio'] },
+          everything: { command: process.execPath, args: [mcpPackage('server-everything'), 'stdio'] },
           memory: {
             command: process.execPath,
-            args: [pkg('server-memory')],
+            args: [mcpPackage('server-memory')],
             // one file per tenant, so the per-tenant processes do not share state through the disk either
             env: { MEMORY_FILE_PATH: join(dir, 'memory-${MCP_CONDUCTOR_TENANT}.jsonl') },
           },

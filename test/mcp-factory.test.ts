@@ -12,11 +12,10 @@ import {
   startHttpMcpServer,
   TRANSPORTS,
   type Conductor,
+  mcpPackage,
 } from './helpers.js';
 
 const docker = inject('docker');
-const pkg = (name: string) =>
-  join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
 
 describe.skipIf(!docker).each(TRANSPORTS)(
   'mcpFactory over %s against real upstream MCP servers',
@@ -28,7 +27,7 @@ describe.skipIf(!docker).each(TRANSPORTS)(
 
     /** server-everything over Streamable HTTP on loopback, on the same port every time it is (re)started. */
     const startHttpUpstream = async () => {
-      httpUpstream = await startHttpMcpServer(httpPort, [pkg('server-everything'), 'streamableHttp']);
+      httpUpstream = await startHttpMcpServer(httpPort, [mcpPackage('server-everything'), 'streamableHttp']);
     };
     const stopHttpUpstream = () => killProcess(httpUpstream);
 
@@ -48,16 +47,16 @@ describe.skipIf(!docker).each(TRANSPORTS)(
           mcpServers: {
             everything: {
               command: process.execPath,
-              args: [pkg('server-everything'), 'stdio'],
+              args: [mcpPackage('server-everything'), 'stdio'],
               env: { SECRET_FOR_UPSTREAM: '${TEST_UPSTREAM_SECRET}' },
             },
             'everything-http': { url: `http://127.0.0.1:${httpPort}/mcp` },
             memory: {
               command: process.execPath,
-              args: [pkg('server-memory')],
+              args: [mcpPackage('server-memory')],
               env: { MEMORY_FILE_PATH: join(dataDir, 'memory.jsonl') },
             },
-            files: { command: process.execPath, args: [pkg('server-filesystem'), dataDir] },
+            files: { command: process.execPath, args: [mcpPackage('server-filesystem'), dataDir] },
             crashy: {
               command: process.execPath,
               args: [join(repoRoot, 'test', 'fixtures', 'crashy-server.mjs')],

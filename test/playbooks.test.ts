@@ -14,11 +14,10 @@ import {
   startHttpServer,
   TRANSPORTS,
   type Conductor,
+  mcpPackage,
 } from './helpers.js';
 
 const docker = inject('docker');
-const pkg = (name: string) =>
-  join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 
 const textOf = (r: CallToolResult) => r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
@@ -65,7 +64,9 @@ describe.skipIf(!docker).each(TRANSPORTS)('playbooks over %s', (transport) => {
     await writeFile(
       config,
       JSON.stringify({
-        mcpServers: { everything: { command: process.execPath, args: [pkg('server-everything'), 'stdio'] } },
+        mcpServers: {
+          everything: { command: process.execPath, args: [mcpPackage('server-everything'), 'stdio'] },
+        },
       }),
     );
     c = await startConductor(transport, {

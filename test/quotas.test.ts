@@ -13,14 +13,14 @@ import {
   cliPath,
   expectNoLeftovers,
   fixturePolicy,
-  repoRoot,
   startHttpServer,
   waitForManaged,
+  mcpPackage,
 } from './helpers.js';
 
 const docker = inject('docker');
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const everything = mcpPackage('server-everything');
 const socketBase = join(tmpdir(), `mcp-conductor-${process.getuid?.() ?? 'user'}`);
 
 /** Workspace quotas loop-mount ext4 images: root, e2fsprogs and a free loop device. */

@@ -10,23 +10,21 @@ import type { ExecutionResult } from '../src/core/index.js';
 import {
   expectNoLeftovers,
   fixturePolicy,
-  repoRoot,
   startConductor,
   startHttpServer,
   until,
   waitForManaged,
   type Conductor,
+  mcpPackage,
 } from './helpers.js';
 import { LABEL_TENANT, type ManagedContainer } from '../src/docker/index.js';
 
 const docker = inject('docker');
 const sha = (t: string) => createHash('sha256').update(t).digest('hex');
-const pkg = (name: string) =>
-  join(repoRoot, 'node_modules', '@modelcontextprotocol', name, 'dist', 'index.js');
-const everything = { command: process.execPath, args: [pkg('server-everything'), 'stdio'] };
+const everything = { command: process.execPath, args: [mcpPackage('server-everything'), 'stdio'] };
 const memory = (dir: string) => ({
   command: process.execPath,
-  args: [pkg('server-memory')],
+  args: [mcpPackage('server-memory')],
   env: { MEMORY_FILE_PATH: join(dir, 'memory-${MCP_CONDUCTOR_TENANT}.jsonl') },
 });
 

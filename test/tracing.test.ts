@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
-import { expectNoLeftovers, fixturePolicy, repoRoot, startConductor } from './helpers.js';
+import { expectNoLeftovers, fixturePolicy, repoRoot, startConductor, mcpPackage } from './helpers.js';
 import { attrs, jsonSpans, startReceiver, type JsonExport } from './otlp-receiver.js';
 
 const docker = inject('docker');
-const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const everything = mcpPackage('server-everything');
 const metaServer = join(repoRoot, 'test/fixtures/meta-server.mjs');
 
 interface UpstreamRequest {

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
-import { expectNoLeftovers, repoRoot, startConductor, TRANSPORTS, type Conductor } from './helpers.js';
+import { expectNoLeftovers, startConductor, TRANSPORTS, type Conductor, mcpPackage } from './helpers.js';
 
 const docker = inject('docker');
-const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const everything = mcpPackage('server-everything');
 
 describe.skipIf(!docker).each(TRANSPORTS)('typed tools and the type check over %s', (transport) => {
   let c: Conductor;

@@ -5,9 +5,15 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSilentLogger } from '../src/obs/index.js';
 import { createUpstreamPool, describeUpstreamFailure, type UpstreamPool } from '../src/proxy/upstreams.js';
-import { freePort, killProcess as kill, repoRoot, startHttpMcpServer as startHttp } from './helpers.js';
+import {
+  freePort,
+  killProcess as kill,
+  repoRoot,
+  startHttpMcpServer as startHttp,
+  mcpPackage,
+} from './helpers.js';
 
-const everything = join(repoRoot, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+const everything = mcpPackage('server-everything');
 const logger = createSilentLogger();
 
 const echo = (pool: UpstreamPool, message: string) =>
