@@ -63,6 +63,19 @@ const image = (tag: string, labels: Record<string, string> = {}): ListedImage =>
   createdMs: 0,
 });
 
+/** server-everything, a real upstream the upstream checks start */
+const everything = new URL(
+  '../../node_modules/@modelcontextprotocol/server-everything/dist/index.js',
+  import.meta.url,
+).pathname;
+
+/** An mcp.json holding `config`, in a directory of its own. */
+async function mcpConfigFile(config: unknown): Promise<string> {
+  const file = join(await mkdtemp(join(tmpdir(), 'doctor-')), 'mcp.json');
+  await writeFile(file, JSON.stringify(config));
+  return file;
+}
+
 const bomLabel = JSON.stringify(
   toCycloneDx(
     {
@@ -506,21 +519,12 @@ describe('doctor: the identity provider of the tenants file', () => {
   });
 
   it('starts each upstream server and fails one whose command does not exist; warns about the VS Code shape', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
-    const file = join(dir, 'mcp.json');
-    const everything = new URL(
-      '../../node_modules/@modelcontextprotocol/server-everything/dist/index.js',
-      import.meta.url,
-    ).pathname;
-    await writeFile(
-      file,
-      JSON.stringify({
-        servers: {
-          everything: { type: 'stdio', command: process.execPath, args: [everything, 'stdio'] },
-          gh: { command: 'mcp-server-that-is-not-installed', args: [] },
-        },
-      }),
-    );
+    const file = await mcpConfigFile({
+      servers: {
+        everything: { type: 'stdio', command: process.execPath, args: [everything, 'stdio'] },
+        gh: { command: 'mcp-server-that-is-not-installed', args: [] },
+      },
+    });
     const checks = await runDoctor(
       fakeDocker([], { down: true }),
       settings({ MCP_CONDUCTOR_MCP_CONFIG: file }),
@@ -553,22 +557,13 @@ describe('doctor: the identity provider of the tenants file', () => {
   }, 30_000);
 
   it('fails a broken mcp.json entry by name, says a disabled one is skipped, and still checks the good one', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'doctor-'));
-    const file = join(dir, 'mcp.json');
-    const everything = new URL(
-      '../../node_modules/@modelcontextprotocol/server-everything/dist/index.js',
-      import.meta.url,
-    ).pathname;
-    await writeFile(
-      file,
-      JSON.stringify({
-        mcpServers: {
-          everything: { command: process.execPath, args: [everything, 'stdio'], transport: 'stdio' },
-          broken: { type: 'sse', command: 'x' },
-          off: { command: 'mcp-server-that-is-not-installed', disabled: true },
-        },
-      }),
-    );
+    const file = await mcpConfigFile({
+      mcpServers: {
+        everything: { command: process.execPath, args: [everything, 'stdio'], transport: 'stdio' },
+        broken: { type: 'sse', command: 'x' },
+        off: { command: 'mcp-server-that-is-not-installed', disabled: true },
+      },
+    });
     const checks = await runDoctor(
       fakeDocker([], { down: true }),
       settings({ MCP_CONDUCTOR_MCP_CONFIG: file }),
