@@ -141,15 +141,31 @@ class Relay {
     for await (const chunk of source) {
       const room = max - this.#bytes;
       if (chunk.length > room) {
-        // Exactly the cap goes through, then the connection breaks: the runtime tells the cut by the count.
+        // Exactly the cap goes through, then the body breaks (the runtime tells the cut by the count).
         this.#bytes = max;
-        await new Promise<void>((resolve) => res.write(chunk.subarray(0, room), () => resolve()));
-        throw (this.#cut = new EgressFailure('too_large', tooLarge(this.ctx.target, max)));
+        res.write(chunk.subarray(0, room), () => breakBody(res));
+        this.#cut = new EgressFailure('too_large', tooLarge(this.ctx.target, max));
+        this.#cut.ending = true;
+        throw this.#cut;
       }
       this.#bytes += chunk.length;
       if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
     }
   }
+}
+
+/**
+ * Ends a body part-way, once what it carries is flushed, so that the sandbox's read fails at once. A chunked body
+ * gets a chunk header no parser takes: that fails the read in band, where a close alone may never wake a reader
+ * inside gVisor (seen: a FIN on its host socket left the fetch waiting for egress.timeoutMs). The connection then
+ * ends. Nothing waits on the sandbox's pace meanwhile: the request is recorded and the gateway's close ends it all.
+ */
+function breakBody(res: ServerResponse): void {
+  const socket = res.socket;
+  if (!socket) return;
+  if (res.chunkedEncoding) socket.write('!\r\n\r\n');
+  socket.once('finish', () => socket.destroy());
+  socket.end();
 }
 
 /** The decoder for a content-encoding: null for none, undefined for one the gateway cannot decode. */

@@ -7,6 +7,8 @@ const EGRESS_HEADER = 'x-mcp-conductor-egress';
 export class EgressFailure extends Error {
   /** response bytes delivered before it failed */
   bytes = 0;
+  /** the answer under way is being ended by whoever failed it: the refusal must leave it alone */
+  ending = false;
 
   constructor(
     readonly outcome: Exclude<EgressOutcome, 'ok'>,
@@ -31,7 +33,8 @@ const bodyOf = (failure: EgressFailure) => Buffer.from(`egress: ${failure.messag
 /** Answers a request the gateway will not (or could not) forward: the marker says so, the body says why. */
 export function refuse(res: ServerResponse, failure: EgressFailure): void {
   if (res.headersSent) {
-    res.destroy();
+    // An answer under way breaks, unless its end is already on its way (forward's cut at maxResponseBytes).
+    if (!failure.ending) res.destroy();
     return;
   }
   const body = bodyOf(failure);
