@@ -46,6 +46,15 @@ describe("the original MCP Conductor's environment names", () => {
     ]);
   });
 
+  it('says MCP_CONDUCTOR_ALLOWED_PACKAGES is not read, and where the importable packages come from', () => {
+    const s = readSettings({ MCP_CONDUCTOR_ALLOWED_PACKAGES: 'npm:zod,npm:lodash' });
+    expect(s.notices).toEqual([
+      expect.stringMatching(
+        /^MCP_CONDUCTOR_ALLOWED_PACKAGES .* is not read: code imports the packages pre-cached in the sandbox image/,
+      ),
+    ]);
+  });
+
   it('has no notice for our own names, nor for legacy ones set empty', () => {
     const s = readSettings({
       MCP_CONDUCTOR_RUN_ARGS: 'allow-net',

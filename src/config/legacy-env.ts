@@ -13,6 +13,8 @@ export const LEGACY_ENV_HELP = {
   MCP_CONDUCTOR_PROXY_CONFIG: 'legacy name of MCP_CONDUCTOR_MCP_CONFIG (that one wins when both are set)',
   MCP_CONDUCTOR_BASE_DIR:
     'legacy: the directory in place of ~/.mcp-conductor for the default workspace, mcp.json, playbooks and retained output',
+  MCP_CONDUCTOR_ALLOWED_PACKAGES:
+    'legacy, not read (a notice says so): code imports the packages pre-cached in the sandbox image',
   MCP_CONDUCTOR_DEFAULT_TIMEOUT: 'legacy, refused at start-up: set limits.defaultTimeoutMs in the policy',
   MCP_CONDUCTOR_MAX_TIMEOUT: 'legacy, refused at start-up: set limits.maxTimeoutMs in the policy',
   MCP_CONDUCTOR_MAX_RETURN_SIZE: 'legacy, refused at start-up: set limits.maxReturnBytes in the policy',
@@ -64,6 +66,12 @@ export function readLegacyEnv(env: Record<string, string | undefined>): LegacySe
   if (baseDir !== undefined) {
     notices.push(
       `MCP_CONDUCTOR_BASE_DIR (the original MCP Conductor's name) is read: the default workspace, mcp.json, playbooks and retained output are below ${baseDir}`,
+    );
+  }
+  if (env.MCP_CONDUCTOR_ALLOWED_PACKAGES !== undefined) {
+    // Nothing is wider for it: the image's pre-cached packages are all code can import, whatever the list said.
+    notices.push(
+      "MCP_CONDUCTOR_ALLOWED_PACKAGES (the original MCP Conductor's name) is not read: code imports the packages pre-cached in the sandbox image (images/deno/image.json; `mcp-conductor image --list` shows them)",
     );
   }
   const converted = convertLegacyRunArgs(env.MCP_CONDUCTOR_RUN_ARGS);
