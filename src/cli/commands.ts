@@ -3,7 +3,7 @@ import { findOwnContainer } from '../docker/index.js';
 import { describeIssuer } from '../http/index.js';
 import { ensureImage, exportImageFile, formatBom, importImageFile, readImageBom } from '../image/index.js';
 import { reap } from '../sandbox/index.js';
-import { imageDir, policiesDir } from './paths.js';
+import { imageDir, playbooksDir, policiesDir } from './paths.js';
 import { basics } from './runtime.js';
 
 export interface ImageOptions {
@@ -54,7 +54,7 @@ export async function runDoctorCommand(opts: { imageDir?: string } = {}): Promis
   const checks = await runDoctor(
     docker,
     settings,
-    { imageDir: opts.imageDir ?? imageDir, policiesDir },
+    { imageDir: opts.imageDir ?? imageDir, policiesDir, playbooksDir },
     env,
     { issuer: (issuer) => describeIssuer(issuer, { timeoutMs: DOCTOR_FETCH_TIMEOUT_MS }) },
     logger.child({ check: 'upstream' }),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +26,7 @@ import { sandboxUser } from '../sandbox/index.js';
 const paths = {
   imageDir: new URL('../../images/deno', import.meta.url).pathname,
   policiesDir: new URL('../../policies', import.meta.url).pathname,
+  playbooksDir: new URL('../../playbooks', import.meta.url).pathname,
 };
 const architecture = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 
@@ -206,6 +207,7 @@ describe('doctor', () => {
       'image',
       'permissions',
       'workspace',
+      'playbooks',
       'traces',
       'mcp config',
     ]);
@@ -280,6 +282,37 @@ describe('doctor', () => {
         `^${join(root, 'acme')} writable by that user; .*; ${join(root, 'globex')} does not exist yet`,
       ),
     );
+  });
+
+  it('counts the shipped playbooks and each tenant’s own, and fails a store path that is a link', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'doctor-pb-'));
+    const tenant = (id: string, policy: string) => ({
+      id,
+      tokenSha256: createHash('sha256').update(id).digest('hex'),
+      policy,
+    });
+    const file = join(root, 'tenants.json');
+    await writeFile(
+      file,
+      JSON.stringify({ tenants: [tenant('acme', 'default'), tenant('globex', 'strict')] }),
+    );
+    const store = join(root, 'playbooks');
+    await mkdir(join(store, 'acme', 'weekly-report'), { recursive: true });
+    await mkdir(join(store, 'acme', 'Not A Name'));
+    const env = { MCP_CONDUCTOR_TENANTS: file, MCP_CONDUCTOR_PLAYBOOKS: store };
+    const checks = await runDoctor(fakeDocker([]), settings(env), paths, {});
+    expect(byName(checks, 'playbooks')).toEqual({
+      name: 'playbooks',
+      ok: true,
+      detail: `3 shipped (csv-processing, paginate-results, parallel-mcp-calls); tenant acme: 1 saved at ${join(store, 'acme')}, saving allowed; tenant globex: none saved yet at ${join(store, 'globex')}, saving off by policy`,
+    });
+    await symlink(join(store, 'acme'), join(store, 'globex'));
+    const linked = await runDoctor(fakeDocker([]), settings(env), paths, {});
+    expect(byName(linked, 'playbooks')).toEqual({
+      name: 'playbooks',
+      ok: false,
+      detail: `tenant globex: ${join(store, 'globex')} is a symbolic link; the store never follows one: make it a directory`,
+    });
   });
 
   it('checks each tenant’s policy and the runtime it needs', async () => {

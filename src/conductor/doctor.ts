@@ -18,6 +18,7 @@ import { createSilentLogger, type Logger } from '../obs/index.js';
 import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
 import { checkOwnContainer, explainSocketAccess } from './doctor-container.js';
 import { describeEgress, uselessGrants } from './doctor-egress.js';
+import { describePlaybooks } from './doctor-playbooks.js';
 import { brokenUpstreamChecks, upstreamChecks } from './doctor-upstreams.js';
 import { describeWorkspaceAccess } from './workspace.js';
 import { describeTracing } from './doctor-tracing.js';
@@ -103,7 +104,7 @@ async function imageState(
 export async function runDoctor(
   docker: DoctorDocker,
   settings: ConductorSettings,
-  paths: { imageDir: string; policiesDir: string },
+  paths: { imageDir: string; policiesDir: string; playbooksDir: string },
   env: Record<string, string | undefined>,
   probes: DoctorProbes = {},
   logger: Logger = createSilentLogger(),
@@ -148,6 +149,7 @@ export async function runDoctor(
     return `${describePermissions(permissions)} (from ${source})`;
   });
   await check('workspace', () => workspaceCheck(inputs, settings));
+  await check('playbooks', () => describePlaybooks(inputs, settings, paths.playbooksDir));
   checks.push(...(await egressChecks(inputs, settings, paths.imageDir)));
   if (settings.tenantsPath) {
     await check('tenants', async () => {
