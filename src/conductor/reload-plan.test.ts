@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -43,6 +43,31 @@ describe('readConfigSnapshot and planReload', () => {
   it('watches mcp.json, the tenants file and each policy in use', async () => {
     const s = await snapshot();
     expect(s.files).toEqual([files().mcp, files().tenants, join(policiesDir, 'strict.json'), files().policy]);
+  });
+
+  it('watches the secret files and changes the context whose secret was rotated', async () => {
+    const secrets = join(dir, 'secrets');
+    await mkdir(secrets);
+    await writeFile(join(secrets, 'API_TOKEN'), 'first-token-value\n');
+    await writeFile(join(dir, 'gh-token'), 'ghp_first-value');
+    await write(files().policy, {
+      egress: {
+        allow: ['api.example.com'],
+        secrets: {
+          API_TOKEN: { env: 'API_TOKEN', hosts: ['api.example.com'] },
+          GH: { file: join(dir, 'gh-token'), hosts: ['api.example.com'] },
+        },
+      },
+    });
+    env.MCP_CONDUCTOR_SECRETS_DIR = secrets;
+    const before = await snapshot();
+    expect(before.files.slice(-2)).toEqual([join(dir, 'gh-token'), join(secrets, 'API_TOKEN')]);
+    expect(planReload(before, await snapshot()).changed).toEqual(new Set());
+    await writeFile(join(secrets, 'API_TOKEN'), 'second-token-value\n');
+    const rotated = await snapshot();
+    expect(planReload(before, rotated).changed).toEqual(new Set(['two']));
+    await writeFile(join(dir, 'gh-token'), 'ghp_second-value');
+    expect(planReload(rotated, await snapshot()).changed).toEqual(new Set(['two']));
   });
 
   it('changes only the contexts whose tenant entry, policy or upstream servers differ', async () => {

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
 import { policyFile } from '../config/load-policy.js';
 import { brokenEntryLine } from '../config/mcp-config.js';
+import { secretFileNames } from '../config/secret-files.js';
 import type { Tenant, TenantsFile } from '../config/tenants.js';
 import { ConfigError } from '../core/index.js';
 import type { AdminInputs } from './admin-inputs.js';
@@ -37,22 +39,36 @@ export async function readConfigSnapshot(src: SnapshotSource, inputs: AdminInput
     ? tenantsFile.tenants.map((t) => ({ id: t.id, policy: t.policy, tenant: t }))
     : [{ id: 'local', policy: settings.policy }];
   const fingerprints = new Map<string, string>();
+  const secretFiles = new Set<string>();
   let warnings: string[] = [];
   for (const c of contexts) {
     const policy = await inputs.policy(c.policy);
-    // Its secrets too: a policy whose secret is missing would fail at its first execution.
-    await inputs.egress(c.policy);
+    // Its secrets too: a policy whose secret is missing would fail at its first execution. A rotated value changes
+    // the context (only its digest goes into the fingerprint).
+    const egress = await inputs.egress(c.policy);
+    const secrets = (egress?.secrets ?? []).map((s) => [s.name, hash(s.value())]);
     const mcp = await inputs.mcpConfig(c.id);
     // A broken entry turns off only its server, as at start-up: said on every reload that keeps it broken.
     const broken = (mcp?.broken ?? []).map((b) => brokenEntryLine(b.name, b.problem));
     warnings = [...(mcp?.warnings ?? []), ...broken];
-    fingerprints.set(c.id, hash({ tenant: c.tenant ?? null, policy, servers: mcp?.mcpServers ?? null }));
+    fingerprints.set(
+      c.id,
+      hash({ tenant: c.tenant ?? null, policy, servers: mcp?.mcpServers ?? null, secrets }),
+    );
+    for (const spec of Object.values(policy.egress?.secrets ?? {}))
+      if ('file' in spec) secretFiles.add(spec.file);
   }
   const policyFiles = contexts.flatMap((c) => policyFile(c.policy, src.policiesDir) ?? []);
+  const { secretsDir } = settings;
+  // Only watched here: where such a directory cannot be read, the reading of what uses it says so.
+  const dirNames = secretsDir ? await secretFileNames(secretsDir).catch(() => []) : [];
+  const dirFiles = dirNames.map((n) => join(secretsDir ?? '', n));
   const files = [
     ...(settings.mcpConfigPath ? [settings.mcpConfigPath] : []),
     ...(src.tenants && settings.tenantsPath ? [settings.tenantsPath] : []),
     ...new Set(policyFiles),
+    // Secrets rotate without a restart: the policies' secret files and those of MCP_CONDUCTOR_SECRETS_DIR.
+    ...new Set([...secretFiles, ...dirFiles]),
   ];
   return { inputs, tenantsFile, fingerprints, files, warnings };
 }

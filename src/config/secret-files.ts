@@ -13,14 +13,8 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * directories) are skipped. A file's content never appears in an error.
  */
 export async function readSecretFiles(dir: string): Promise<Record<string, string>> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    throw new ConfigError(`MCP_CONDUCTOR_SECRETS_DIR ${dir} cannot be read`, { cause: error });
-  }
   const secrets: Record<string, string> = {};
-  for (const name of names.filter((n) => NAME.test(n)).sort()) {
+  for (const name of await secretFileNames(dir)) {
     const path = join(dir, name);
     // Kubernetes mounts each key as a symlink into its ..data directory: follow links, but only to files.
     const st = await stat(path).catch(() => undefined);
@@ -30,6 +24,17 @@ export async function readSecretFiles(dir: string): Promise<Record<string, strin
     secrets[name] = (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
   }
   return secrets;
+}
+
+/** The entries of a secrets directory that may be secrets (their names are variable names), sorted. */
+export async function secretFileNames(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    throw new ConfigError(`MCP_CONDUCTOR_SECRETS_DIR ${dir} cannot be read`, { cause: error });
+  }
+  return names.filter((n) => NAME.test(n)).sort();
 }
 
 /**
