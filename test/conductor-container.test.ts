@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DATA_VOLUME, docker, readyStatus, waitFor } from '../scripts/deploy/swarm-lib.mjs';
 import { createDockerClient, LABEL_OWNER_CONTAINER, type ManagedContainer } from '../src/docker/index.js';
 import { QUOTA_IN_CONTAINER } from '../src/conductor/index.js';
-import { DATA_DIR } from '../src/image/index.js';
+import { CONDUCTOR_UID, DATA_DIR, type ConductorImageRef } from '../src/image/index.js';
 import { connectHttp, ensureConductorImage, tenantsFile } from './deploy-helpers.js';
 import { expectNoLeftovers, freePort, repoRoot } from './helpers.js';
 
@@ -81,8 +81,10 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
   let tenantsPath: string;
   let hadVolume = false;
 
+  let image: ConductorImageRef;
+
   beforeAll(async () => {
-    await ensureConductorImage();
+    image = await ensureConductorImage();
     hadVolume = (await docker(['volume', 'ls', '-q'])).split('\n').includes(DATA_VOLUME);
     const dir = await mkdtemp(join(tmpdir(), 'mcpc-tenants-'));
     tenantsPath = join(dir, 'tenants.json');
@@ -98,6 +100,40 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
     for (const c of orphans) await engine.remove(c.id);
     await expectNoLeftovers();
     if (!hadVolume) await docker(['volume', 'rm', DATA_VOLUME]);
+  });
+
+  it('is built FROM scratch as mcp-conductor:<version> and :latest, runs as a non-root user, says its size', async () => {
+    const { version } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(image.tags).toEqual([`mcp-conductor:${version}`, 'mcp-conductor:latest']);
+    const [a, b] = await Promise.all(
+      image.tags.map((t) => docker(['image', 'inspect', '--format', '{{json .}}', t])),
+    );
+    expect(a).toBe(b);
+    const inspected = JSON.parse(a!) as {
+      Size: number;
+      Config: { User: string };
+      RootFS: { Layers: string[] };
+    };
+    expect(inspected.Size).toBe(image.sizeBytes);
+    expect(inspected.Config.User).toBe('conductor');
+    // No base image: the COPY of its files and the RUN that hands the data directory to the conductor user.
+    expect(inspected.RootFS.Layers).toHaveLength(2);
+    const history = (
+      await docker(['history', '--no-trunc', '--format', '{{.CreatedBy}}', image.tags[1]!])
+    ).split('\n');
+    expect(history.at(-1)).toMatch(/#\(nop\) COPY dir:\w+ in \/ *$/);
+    const id = await docker([
+      'run',
+      '--rm',
+      '--entrypoint',
+      '/usr/local/bin/node',
+      image.tags[1]!,
+      '-p',
+      'process.getuid()',
+    ]);
+    expect(Number(id)).toBe(CONDUCTOR_UID);
   });
 
   it('runs code, keeps outputs beside a live replica on the same host, and a successor reaps a killed one', async () => {
@@ -225,8 +261,8 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
 
   it('refuses paths the engine would look for elsewhere on the host, and its doctor explains them', async () => {
     const args = ['run', '--rm', '--volume', '/var/run/docker.sock:/var/run/docker.sock'];
-    const outcome = (cmd: string[]) =>
-      docker([...args, 'mcp-conductor:latest', ...cmd]).then(
+    const outcome = (cmd: string[], extra: string[] = []) =>
+      docker([...args, ...extra, 'mcp-conductor:latest', ...cmd]).then(
         (stdout) => ({ exitCode: 0, stdout, message: '' }),
         (error: Error & { exitCode: number; stdout: string }) => error,
       );
@@ -234,6 +270,16 @@ describe.skipIf(!hasDocker)('the conductor as a container, with the host’s eng
     expect(doctor.exitCode).toBe(1);
     expect(doctor.stdout).toMatch(
       /FAIL container {4}this conductor runs in a container and the engine resolves bind mounts on the host: MCP_CONDUCTOR_SOCKET_DIR \S+ is not mounted from the host/,
+    );
+    // Mounted, but from another host path: the doctor says where the engine would look, and what to mount.
+    const elsewhere = await mkdtemp(join(tmpdir(), 'mcpc-elsewhere-'));
+    const moved = await outcome(
+      ['doctor'],
+      ['--volume', `${elsewhere}:/data`, '--env', 'MCP_CONDUCTOR_SOCKET_DIR=/data/s'],
+    );
+    expect(moved.exitCode).toBe(1);
+    expect(moved.stdout).toContain(
+      `MCP_CONDUCTOR_SOCKET_DIR /data/s is ${elsewhere}/s on the host: mount it at the same path inside as outside (at ${elsewhere}/s)`,
     );
     const serve = await outcome(['stdio']);
     expect(serve.exitCode).toBe(1);

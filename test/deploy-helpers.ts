@@ -4,7 +4,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createHash, randomBytes } from 'node:crypto';
 import type { ExecutionResult } from '../src/core/index.js';
 import { createDockerClient } from '../src/docker/index.js';
-import { buildConductorImage } from '../src/image/index.js';
+import { buildConductorImage, type ConductorImageRef } from '../src/image/index.js';
 import { repoRoot } from './helpers.js';
 
 /** One tenant, by default with the policy scripts/deploy/policies/workspace.json (read and write its workspace). */
@@ -17,9 +17,9 @@ export function tenantsFile(policy = 'workspace'): { token: string; tenants: unk
   };
 }
 
-/** mcp-conductor:latest from this checkout's dist/ (a no-op when it is current). */
-export async function ensureConductorImage(): Promise<void> {
-  await buildConductorImage({
+/** mcp-conductor:<version> and :latest from this checkout's dist/ (a no-op when they are current). */
+export async function ensureConductorImage(): Promise<ConductorImageRef> {
+  return buildConductorImage({
     docker: createDockerClient(),
     packageRoot: repoRoot,
     env: process.env,
