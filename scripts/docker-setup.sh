@@ -2,7 +2,7 @@
 # Make a Docker engine with the gVisor runtime available on this machine (Debian, as root).
 # Idempotent: with an engine that answers it only registers runsc when that is missing. When no engine runs on this
 # machine (no dockerd process; DOCKER_HOST unset or naming this machine's own /var/run/docker.sock, which may be a
-# stale socket left by an earlier dockerd) it installs docker.io and runsc, writes /etc/docker/daemon.json and starts
+# stale socket left by an earlier dockerd) it installs docker.io, runsc and docker-compose, writes /etc/docker/daemon.json and starts
 # dockerd, saying so first. An engine configured elsewhere (DOCKER_HOST or DOCKER_CONTEXT naming another engine, a
 # typo) or a dockerd that runs but does not answer is reported, never replaced. Prints "started <pid>" on stdout when
 # it started dockerd itself, so a caller can stop exactly that process later (as .ci/run does).
@@ -57,7 +57,7 @@ if ! engine_answers; then
   # No dockerd runs (checked above), so a pid file is what a killed one left; a reused pid would stop dockerd.
   rm -f /var/run/docker.pid
   log "no Docker engine runs on this machine${DOCKER_HOST:+ (DOCKER_HOST=$DOCKER_HOST)}; as root this will:"
-  log "  install docker.io and runsc from Debian's packages if missing, register runsc in /etc/docker/daemon.json,"
+  log "  install docker.io, runsc and docker-compose from Debian's packages if missing, register runsc in /etc/docker/daemon.json,"
   log "  and start dockerd in the background (its log: /var/log/dockerd.log)"
 elif [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "$local_host" ]; then
   # Not this machine's engine: its runtimes are its own admin's business.
@@ -65,10 +65,11 @@ elif [ -n "${DOCKER_HOST:-}" ] && [ "$DOCKER_HOST" != "$local_host" ]; then
   exit 0
 fi
 
-if ! command -v dockerd >/dev/null 2>&1 || ! command -v runsc >/dev/null 2>&1; then
-  log "installing docker.io and runsc from Debian's packages"
+# docker-compose (Debian's v1) only for the test of scripts/deploy/compose.yaml; the conductor never uses it.
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v runsc >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1; then
+  log "installing docker.io, runsc and docker-compose from Debian's packages"
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io runsc >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io runsc docker-compose >&2
 fi
 
 # gVisor needs --host-uds=open so the mcpFactory Unix socket mounted into a container can be reached.
