@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRateWindow } from './rate-window.js';
 
 describe('rate window', () => {
@@ -46,5 +46,22 @@ describe('rate window', () => {
     expect(w.take()?.message).toMatch(/limit is 100000 per minute/);
     now += 10 * 60_000;
     expect(w.take()).toBeUndefined();
+  });
+});
+
+describe('rate window on its default clock', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is not fooled by the wall clock stepping back an hour: the refusal frees within the minute', () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-12-02T12:00:00Z') });
+    const w = createRateWindow({ limit: 2, what: 'executions' });
+    expect([w.take(), w.take()]).toEqual([undefined, undefined]);
+    vi.setSystemTime(new Date('2026-12-02T11:00:00Z'));
+    const refusal = w.take();
+    expect(refusal?.retryAfterMs).toBeGreaterThan(0);
+    expect(refusal?.retryAfterMs).toBeLessThanOrEqual(60_000);
+    expect(refusal?.message).toMatch(/The next one is possible in ([1-5]?\d|60) s\.$/);
   });
 });

@@ -21,11 +21,14 @@ export interface RateWindowOptions {
   windowMs?: number;
   /** the window is counted in this many steps (default one per second) */
   steps?: number;
+  /** milliseconds from a clock that never goes back (default: the process's monotonic clock, not the wall clock) */
   clock?: () => number;
 }
 
 export function createRateWindow(opts: RateWindowOptions): RateWindow {
-  const { limit, what, windowMs = 60_000, steps = 60, clock = Date.now } = opts;
+  // The wall clock can be stepped back (NTP, an operator): counted steps would then lie in the future and keep their
+  // places until the clock caught up again, refusing a tenant for as long as the step was.
+  const { limit, what, windowMs = 60_000, steps = 60, clock = () => performance.now() } = opts;
   const stepMs = windowMs / steps;
   // Slot i holds the count of step number epochs[i] (a step is floor(time / stepMs)); older steps are stale.
   const counts = new Array<number>(steps).fill(0);
