@@ -16,6 +16,7 @@ import {
   startHttpServer,
   waitForManaged,
   mcpPackage,
+  startConductor,
 } from './helpers.js';
 
 const docker = inject('docker');
@@ -75,11 +76,12 @@ function loopDevicesUnder(root: string): string[] {
   return out.split('\n').filter((l) => l.includes(root));
 }
 
+// Stops at 64 MB, so a quota that does not hold fails the test without filling the host's disk.
 const fill = [
   "const f = await Deno.open('/workspace/fill', { write: true, create: true, truncate: true });",
   'const chunk = new Uint8Array(1 << 20).fill(1);',
   'let mb = 0;',
-  'try { while (true) { await f.write(chunk); mb++; } } finally { console.log(`wrote ${mb} MB`); f.close(); }',
+  'try { while (mb < 64) { await f.write(chunk); mb++; } } finally { console.log(`wrote ${mb} MB`); f.close(); }',
 ].join('\n');
 const write10 = [
   "Deno.writeFileSync('/workspace/ten', new Uint8Array(10 * 1024 * 1024).fill(2));",
@@ -238,6 +240,73 @@ describe.skipIf(!docker || (hostProblem !== undefined && !required))(
       } finally {
         await globex.close();
       }
+    });
+  },
+);
+
+describe.skipIf(!docker || (hostProblem !== undefined && !required))(
+  'single-tenant quotas from the environment (stdio, real Docker, loop-mounted workspace image)',
+  () => {
+    afterAll(expectNoLeftovers);
+
+    it('MCP_CONDUCTOR_WORKSPACE_QUOTA_MB fills to disk_full, _MCP_CALLS_PER_MINUTE refuses the 3rd call, and a burst gets only what is left of _EXECUTIONS_PER_MINUTE', async () => {
+      if (hostProblem) throw new Error(`workspace quotas cannot be tested here: ${hostProblem}`);
+      const dir = await mkdtemp(join(tmpdir(), 'mcpc-quota-local-'));
+      const workspace = join(dir, 'ws');
+      const mcpConfig = join(dir, 'mcp.json');
+      await writeFile(
+        mcpConfig,
+        JSON.stringify({
+          mcpServers: { everything: { command: process.execPath, args: [everything, 'stdio'] } },
+        }),
+      );
+      const c = await startConductor('stdio', {
+        MCP_CONDUCTOR_WORKSPACE: workspace,
+        MCP_CONDUCTOR_MCP_CONFIG: mcpConfig,
+        MCP_CONDUCTOR_POLICY: fixturePolicy('small'),
+        MCP_CONDUCTOR_POOL_SIZE: '0',
+        MCP_CONDUCTOR_WORKSPACE_QUOTA_MB: '16',
+        MCP_CONDUCTOR_MCP_CALLS_PER_MINUTE: '2',
+        MCP_CONDUCTOR_EXECUTIONS_PER_MINUTE: '3',
+      });
+      try {
+        const full = await c.run(fill);
+        expect(full.result.resources.exitReason).toBe('disk_full');
+        expect(full.result.error?.message).toMatch(/^\/workspace is full \(its quota is 16 MB\)/);
+        expect(Number(/wrote (\d+) MB/.exec(full.result.stdout)?.[1])).toBeLessThan(16);
+        expect((await stat(`${workspace}.ext4`)).size).toBe(16 * 1024 * 1024);
+        expect(await quotaMounts(dir)).toEqual([workspace]);
+
+        const calls = await c.run(
+          [
+            "const e = await mcpFactory.load('everything');",
+            "await e.callTool('echo', { message: 'a' });",
+            "await e.callTool('echo', { message: 'b' });",
+            "try { await e.callTool('echo', { message: 'c' }); return 'not refused'; }",
+            'catch (err) { return `${err.code}: ${err.message}`; }',
+          ].join('\n'),
+        );
+        expect(calls.result.returnValue).toMatch(
+          /^rate_limited: Too many mcpFactory calls: the limit is 2 per minute\. The next one is possible in \d+ s\.$/,
+        );
+
+        // Two of three used: a burst of five at once gets exactly one run, the other four are refused results.
+        const burst = await Promise.all([1, 2, 3, 4, 5].map((n) => c.run(`${n}`)));
+        expect(burst.filter((r) => !r.isError).map((r) => r.result.status)).toEqual(['success']);
+        const refused = burst.filter((r) => r.isError);
+        expect(refused).toHaveLength(4);
+        for (const r of refused)
+          expect(r.text).toMatch(
+            /^Execution failed\n--- error ---\nToo many executions: the limit is 3 per minute\. The next one is possible in \d+ s\.$/,
+          );
+      } finally {
+        await c.close();
+      }
+      // The conductor unmounts its image when it stops; the image (and what it holds) stays for the next start.
+      for (let i = 0; i < 50 && (await quotaMounts(dir)).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(await quotaMounts(dir)).toEqual([]);
+      expect(loopDevicesUnder(dir)).toEqual([]);
     });
   },
 );
