@@ -2,10 +2,11 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
 import { expectNoLeftovers, fixturePolicy, repoRoot, startConductor, mcpPackage } from './helpers.js';
@@ -287,5 +288,95 @@ describe.skipIf(!docker)('traces over OTLP/HTTP (real Docker, real exporter, loo
     expect(calls[1]!.headers.traceparent).toBe(freshParent);
     expect(calls[1]!.headers.tracestate).toBeUndefined();
     expect(fresh).toEqual({ traceparent: `00-${root.traceId}-${callSpan(root.traceId, 'local').spanId}-01` });
+  });
+});
+
+/**
+ * NODE_OPTIONS for a conductor that writes to `log` every @opentelemetry module it resolves (a module loader hook
+ * of Node's, registered before the conductor's first import), so a test sees what was loaded, not only what was sent.
+ */
+async function moduleLogOptions(dir: string, log: string): Promise<string> {
+  const hook = join(dir, 'otel-hook.mjs');
+  await writeFile(
+    hook,
+    [
+      "import { appendFileSync } from 'node:fs';",
+      'let log;',
+      'export function initialize(data) { log = data.log; }',
+      'export async function resolve(specifier, context, next) {',
+      '  const r = await next(specifier, context);',
+      "  if (r.url.includes('@opentelemetry')) appendFileSync(log, r.url + '\\n');",
+      '  return r;',
+      '}',
+    ].join('\n'),
+  );
+  const preload = join(dir, 'otel-preload.mjs');
+  await writeFile(
+    preload,
+    [
+      "import { register } from 'node:module';",
+      `register(${JSON.stringify(pathToFileURL(hook).href)}, { data: { log: ${JSON.stringify(log)} } });`,
+    ].join('\n'),
+  );
+  await writeFile(log, '');
+  return `--import=${pathToFileURL(preload).href}`;
+}
+
+describe.skipIf(!docker)('what tracing loads (real Docker, a module loader hook in the conductor)', () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+  });
+
+  afterAll(async () => {
+    await receiver?.close();
+    await expectNoLeftovers();
+  });
+
+  /** Runs one trivial execution in a stdio conductor with `env`; returns the @opentelemetry modules it resolved. */
+  async function modulesLoaded(env: Record<string, string>): Promise<string[]> {
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-otel-load-'));
+    const log = join(dir, 'modules.log');
+    const c = await startConductor('stdio', {
+      NODE_OPTIONS: await moduleLogOptions(dir, log),
+      MCP_CONDUCTOR_POOL_SIZE: '0',
+      ...env,
+    });
+    try {
+      expect((await c.run('6 * 7')).result.returnValue).toBe(42);
+    } finally {
+      await c.close();
+    }
+    return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
+  }
+
+  it('no endpoint: not one @opentelemetry module is loaded and nothing is sent', async () => {
+    receiver.exports.length = 0;
+    expect(
+      await modulesLoaded({ OTEL_SERVICE_NAME: 'unused', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }),
+    ).toEqual([]);
+    expect(receiver.exports).toHaveLength(0);
+  });
+
+  it('OTEL_SDK_DISABLED=true with an endpoint set: nothing loaded, nothing sent', async () => {
+    receiver.exports.length = 0;
+    const loaded = await modulesLoaded({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '10',
+      OTEL_SDK_DISABLED: 'true',
+    });
+    expect(loaded).toEqual([]);
+    expect(receiver.exports).toHaveLength(0);
+  });
+
+  it('with an endpoint: the SDK and only the chosen protocol’s exporter are loaded (the hook sees imports)', async () => {
+    receiver.exports.length = 0;
+    const loaded = await modulesLoaded({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
+    expect(loaded.some((u) => u.includes('/@opentelemetry/sdk-trace/'))).toBe(true);
+    expect(loaded.some((u) => u.includes('/@opentelemetry/exporter-trace-otlp-proto/'))).toBe(true);
+    expect(loaded.some((u) => u.includes('/@opentelemetry/exporter-trace-otlp-http/'))).toBe(false);
+    expect(receiver.exports.length).toBeGreaterThan(0);
   });
 });
