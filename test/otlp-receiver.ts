@@ -40,6 +40,8 @@ export interface JsonSpan {
   parentSpanId?: string;
   name: string;
   attributes: { key: string; value: AnyValue }[];
+  /** code 2 is ERROR */
+  status?: { code?: number };
 }
 export interface JsonExport {
   resourceSpans: { resource: { attributes: JsonSpan['attributes'] }; scopeSpans: { spans: JsonSpan[] }[] }[];

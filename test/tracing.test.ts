@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ExecutionResult } from '../src/core/index.js';
 import { expectNoLeftovers, fixturePolicy, repoRoot, startConductor, mcpPackage } from './helpers.js';
+import { startTarget } from './fixtures/https-target.mjs';
 import { attrs, jsonSpans, startReceiver, type JsonExport } from './otlp-receiver.js';
 
 const docker = inject('docker');
@@ -378,5 +379,73 @@ describe.skipIf(!docker)('what tracing loads (real Docker, a module loader hook 
     expect(loaded.some((u) => u.includes('/@opentelemetry/exporter-trace-otlp-proto/'))).toBe(true);
     expect(loaded.some((u) => u.includes('/@opentelemetry/exporter-trace-otlp-http/'))).toBe(false);
     expect(receiver.exports.length).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(!docker)('egress requests in the trace (real Docker, real gateway, loopback target)', () => {
+  const TOKEN = 'ghp_traceTestRealValue0123456789abcdef';
+
+  it('one egress span per request under sandbox.run, the one past maxResponseBytes failed; no path, query or secret', async () => {
+    const receiver = await startReceiver();
+    const target = await startTarget();
+    const dir = await mkdtemp(join(tmpdir(), 'mcpc-trace-egress-'));
+    const allowed = `127.0.0.1:${target.port}`;
+    const policy = join(dir, 'policy.json');
+    await writeFile(
+      policy,
+      JSON.stringify({
+        description: 'traced egress',
+        container: { runtime: 'runc' },
+        egress: {
+          allow: [allowed],
+          secrets: { GITHUB_TOKEN: { env: 'TEST_GH_TOKEN', hosts: [allowed] } },
+          maxResponseBytes: 4096,
+        },
+      }),
+    );
+    const c = await startConductor('stdio', {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      MCP_CONDUCTOR_POLICY: policy,
+      MCP_CONDUCTOR_POOL_SIZE: '0',
+      TEST_GH_TOKEN: TOKEN,
+    });
+    try {
+      const r = await c.run(`
+        const h = { authorization: 'Bearer ' + Deno.env.get('GITHUB_TOKEN') };
+        const a = await fetch('http://${allowed}/private-path?q=${MARKER}', { method: 'POST', headers: h, body: 'x' });
+        await a.text();
+        try { await (await fetch('http://${allowed}/sized?n=100000')).arrayBuffer(); } catch {}
+        return a.status;`);
+      expect(r.result.returnValue).toBe(200);
+    } finally {
+      await c.close();
+      await target.close();
+      await receiver.close();
+    }
+    const text = receiver.exports.map((e) => e.body.toString()).join('\n');
+    for (const hidden of [TOKEN, MARKER, 'private-path', 'Bearer']) expect(text).not.toContain(hidden);
+    const spans = jsonSpans(receiver.exports);
+    const [run] = spans.filter((s) => s.name === 'sandbox.run');
+    const egress = spans.filter((s) => s.name === 'egress');
+    expect(egress).toHaveLength(2);
+    for (const s of egress) expect(s.parentSpanId).toBe(run!.spanId);
+    const [ok, cut] = [
+      egress.find((s) => attrs(s.attributes)['http.request.method'] === 'POST')!,
+      egress.find((s) => attrs(s.attributes)['http.request.method'] === 'GET')!,
+    ];
+    expect(attrs(ok.attributes)).toMatchObject({
+      'server.address': allowed,
+      'mcp_conductor.egress.outcome': 'ok',
+      'mcp_conductor.egress.rule': allowed,
+      'http.response.status_code': 200,
+    });
+    expect(ok.status?.code ?? 0).not.toBe(2);
+    expect(attrs(cut.attributes)).toMatchObject({
+      'server.address': allowed,
+      'mcp_conductor.egress.outcome': 'too_large',
+    });
+    expect(Number(attrs(cut.attributes)['mcp_conductor.egress.response_bytes'])).toBeLessThanOrEqual(4096);
+    expect(cut.status?.code).toBe(2);
   });
 });
