@@ -308,5 +308,61 @@ describe.skipIf(!docker || (hostProblem !== undefined && !required))(
       expect(await quotaMounts(dir)).toEqual([]);
       expect(loopDevicesUnder(dir)).toEqual([]);
     });
+
+    it('under gVisor too: a full image is disk_full for blocks and for inodes, and cpuMs is in the result and the audit', async () => {
+      if (hostProblem) throw new Error(`workspace quotas cannot be tested here: ${hostProblem}`);
+      const dir = await mkdtemp(join(tmpdir(), 'mcpc-quota-gvisor-'));
+      const workspace = join(dir, 'ws');
+      const policy = join(dir, 'policy.json');
+      const small = JSON.parse(await readFile(fixturePolicy('small'), 'utf8')) as { container: object };
+      await writeFile(
+        policy,
+        JSON.stringify({ ...small, container: { ...small.container, runtime: 'runsc', pidsLimit: 128 } }),
+      );
+      const audit = join(dir, 'audit.jsonl');
+      const c = await startConductor('stdio', {
+        MCP_CONDUCTOR_WORKSPACE: workspace,
+        MCP_CONDUCTOR_POLICY: policy,
+        MCP_CONDUCTOR_POOL_SIZE: '0',
+        MCP_CONDUCTOR_WORKSPACE_QUOTA_MB: '16',
+        MCP_CONDUCTOR_AUDIT_LOG: audit,
+      });
+      const results: ExecutionResult[] = [];
+      try {
+        const blocks = await c.run(fill);
+        results.push(blocks.result);
+        expect(blocks.result.resources.exitReason).toBe('disk_full');
+        expect(Number(/wrote (\d+) MB/.exec(blocks.result.stdout)?.[1])).toBeLessThan(16);
+        // Empty files take no blocks: 16 MB of ext4 runs out of inodes first (a few thousand), also ENOSPC.
+        const inodes = await c.run(
+          [
+            "Deno.removeSync('/workspace/fill');",
+            "Deno.mkdirSync('/workspace/many');",
+            'let n = 0;',
+            'try { while (n < 100000) { Deno.writeFileSync(`/workspace/many/${n}`, new Uint8Array(0)); n++; } }',
+            'finally { console.log(`made ${n}`); }',
+          ].join('\n'),
+          20_000,
+        );
+        results.push(inodes.result);
+        expect(inodes.result.error?.message).toContain('No space left on device');
+        expect(inodes.result.resources.exitReason).toBe('disk_full');
+        expect(Number(/made (\d+)/.exec(inodes.result.stdout)?.[1])).toBeLessThan(100000);
+      } finally {
+        await c.close();
+      }
+      const lines = (await readFile(audit, 'utf8')).split('\n').filter(Boolean);
+      const audited = lines.map(
+        (l) => (JSON.parse(l) as { resources: ExecutionResult['resources'] }).resources,
+      );
+      // gVisor's sandbox has a cgroup of the host's too: its CPU time (with the Sentry's) is read there.
+      for (const [i, r] of results.entries()) {
+        expect(r.resources.cpuMs).toBeGreaterThan(0);
+        expect(audited[i]).toMatchObject({ exitReason: 'disk_full', cpuMs: r.resources.cpuMs });
+      }
+      for (let i = 0; i < 50 && (await quotaMounts(dir)).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(await quotaMounts(dir)).toEqual([]);
+    });
   },
 );
