@@ -16,6 +16,7 @@ import {
   collectLogs,
   executionPrinting,
   expectNoLeftovers,
+  goneWithin,
   startConductor,
   startHttpServer,
   TRANSPORTS,
@@ -72,7 +73,7 @@ describe.skipIf(!docker).each(TRANSPORTS)('tasks over %s', (kind) => {
       `console.log('up'); await new Promise(() => setInterval(() => {}, 1000))`,
     );
     // A task's log messages outlive its request: they go to the session (over HTTP, its GET stream).
-    await executionPrinting(logs, 'up');
+    const executionId = await executionPrinting(logs, 'up');
     expect(logs[0]?._meta).toEqual({ 'io.modelcontextprotocol/related-task': { taskId: task.taskId } });
     const seen: Progress[] = [];
     const plain = c.client.callTool(
@@ -82,8 +83,10 @@ describe.skipIf(!docker).each(TRANSPORTS)('tasks over %s', (kind) => {
     );
     await until(() => seen.length > 0);
     expect(seen.map((p) => p.message)).toEqual(['queued']);
+    const cancelledAt = performance.now();
     const cancelled = await c.client.experimental.tasks.cancelTask(task.taskId);
     expect(cancelled.status).toBe('cancelled');
+    expect(await goneWithin(executionId, cancelledAt)).toBeLessThan(1000);
     expect((await plain).structuredContent).toMatchObject({ returnValue: 2 });
     const stopped = await resultOf(c.client, task.taskId);
     expect(stopped?.resources.exitReason).toBe('cancelled');
