@@ -1,6 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -84,7 +84,11 @@ describe.skipIf(!docker)('live reload over Streamable HTTP', () => {
   let tenantsPath: string;
   let policyPath: string;
   let mcpPath: string;
-  let policy: { deno: { permissions: Record<string, unknown> }; description?: string };
+  let policy: {
+    deno: { permissions: Record<string, unknown> };
+    limits?: Record<string, unknown>;
+    description?: string;
+  };
   const tenant = (id: string, extra: Record<string, unknown> = {}) => ({
     id,
     tokenSha256: sha(`${id}-token`),
@@ -144,16 +148,31 @@ describe.skipIf(!docker)('live reload over Streamable HTTP', () => {
     await Promise.all([stable.end(), beta.end()]);
   });
 
-  it('puts a changed policy in force for an open session, and leaves other tenants as they were', async () => {
+  it('puts a changed policy in force for an open session, tells it the new tool, and leaves other tenants as they were', async () => {
     const alpha = await connect(server.url, 'alpha-token');
     const stable = await connect(server.url, 'stable-token');
+    const told = { alpha: 0, stable: 0 };
+    alpha.client.setNotificationHandler(ToolListChangedNotificationSchema, () => void told.alpha++);
+    stable.client.setNotificationHandler(ToolListChangedNotificationSchema, () => void told.stable++);
+    // The GET streams carry notifications that belong to no request: open them before the change.
+    await new Promise((r) => setTimeout(r, 200));
     expect((await alpha.run(ENV_STATE)).returnValue).not.toBe('granted');
+    const timeoutMax = async (c: Client) => {
+      const tool = (await c.listTools()).tools.find((t) => t.name === 'run_deno_code');
+      return (tool?.inputSchema.properties?.timeout as { maximum?: number } | undefined)?.maximum;
+    };
+    expect(await timeoutMax(alpha.client)).toBe(20_000);
     policy.deno.permissions.env = true;
+    policy.limits = { ...policy.limits, maxTimeoutMs: 15_000 };
     await save(policyPath, policy);
     await eventually(
       () => alpha.run(ENV_STATE),
       (r) => r.returnValue === 'granted',
     );
+    await until(() => told.alpha > 0, 5_000);
+    expect(await timeoutMax(alpha.client)).toBe(15_000);
+    expect(await timeoutMax(stable.client)).toBe(20_000);
+    expect(told.stable).toBe(0);
     expect((await stable.run(ENV_STATE)).returnValue).not.toBe('granted');
     await Promise.all([alpha.end(), stable.end()]);
   });

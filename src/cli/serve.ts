@@ -84,7 +84,15 @@ function endpoint(
     get maxSessions() {
       return maxSessions();
     },
-    createServer: () => createServer(liveServerContext(current, { tasks, logger, version })),
+    createServer: () =>
+      createServer(
+        liveServerContext(current, {
+          tasks,
+          logger,
+          version,
+          watchContext: (listener) => conductor.watch(ctx.id, listener),
+        }),
+      ),
   };
 }
 

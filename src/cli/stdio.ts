@@ -28,7 +28,14 @@ export async function runStdio(): Promise<void> {
   // The one session follows the context in use: a reload switches its next call to the new configuration.
   let last = local;
   const current = () => (last = conductor.current('local') ?? last);
-  const server = createServer(liveServerContext(current, { tasks, logger, version }));
+  const server = createServer(
+    liveServerContext(current, {
+      tasks,
+      logger,
+      version,
+      watchContext: (listener) => conductor.watch('local', listener),
+    }),
+  );
   onShutdown(
     logger,
     async () => {

@@ -95,6 +95,8 @@ export interface Conductor {
   reload(plan: ReloadPlan): Promise<void>;
   /** The context in use for 'local' or a tenant once it is made; a reload switches it the moment it succeeds. */
   current(id: string): TenantContext | undefined;
+  /** Calls `listener` each time a reload puts another context in use for `id`; returns what stops that. */
+  watch(id: string, listener: () => void): () => void;
   /** Problem that makes the conductor unable to run code right now, if any (for /readyz). */
   readiness(): Promise<string | undefined>;
   activeExecutions(): number;
@@ -270,6 +272,7 @@ class RunningConductor implements Conductor {
   readonly #contexts: Promise<TenantContext>[] = [];
   readonly #tenants = new Map<string, Promise<TenantContext>>();
   readonly #current = new Map<string, TenantContext>();
+  readonly #watchers = new Map<string, Set<() => void>>();
   #local: Promise<TenantContext> | undefined;
   /** contexts a reload replaced, finishing their executions */
   readonly #retiring = new Set<Promise<void>>();
@@ -355,6 +358,16 @@ class RunningConductor implements Conductor {
         this.#current.delete(id);
       }
     for (const [old, next] of replaced) this.#retire(old, next);
+    for (const id of made.keys()) for (const listener of this.#watchers.get(id) ?? []) listener();
+  }
+
+  watch(id: string, listener: () => void): () => void {
+    const listeners = this.#watchers.get(id) ?? new Set<() => void>();
+    this.#watchers.set(id, listeners.add(listener));
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.#watchers.delete(id);
+    };
   }
 
   /** The contexts a reload changes or adds, all of them or none (those made are closed again). */

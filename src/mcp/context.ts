@@ -24,6 +24,11 @@ export interface ServerContext {
   tasks: TaskRegistry;
   logger: Logger;
   version: string;
+  /**
+   * Calls `listener` each time a reload puts another context of this tenant in use, so that open sessions are told
+   * of the new tool description (notifications/tools/list_changed); returns what stops that.
+   */
+  watchContext?: (listener: () => void) => () => void;
 }
 
 /** The parts of a ServerContext a reload may replace: one tenant's context as the conductor has it now. */
@@ -39,7 +44,7 @@ export type TenantParts = Pick<
  */
 export function liveServerContext(
   current: () => TenantParts,
-  rest: Pick<ServerContext, 'tasks' | 'logger' | 'version'>,
+  rest: Pick<ServerContext, 'tasks' | 'logger' | 'version' | 'watchContext'>,
 ): ServerContext {
   return {
     ...rest,

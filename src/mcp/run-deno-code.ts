@@ -22,8 +22,11 @@ import { traceContextOf } from './trace-meta.js';
  * The call's signal (notifications/cancelled, the session's end) stops it wherever it is; while it runs the client
  * hears its progress and output (live.ts). Task-augmented calls run as tasks (tasks.ts).
  */
-export function registerRunDenoCode(server: McpServer, ctx: ServerContext, logLevel: LogLevelFilter): void {
-  const { limits } = ctx.profile.policy;
+export function registerRunDenoCode(
+  server: McpServer,
+  ctx: ServerContext,
+  logLevel: LogLevelFilter,
+): () => void {
   const follow = (extra: CreateTaskRequestHandlerExtra, taskId: string | undefined): LiveRun =>
     followCall({
       progressToken: extra._meta?.progressToken,
@@ -37,31 +40,12 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext, logLe
       // The limits in force now: a reload may have changed them since the session began.
       maxStreamedLines: ctx.profile.policy.limits.maxStreamedLines,
     });
-  server.experimental.tasks.registerToolTask(
+  const tool = server.experimental.tasks.registerToolTask(
     'run_deno_code',
     {
       title: 'Run TypeScript in a sandbox',
       description: describeTool(ctx),
-      inputSchema: {
-        deno_code: z.string().describe('TypeScript/JavaScript module source to run'),
-        timeout: z
-          .number()
-          .int()
-          .positive()
-          // Advertised (JSON Schema `maximum`) and enforced: a larger value is refused, not clamped silently.
-          .max(
-            limits.maxTimeoutMs,
-            `timeout is at most ${limits.maxTimeoutMs} ms (the policy's limits.maxTimeoutMs); leave it out for the default ${limits.defaultTimeoutMs} ms`,
-          )
-          .optional()
-          .describe(`milliseconds; default ${limits.defaultTimeoutMs}, at most ${limits.maxTimeoutMs}`),
-        check: z
-          .boolean()
-          .optional()
-          .describe(
-            `type-check the code first (about 0.1 s once warm); with type errors it does not run (default ${ctx.profile.policy.deno.check})`,
-          ),
-      },
+      inputSchema: inputShape(ctx),
       outputSchema: ExecutionResultSchema.shape,
       annotations: { openWorldHint: true },
       execution: { taskSupport: 'optional' },
@@ -82,6 +66,33 @@ export function registerRunDenoCode(server: McpServer, ctx: ServerContext, logLe
         (await extra.taskStore.getTaskResult(extra.taskId)) as CallToolResult,
     },
   );
+  // After a reload the session's client lists the tool again (update() sends notifications/tools/list_changed).
+  return () => tool.update({ description: describeTool(ctx), paramsSchema: inputShape(ctx) });
+}
+
+/** The tool's input, with the limits of the tenant's context in use now (a reload may change them). */
+function inputShape(ctx: ServerContext) {
+  const { limits } = ctx.profile.policy;
+  return {
+    deno_code: z.string().describe('TypeScript/JavaScript module source to run'),
+    timeout: z
+      .number()
+      .int()
+      .positive()
+      // Advertised (JSON Schema `maximum`) and enforced: a larger value is refused, not clamped silently.
+      .max(
+        limits.maxTimeoutMs,
+        `timeout is at most ${limits.maxTimeoutMs} ms (the policy's limits.maxTimeoutMs); leave it out for the default ${limits.defaultTimeoutMs} ms`,
+      )
+      .optional()
+      .describe(`milliseconds; default ${limits.defaultTimeoutMs}, at most ${limits.maxTimeoutMs}`),
+    check: z
+      .boolean()
+      .optional()
+      .describe(
+        `type-check the code first (about 0.1 s once warm); with type errors it does not run (default ${ctx.profile.policy.deno.check})`,
+      ),
+  };
 }
 
 function ofTask(n: ServerNotification, taskId: string): ServerNotification {

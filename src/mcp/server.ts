@@ -25,7 +25,15 @@ export function createServer(ctx: ServerContext): McpServer {
         'Run TypeScript in a sandbox with run_deno_code; call other MCP servers from that code through mcpFactory.',
     },
   );
-  registerRunDenoCode(server, ctx, trackLogLevel(server));
+  const redescribe = registerRunDenoCode(server, ctx, trackLogLevel(server));
+  const unwatch = ctx.watchContext?.(redescribe);
+  if (unwatch) {
+    const closed = server.server.onclose;
+    server.server.onclose = () => {
+      unwatch();
+      closed?.();
+    };
+  }
   registerCompanionTools(server, ctx);
   registerPlaybookTools(server, ctx);
   registerPrompts(server, ctx);
