@@ -1,5 +1,5 @@
 import type { Request } from '@modelcontextprotocol/sdk/types.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createTaskRegistry } from './tasks.js';
 
 const asTask: Request = { method: 'tools/call', params: { name: 'run_deno_code', task: {} } };
@@ -7,6 +7,24 @@ const plain: Request = { method: 'tools/call', params: { name: 'run_deno_code' }
 const done = { content: [{ type: 'text', text: 'Execution successful' }] };
 
 describe('task registry', () => {
+  it('keeps a running task past its ttl, then its result for the ttl after it finished, and no longer', async () => {
+    vi.useFakeTimers();
+    try {
+      const r = createTaskRegistry({ ttlMs: 60_000 });
+      const t = await r.createTask({ ttl: 5000 }, 1, asTask);
+      await vi.advanceTimersByTimeAsync(6000);
+      expect(await r.getTask(t.taskId)).toMatchObject({ status: 'working' });
+      await r.storeTaskResult(t.taskId, 'completed', done);
+      await vi.advanceTimersByTimeAsync(4900);
+      expect(await r.getTaskResult(t.taskId)).toEqual(done);
+      await vi.advanceTimersByTimeAsync(200);
+      expect(await r.getTask(t.taskId)).toBeNull();
+      await expect(r.getTaskResult(t.taskId)).rejects.toThrow(/not found/);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('caps the ttl between 1 s and the policy’s, and gives the policy’s when none is asked for', async () => {
     const r = createTaskRegistry({ ttlMs: 60_000 });
     expect((await r.createTask({ ttl: 10 ** 9 }, 1, asTask)).ttl).toBe(60_000);
