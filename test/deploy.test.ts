@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   conductorContainers,
@@ -19,6 +22,45 @@ const swarmState = () => docker(['info', '--format', '{{.Swarm.LocalNodeState}}'
 const inspect = (id: string, format: string) => docker(['inspect', '--format', format, id]);
 const list = async (args: string[]) => (await docker(args)).split('\n').filter(Boolean).sort();
 const ofStack = ['--filter', `label=com.docker.stack.namespace=${STACK}`];
+/** An API token as swarm.yaml's commented stanza would give it: a Docker secret, read through MCP_CONDUCTOR_SECRETS_DIR. */
+const TOKEN_SECRET = 'mcpc_test_api_token';
+const TOKEN_VALUE = 'token-value-that-must-stay-in-the-conductor';
+
+/**
+ * Merged over swarm.yaml: the token as /run/secrets/API_TOKEN and a policy whose egress secret takes it by
+ * { "env": "API_TOKEN" }; the tenant uses that policy, so the conductor could not start without the secret.
+ */
+async function tokenOverride(dir: string): Promise<string> {
+  const policy = join(dir, 'egress-token.json');
+  await writeFile(
+    policy,
+    JSON.stringify({
+      egress: {
+        allow: ['api.example.com'],
+        secrets: { API_TOKEN: { env: 'API_TOKEN', hosts: ['api.example.com'] } },
+      },
+    }),
+  );
+  const file = join(dir, 'token.yaml');
+  await writeFile(
+    file,
+    [
+      "version: '3.8'",
+      'services:',
+      '  conductor:',
+      '    secrets:',
+      `      - { source: ${TOKEN_SECRET}, target: API_TOKEN, uid: '10001', mode: 0400 }`,
+      '    configs:',
+      '      - { source: policy_egress_token, target: /opt/mcp-conductor/policies/egress-token.json }',
+      'secrets:',
+      `  ${TOKEN_SECRET}: { external: true }`,
+      'configs:',
+      `  policy_egress_token: { name: mcpc-test-policy-egress-token, file: ${policy} }`,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
 
 /** What the test may change on the engine: all of it must be as it was afterwards, whatever happened. */
 async function engineState() {
@@ -61,13 +103,24 @@ async function deployAndUpdate(): Promise<void> {
   if (await portInUse(8787))
     throw new Error('port 8787 is taken on this host; the stack publishes it in host mode');
   const before = await engineState();
-  const { token, tenants } = tenantsFile();
+  const { token, tenants } = tenantsFile('egress-token');
+  const dir = await mkdtemp(join(tmpdir(), 'mcpc-deploy-'));
   await withSwarm(async () => {
-    const removeStack = await deployStack(STACK, tenants);
+    const removeStack = await deployStack(STACK, tenants, {
+      files: [await tokenOverride(dir)],
+      secrets: { [TOKEN_SECRET]: TOKEN_VALUE },
+    });
     try {
       const client = await connectHttp(URL, token);
       expect(await client.run('6 * 7')).toMatchObject({ status: 'success', returnValue: 42 });
       const [old] = await conductorContainers(STACK);
+      // The token secret reached the conductor (the sandbox gets its per-execution placeholder), and neither the
+      // service nor the container shows its value.
+      expect((await client.run(`Deno.env.get('API_TOKEN')`)).returnValue).toMatch(
+        /^mcp-conductor-secret-API_TOKEN-[0-9a-f]{32}$/,
+      );
+      expect(await docker(['service', 'inspect', `${STACK}_conductor`])).not.toContain(TOKEN_VALUE);
+      expect(await docker(['inspect', old!])).not.toContain(TOKEN_VALUE);
 
       let settled = false;
       const long = client
@@ -109,6 +162,7 @@ async function deployAndUpdate(): Promise<void> {
       await healthy;
     } finally {
       await removeStack();
+      await rm(dir, { recursive: true, force: true });
     }
   });
   expect(await engineState()).toEqual(before);

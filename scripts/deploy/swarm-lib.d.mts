@@ -18,5 +18,11 @@ export function conductorContainers(stack: string): Promise<string[]>;
 export function deployStack(
   stack: string,
   tenants: unknown,
-  opts?: { env?: Record<string, string> },
+  opts?: {
+    env?: Record<string, string>;
+    /** more stack files, merged over swarm.yaml (docker stack deploy -c … -c …) */
+    files?: string[];
+    /** Docker secrets to create beside mcp_conductor_tenants (name → value), removed with the stack */
+    secrets?: Record<string, string>;
+  },
 ): Promise<() => Promise<void>>;

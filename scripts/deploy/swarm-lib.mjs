@@ -96,17 +96,14 @@ export async function conductorContainers(stack) {
 }
 
 /**
- * Deploys the stack with the tenants file `tenants` (an object) as the secret mcp_conductor_tenants and waits
- * until /readyz answers 200. Returns a function that removes the stack, its secret and (when the stack made it)
- * the data volume, and waits until the stack's containers and every sandbox are gone.
+ * Deploys the stack with the tenants file `tenants` (an object) as the secret mcp_conductor_tenants (and `secrets`,
+ * name → value, beside it), `files` merged over swarm.yaml, and waits until /readyz answers 200. Returns a function
+ * that removes the stack, the secrets it made and (when the stack made it) the data volume, and waits until the
+ * stack's containers and every sandbox are gone; a deploy that fails has done that already.
  */
-export async function deployStack(stack, tenants, { env = {} } = {}) {
+export async function deployStack(stack, tenants, { env = {}, files = [], secrets = {} } = {}) {
   const hadVolume = lines(await docker(['volume', 'ls', '-q'])).includes(DATA_VOLUME);
-  const dir = await mkdtemp(join(tmpdir(), 'mcpc-stack-'));
-  const file = join(dir, 'tenants.json');
-  await writeFile(file, JSON.stringify(tenants));
-  await docker(['secret', 'create', 'mcp_conductor_tenants', file]);
-  await rm(dir, { recursive: true, force: true });
+  const made = [];
   const remove = async () => {
     await docker(['stack', 'rm', stack]).catch(() => undefined);
     // stack rm returns at once; the conductor stops (removing its sandboxes) and its container goes after.
@@ -121,17 +118,29 @@ export async function deployStack(stack, tenants, { env = {} } = {}) {
         !lines(await docker(['network', 'ls', '--format', '{{.Name}}'])).includes(`${stack}_default`),
       60_000,
     );
-    await docker(['secret', 'rm', 'mcp_conductor_tenants']).catch(() => undefined);
+    for (const name of made) await docker(['secret', 'rm', name]).catch(() => undefined);
     if (!hadVolume) await docker(['volume', 'rm', DATA_VOLUME]).catch(() => undefined);
   };
+  const dir = await mkdtemp(join(tmpdir(), 'mcpc-stack-'));
   try {
-    await docker(['stack', 'deploy', '-c', stackFile, stack], { env });
+    for (const [name, value] of Object.entries({
+      mcp_conductor_tenants: JSON.stringify(tenants),
+      ...secrets,
+    })) {
+      const file = join(dir, name);
+      await writeFile(file, value);
+      await docker(['secret', 'create', name, file]);
+      made.push(name);
+    }
+    await rm(dir, { recursive: true, force: true });
+    await docker(['stack', 'deploy', ...[stackFile, ...files].flatMap((f) => ['-c', f]), stack], { env });
     await waitFor(
       'the conductor to be ready on port 8787',
       async () => (await readyStatus()) === 200,
       120_000,
     );
   } catch (error) {
+    await rm(dir, { recursive: true, force: true });
     await remove();
     throw error;
   }
