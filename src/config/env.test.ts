@@ -33,6 +33,9 @@ describe('single-tenant quotas from the environment', () => {
     ['MCP_CONDUCTOR_WORKSPACE_QUOTA_MB', '15', 'must be at least 16'],
     ['MCP_CONDUCTOR_WORKSPACE_QUOTA_MB', '1048577', 'must be at most 1048576'],
     ['MCP_CONDUCTOR_WORKSPACE_QUOTA_MB', '64MB', 'must be a whole number'],
+    ['MCP_CONDUCTOR_WORKSPACE_QUOTA_MB', '1e3', 'must be a whole number'],
+    ['MCP_CONDUCTOR_MAX_CONCURRENCY', '0x10', 'must be a whole number'],
+    ['MCP_CONDUCTOR_POOL_SIZE', ' 2 ', 'must be a whole number'],
   ];
   for (const [name, value, why] of refused)
     it(`refuses ${name}=${value} at start, naming the variable`, () => {

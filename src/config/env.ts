@@ -41,12 +41,13 @@ export interface ConductorSettings {
   notices: string[];
 }
 
+/** Decimal digits only: Number() would also take "1e3", "0x10", " 8 " or "" (as 0). */
 const Int = (name: string, min: number, max: number) =>
-  z.coerce
-    .number({ error: `${name} must be a whole number` })
-    .int(`${name} must be a whole number`)
-    .min(min, `${name} must be at least ${min}`)
-    .max(max, `${name} must be at most ${max}`);
+  z
+    .string()
+    .regex(/^-?\d{1,15}$/, `${name} must be a whole number`)
+    .transform(Number)
+    .pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
 
 const Quota = (name: string, key: keyof typeof QUOTA_BOUNDS) =>
   Int(name, QUOTA_BOUNDS[key].min, QUOTA_BOUNDS[key].max).optional();
