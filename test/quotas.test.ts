@@ -70,6 +70,13 @@ async function quotaMounts(root: string): Promise<string[]> {
     .sort();
 }
 
+/** The quota mounts under `root` once the conductor has unmounted them (it does so as it stops), or after 5 s. */
+async function quotaMountsGone(root: string): Promise<string[]> {
+  for (let i = 0; i < 50 && (await quotaMounts(root)).length > 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  return quotaMounts(root);
+}
+
 /** Loop devices whose backing file is under `root`: none may be left once the conductor has gone. */
 function loopDevicesUnder(root: string): string[] {
   const out = execFileSync('losetup', ['-a'], { encoding: 'utf8' });
@@ -82,6 +89,14 @@ const fill = [
   'const chunk = new Uint8Array(1 << 20).fill(1);',
   'let mb = 0;',
   'try { while (mb < 64) { await f.write(chunk); mb++; } } finally { console.log(`wrote ${mb} MB`); f.close(); }',
+].join('\n');
+/** Three echo calls: with mcpCallsPerMinute 2 the third is refused, and the code returns why. */
+const threeEchoes = [
+  "const e = await mcpFactory.load('everything');",
+  "await e.callTool('echo', { message: 'a' });",
+  "await e.callTool('echo', { message: 'b' });",
+  "try { await e.callTool('echo', { message: 'c' }); return 'not refused'; }",
+  'catch (err) { return `${err.code}: ${err.message}`; }',
 ].join('\n');
 const write10 = [
   "Deno.writeFileSync('/workspace/ten', new Uint8Array(10 * 1024 * 1024).fill(2));",
@@ -147,15 +162,7 @@ describe.skipIf(!docker || (hostProblem !== undefined && !required))(
       const [acme, globex] = [await connect(server!.url, 'acme'), await connect(server!.url, 'globex')];
       try {
         const long = globex.run('await new Promise((r) => setTimeout(r, 3000));\n"done"');
-        const calls = await acme.run(
-          [
-            "const e = await mcpFactory.load('everything');",
-            "await e.callTool('echo', { message: 'a' });",
-            "await e.callTool('echo', { message: 'b' });",
-            "try { await e.callTool('echo', { message: 'c' }); return 'not refused'; }",
-            'catch (err) { return `${err.code}: ${err.message}`; }',
-          ].join('\n'),
-        );
+        const calls = await acme.run(threeEchoes);
         expect(calls.result.returnValue).toMatch(
           /^rate_limited: Too many mcpFactory calls for tenant acme: the limit is 2 per minute\. The next one is possible in \d+ s\.$/,
         );
@@ -277,15 +284,7 @@ describe.skipIf(!docker || (hostProblem !== undefined && !required))(
         expect((await stat(`${workspace}.ext4`)).size).toBe(16 * 1024 * 1024);
         expect(await quotaMounts(dir)).toEqual([workspace]);
 
-        const calls = await c.run(
-          [
-            "const e = await mcpFactory.load('everything');",
-            "await e.callTool('echo', { message: 'a' });",
-            "await e.callTool('echo', { message: 'b' });",
-            "try { await e.callTool('echo', { message: 'c' }); return 'not refused'; }",
-            'catch (err) { return `${err.code}: ${err.message}`; }',
-          ].join('\n'),
-        );
+        const calls = await c.run(threeEchoes);
         expect(calls.result.returnValue).toMatch(
           /^rate_limited: Too many mcpFactory calls: the limit is 2 per minute\. The next one is possible in \d+ s\.$/,
         );
@@ -303,9 +302,7 @@ describe.skipIf(!docker || (hostProblem !== undefined && !required))(
         await c.close();
       }
       // The conductor unmounts its image when it stops; the image (and what it holds) stays for the next start.
-      for (let i = 0; i < 50 && (await quotaMounts(dir)).length > 0; i++)
-        await new Promise((r) => setTimeout(r, 100));
-      expect(await quotaMounts(dir)).toEqual([]);
+      expect(await quotaMountsGone(dir)).toEqual([]);
       expect(loopDevicesUnder(dir)).toEqual([]);
     });
 
@@ -360,9 +357,7 @@ describe.skipIf(!docker || (hostProblem !== undefined && !required))(
         expect(r.resources.cpuMs).toBeGreaterThan(0);
         expect(audited[i]).toMatchObject({ exitReason: 'disk_full', cpuMs: r.resources.cpuMs });
       }
-      for (let i = 0; i < 50 && (await quotaMounts(dir)).length > 0; i++)
-        await new Promise((r) => setTimeout(r, 100));
-      expect(await quotaMounts(dir)).toEqual([]);
+      expect(await quotaMountsGone(dir)).toEqual([]);
     });
   },
 );
