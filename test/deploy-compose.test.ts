@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { DATA_VOLUME, docker, portInUse, waitFor } from '../scripts/deploy/swarm-lib.mjs';
+import { DATA_VOLUME, docker, dockerList, portInUse, waitFor } from '../scripts/deploy/swarm-lib.mjs';
 import { CONDUCTOR_UID } from '../src/image/index.js';
 import { connectHttp, ensureConductorImage, tenantsFile } from './deploy-helpers.js';
 import { expectNoLeftovers, repoRoot } from './helpers.js';
@@ -18,12 +18,11 @@ const hasCompose = await run('docker-compose', ['version']).then(
   () => true,
   () => false,
 );
-const required = process.env.CI === 'true' || process.env.MCP_CONDUCTOR_REQUIRE_DOCKER === '1';
 if (inject('docker') && !hasCompose) {
-  if (required) throw new Error('docker-compose is not installed: scripts/docker-setup.sh installs it');
+  if (inject('dockerRequired'))
+    throw new Error('docker-compose is not installed: scripts/docker-setup.sh installs it');
   process.stderr.write('\n*** COMPOSE TEST SKIPPED: docker-compose is not installed ***\n\n');
 }
-const list = async (args: string[]) => (await docker(args)).split('\n').filter(Boolean).sort();
 
 describe.skipIf(!inject('docker') || !hasCompose)('scripts/deploy/compose.yaml with docker-compose', () => {
   let env: Record<string, string | undefined> = {};
@@ -34,16 +33,18 @@ describe.skipIf(!inject('docker') || !hasCompose)('scripts/deploy/compose.yaml w
   afterAll(async () => {
     // Removes the project's container and network, and the data volume unless it was there before.
     await compose('down', ...(hadVolume ? [] : ['--volumes'])).catch(() => undefined);
-    expect(await list(['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`])).toEqual([]);
-    expect(await list(['network', 'ls', '--format', '{{.Name}}'])).not.toContain(`${PROJECT}_default`);
-    if (!hadVolume) expect(await list(['volume', 'ls', '-q'])).not.toContain(DATA_VOLUME);
+    expect(
+      await dockerList(['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]),
+    ).toEqual([]);
+    expect(await dockerList(['network', 'ls', '--format', '{{.Name}}'])).not.toContain(`${PROJECT}_default`);
+    if (!hadVolume) expect(await dockerList(['volume', 'ls', '-q'])).not.toContain(DATA_VOLUME);
     await expectNoLeftovers();
   }, 240_000);
 
   it('comes up healthy on 127.0.0.1:8787 and runs code in the tenant’s workspace', async () => {
     await ensureConductorImage();
     if (await portInUse(8787)) throw new Error('port 8787 is taken on this host; compose.yaml publishes it');
-    hadVolume = (await list(['volume', 'ls', '-q'])).includes(DATA_VOLUME);
+    hadVolume = (await dockerList(['volume', 'ls', '-q'])).includes(DATA_VOLUME);
     const { token, tenants } = tenantsFile();
     const dir = await mkdtemp(join(tmpdir(), 'mcpc-compose-'));
     const file = join(dir, 'tenants.json');
@@ -53,7 +54,7 @@ describe.skipIf(!inject('docker') || !hasCompose)('scripts/deploy/compose.yaml w
     await chmod(file, 0o400);
     env = { ...process.env, MCP_CONDUCTOR_TENANTS_FILE: file };
     await compose('up', '-d');
-    const [id] = await list(['ps', '-q', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
+    const [id] = await dockerList(['ps', '-q', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
     // The file's health check (Node asking /readyz every 10 s) is what turns it healthy.
     await waitFor(
       'the conductor to be healthy',

@@ -6,6 +6,7 @@ import {
   conductorContainers,
   deployStack,
   docker,
+  dockerList,
   portInUse,
   readyStatus,
   waitFor,
@@ -20,7 +21,6 @@ const URL = 'http://127.0.0.1:8787/mcp';
 
 const swarmState = () => docker(['info', '--format', '{{.Swarm.LocalNodeState}}']);
 const inspect = (id: string, format: string) => docker(['inspect', '--format', format, id]);
-const list = async (args: string[]) => (await docker(args)).split('\n').filter(Boolean).sort();
 const ofStack = ['--filter', `label=com.docker.stack.namespace=${STACK}`];
 /** An API token as swarm.yaml's commented stanza would give it: a Docker secret, read through MCP_CONDUCTOR_SECRETS_DIR. */
 const TOKEN_SECRET = 'mcpc_test_api_token';
@@ -67,14 +67,14 @@ async function engineState() {
   const swarm = await swarmState();
   return {
     swarm,
-    networks: await list(['network', 'ls', '--format', '{{.Name}}']),
-    volumes: await list(['volume', 'ls', '-q']),
-    stackContainers: await list(['ps', '-aq', ...ofStack]),
+    networks: await dockerList(['network', 'ls', '--format', '{{.Name}}']),
+    volumes: await dockerList(['volume', 'ls', '-q']),
+    stackContainers: await dockerList(['ps', '-aq', ...ofStack]),
     // Services, secrets and configs live in the swarm: leaving one that the test made drops them all.
     ...(swarm === 'active' && {
-      services: await list(['service', 'ls', '-q', ...ofStack]),
-      secrets: await list(['secret', 'ls', '--format', '{{.Name}}']),
-      configs: await list(['config', 'ls', '--format', '{{.Name}}']),
+      services: await dockerList(['service', 'ls', '-q', ...ofStack]),
+      secrets: await dockerList(['secret', 'ls', '--format', '{{.Name}}']),
+      configs: await dockerList(['config', 'ls', '--format', '{{.Name}}']),
     }),
   };
 }

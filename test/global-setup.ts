@@ -7,6 +7,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     docker: boolean;
     imageTag: string;
+    /** CI=true or MCP_CONDUCTOR_REQUIRE_DOCKER=1: a suite that cannot run here fails instead of skipping */
+    dockerRequired: boolean;
   }
 }
 
@@ -18,6 +20,7 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<void> {
   const docker = createDockerClient();
   const required = process.env.CI === 'true' || process.env.MCP_CONDUCTOR_REQUIRE_DOCKER === '1';
+  project.provide('dockerRequired', required);
   try {
     await docker.ping();
   } catch (error) {

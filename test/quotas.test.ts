@@ -36,7 +36,7 @@ function quotaHostProblem(): string | undefined {
   }
 }
 const hostProblem = docker ? quotaHostProblem() : undefined;
-const required = process.env.CI === 'true' || process.env.MCP_CONDUCTOR_REQUIRE_DOCKER === '1';
+const required = inject('dockerRequired');
 if (hostProblem && !required)
   process.stderr.write(`\n*** WORKSPACE QUOTA TESTS SKIPPED: ${hostProblem} ***\n\n`);
 

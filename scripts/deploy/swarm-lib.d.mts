@@ -6,6 +6,8 @@ export function docker(
   opts?: { env?: Record<string, string>; timeoutMs?: number },
 ): Promise<string>;
 /** Resolves with the first truthy value `check` gives (polled every 500 ms). */
+/** The lines a docker CLI command prints (ids, names), sorted. */
+export function dockerList(args: string[]): Promise<string[]>;
 export function waitFor<T>(
   what: string,
   check: () => Promise<T | false | undefined>,

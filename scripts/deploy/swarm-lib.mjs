@@ -28,7 +28,11 @@ export async function docker(args, { env, timeoutMs = 120_000 } = {}) {
   }
 }
 
-const lines = (text) => text.split('\n').filter(Boolean);
+/** The lines a docker CLI command prints (ids, names), sorted. */
+export async function dockerList(args) {
+  return (await docker(args)).split('\n').filter(Boolean).sort();
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` every 500 ms until it returns something truthy; throws with `what` after `timeoutMs`. */
@@ -50,7 +54,7 @@ export async function withSwarm(fn) {
   const state = await docker(['info', '--format', '{{.Swarm.LocalNodeState}}']);
   if (state !== 'inactive' && state !== 'active')
     throw new Error(`the engine's swarm state is "${state}": neither in a swarm nor out of one`);
-  const hadBridge = lines(await docker(['network', 'ls', '--format', '{{.Name}}'])).includes(
+  const hadBridge = (await dockerList(['network', 'ls', '--format', '{{.Name}}'])).includes(
     'docker_gwbridge',
   );
   if (state === 'inactive')
@@ -84,15 +88,13 @@ export async function readyStatus(port = 8787) {
 
 /** The ids of the stack's conductor containers on this node, running or not. */
 export async function conductorContainers(stack) {
-  return lines(
-    await docker([
-      'ps',
-      '-aq',
-      '--no-trunc',
-      '--filter',
-      `label=com.docker.swarm.service.name=${stack}_conductor`,
-    ]),
-  );
+  return dockerList([
+    'ps',
+    '-aq',
+    '--no-trunc',
+    '--filter',
+    `label=com.docker.swarm.service.name=${stack}_conductor`,
+  ]);
 }
 
 /**
@@ -102,7 +104,7 @@ export async function conductorContainers(stack) {
  * stack's containers and every sandbox are gone; a deploy that fails has done that already.
  */
 export async function deployStack(stack, tenants, { env = {}, files = [], secrets = {} } = {}) {
-  const hadVolume = lines(await docker(['volume', 'ls', '-q'])).includes(DATA_VOLUME);
+  const hadVolume = (await dockerList(['volume', 'ls', '-q'])).includes(DATA_VOLUME);
   const made = [];
   const remove = async () => {
     await docker(['stack', 'rm', stack]).catch(() => undefined);
@@ -115,7 +117,7 @@ export async function deployStack(stack, tenants, { env = {}, files = [], secret
     await waitFor(
       'the stack’s network to go',
       async () =>
-        !lines(await docker(['network', 'ls', '--format', '{{.Name}}'])).includes(`${stack}_default`),
+        !(await dockerList(['network', 'ls', '--format', '{{.Name}}'])).includes(`${stack}_default`),
       60_000,
     );
     for (const name of made) await docker(['secret', 'rm', name]).catch(() => undefined);
