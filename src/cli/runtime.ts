@@ -1,7 +1,15 @@
-import { createAdminInputs, startConductor, type AdminInputs, type Conductor } from '../conductor/index.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import {
+  createAdminInputs,
+  startConductor,
+  type AdminInputs,
+  type Conductor,
+  type TenantContext,
+} from '../conductor/index.js';
 import { readSettings, type ConductorSettings } from '../config/env.js';
 import { createEventStream, type EventStream, type ExecutionEvent } from '../core/index.js';
 import { createDockerClient, type DockerPort } from '../docker/index.js';
+import { createServer, createTaskRegistry, liveServerContext } from '../mcp/index.js';
 import { createLogger, type Logger } from '../obs/index.js';
 import { conductorPaths, policiesDir, version } from './paths.js';
 
@@ -45,4 +53,16 @@ export function startFromBasics(b: Basics, defaultPoolSize: number): Promise<Con
     defaultPoolSize,
     version,
   });
+}
+
+/**
+ * The MCP servers of one tenant's sessions (stdio's one, or serve's per session): they share the tenant's tasks,
+ * follow its context in use, which a reload may replace, and are told when one does (tools/list_changed).
+ */
+export function tenantServers(conductor: Conductor, ctx: TenantContext, logger: Logger): () => McpServer {
+  const tasks = createTaskRegistry({ ttlMs: ctx.profile.policy.limits.taskTtlMs });
+  let last = ctx;
+  const current = () => (last = conductor.current(ctx.id) ?? last);
+  const watchContext = (listener: () => void) => conductor.watch(ctx.id, listener);
+  return () => createServer(liveServerContext(current, { tasks, logger, version, watchContext }));
 }

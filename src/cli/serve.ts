@@ -12,12 +12,10 @@ import {
   type TenantEndpoint,
   type TenantsAuthentication,
 } from '../http/index.js';
-import { createServer, createTaskRegistry, liveServerContext } from '../mcp/index.js';
 import { countExecutions, createMetrics, type Logger } from '../obs/index.js';
 import { observeExecutions, type Observers } from './observe.js';
-import { version } from './paths.js';
 import { keepConfigurationLive } from './reload.js';
-import { basics, startFromBasics } from './runtime.js';
+import { basics, startFromBasics, tenantServers } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
 export interface ServeOptions {
@@ -69,30 +67,19 @@ async function metricsAuthFrom(
   return (authorization) => resolve(authorization) === true;
 }
 
-/** One per tenant: its sessions share its tasks and follow its context in use (a reload may replace it). */
+/** One per tenant: an MCP server per session, all of them the tenant's (tenantServers). */
 function endpoint(
   conductor: Conductor,
   ctx: TenantContext,
   maxSessions: () => number,
   logger: Logger,
 ): TenantEndpoint {
-  const tasks = createTaskRegistry({ ttlMs: ctx.profile.policy.limits.taskTtlMs });
-  let last = ctx;
-  const current = () => (last = conductor.current(ctx.id) ?? last);
   return {
     id: ctx.id,
     get maxSessions() {
       return maxSessions();
     },
-    createServer: () =>
-      createServer(
-        liveServerContext(current, {
-          tasks,
-          logger,
-          version,
-          watchContext: (listener) => conductor.watch(ctx.id, listener),
-        }),
-      ),
+    createServer: tenantServers(conductor, ctx, logger),
   };
 }
 

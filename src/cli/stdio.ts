@@ -1,9 +1,7 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { createServer, createTaskRegistry, liveServerContext } from '../mcp/index.js';
 import { observeExecutions } from './observe.js';
-import { version } from './paths.js';
 import { keepConfigurationLive } from './reload.js';
-import { basics, startFromBasics } from './runtime.js';
+import { basics, startFromBasics, tenantServers } from './runtime.js';
 import { onShutdown } from './shutdown.js';
 
 /** Idle pre-started containers per sandbox profile when MCP_CONDUCTOR_POOL_SIZE is not set. */
@@ -24,18 +22,8 @@ export async function runStdio(): Promise<void> {
     await observers.close();
     throw error;
   });
-  const tasks = createTaskRegistry({ ttlMs: local.profile.policy.limits.taskTtlMs });
   // The one session follows the context in use: a reload switches its next call to the new configuration.
-  let last = local;
-  const current = () => (last = conductor.current('local') ?? last);
-  const server = createServer(
-    liveServerContext(current, {
-      tasks,
-      logger,
-      version,
-      watchContext: (listener) => conductor.watch('local', listener),
-    }),
-  );
+  const server = tenantServers(conductor, local, logger)();
   onShutdown(
     logger,
     async () => {
