@@ -61,8 +61,9 @@ export async function readConfigSnapshot(src: SnapshotSource, inputs: AdminInput
   const policyFiles = contexts.flatMap((c) => policyFile(c.policy, src.policiesDir) ?? []);
   const { secretsDir } = settings;
   // Only watched here: where such a directory cannot be read, the reading of what uses it says so.
-  const dirNames = secretsDir ? await secretFileNames(secretsDir).catch(() => []) : [];
-  const dirFiles = dirNames.map((n) => join(secretsDir ?? '', n));
+  const dirFiles = secretsDir
+    ? (await secretFileNames(secretsDir).catch(() => [])).map((n) => join(secretsDir, n))
+    : [];
   const files = [
     ...(settings.mcpConfigPath ? [settings.mcpConfigPath] : []),
     ...(src.tenants && settings.tenantsPath ? [settings.tenantsPath] : []),
