@@ -1,8 +1,8 @@
 import { lstat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ConductorSettings } from '../config/env.js';
 import { isPlainDir, playbookFolders } from '../playbooks/index.js';
 import type { AdminInputs } from './admin-inputs.js';
+import { checkedContexts } from './doctor-contexts.js';
 
 /**
  * The shipped playbooks and each context's own store (the root for the local context, root/<tenant> with a tenants
@@ -15,14 +15,7 @@ export async function describePlaybooks(
   shippedDir: string,
 ): Promise<string> {
   const shipped = await playbookFolders(shippedDir);
-  const tenants = await inputs.tenants().catch(() => []);
-  const stores = tenants
-    ? tenants.map((t) => ({
-        label: `tenant ${t.id}`,
-        dir: join(settings.playbooksDir, t.id),
-        policy: t.policy,
-      }))
-    : [{ label: 'local', dir: settings.playbooksDir, policy: settings.policy }];
+  const stores = await checkedContexts(inputs, settings, settings.playbooksDir);
   const lines = [`${shipped.length} shipped (${shipped.join(', ') || '-'})`];
   const problems: string[] = [];
   for (const s of stores) {

@@ -17,6 +17,7 @@ import {
 import { createSilentLogger, type Logger } from '../obs/index.js';
 import { createAdminInputs, type AdminInputs } from './admin-inputs.js';
 import { checkOwnContainer, explainSocketAccess } from './doctor-container.js';
+import { checkedContexts } from './doctor-contexts.js';
 import { describeEgress, uselessGrants } from './doctor-egress.js';
 import { describePlaybooks } from './doctor-playbooks.js';
 import { brokenUpstreamChecks, upstreamChecks } from './doctor-upstreams.js';
@@ -216,12 +217,8 @@ export async function runDoctor(
  * policy check's to report.
  */
 async function workspaceCheck(inputs: AdminInputs, settings: ConductorSettings): Promise<string> {
-  const tenants = await inputs.tenants().catch(() => []);
-  const contexts = tenants
-    ? tenants.map((t) => ({ dir: join(settings.workspaceDir, t.id), policy: t.policy, local: false }))
-    : [{ dir: settings.workspaceDir, policy: settings.policy, local: true }];
   const lines: string[] = [];
-  for (const c of contexts) {
+  for (const c of await checkedContexts(inputs, settings, settings.workspaceDir)) {
     const policy = await inputs.policy(c.policy).catch(() => undefined);
     // RUN_ARGS that do not parse are the permissions check's to report.
     if (!policy || (c.local && !(await inputs.localPermissions().catch(() => undefined)))) continue;
